@@ -1,0 +1,168 @@
+"""Command line: parse, call the API, turn errors into one message and an exit code.
+
+Exit codes: 0 done; 2 bad input, settings or environment (the message says what to change);
+1 an unexpected failure (a bug: rerun with --debug for the traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rtmatte import __version__
+from rtmatte.errors import RtmatteError, StreamError, UserError
+from rtmatte.live_cli import add_live_arguments, is_live_run, run_live
+from rtmatte.post.cli_args import add_post_arguments, post_overrides
+
+SUBCOMMANDS = ("models", "demo", "bench", "doctor")
+
+
+def _say(message: str) -> None:
+    print(f"rtmatte: {message}", file=sys.stderr)
+
+
+def _ratio(text: str) -> str | float:
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from exc
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", help="catalogue id (see `rtmatte models list`) or an ONNX file")
+    group.add_argument("--backend", choices=["auto", "onnx", "torch", "tensorrt"],
+                       help="inference backend (default: auto, the fastest present)")
+    group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    group.add_argument("--downsample-ratio", type=_ratio, metavar="auto|R",
+                       help="scale at which the network sees the frame (default: auto, long "
+                            "side about 480 px)")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", help="settings preset from configs/ (default: balanced)")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rtmatte",
+        description="Replace the background of videos, pictures and webcams, on this machine.",
+        epilog="more: rtmatte models {list,fetch} · rtmatte demo · rtmatte bench · rtmatte doctor",
+    )
+    parser.add_argument("input", help="a video, an image, or a folder of them")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="output file (or folder for a folder input); default NAME.rtmatte.EXT")
+    parser.add_argument("--bg", help="background: an image, a video (looped), a colour "
+                        "(#00b140, green, …), 'blur', 'blur:STRENGTH' or 'transparent'")
+    parser.add_argument("--alpha-output", metavar="PATTERN",
+                        help="also write the matte as PNGs, e.g. alpha/%%05d.png")
+    parser.add_argument("--crf", type=int, help="video quality, 0 (lossless) to 51; default 18")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--stats", type=Path, metavar="FILE.json",
+                        help="write run figures (frames, fps, per-stage timings) as JSON")
+    add_model_arguments(parser)
+    add_post_arguments(parser)
+    add_live_arguments(parser)
+    add_common_arguments(parser)
+    parser.add_argument("--version", action="version", version=f"rtmatte {__version__}")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    from rtmatte.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    for name in ("bg", "crf", "backend", "device", "alpha_output"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "overwrite", False):
+        overrides["overwrite"] = True
+    if args.downsample_ratio is not None:
+        overrides["downsample_ratio"] = args.downsample_ratio
+    if args.model:
+        if args.model.lower().endswith(".onnx") or Path(args.model).is_file():
+            overrides["model_path"] = args.model
+        else:
+            overrides["model"] = args.model
+    post = post_overrides(args)
+    if post:
+        overrides["post"] = post
+    return load_settings(args.preset, args.config, overrides)
+
+
+def run_main_job(args: argparse.Namespace) -> int:
+    from rtmatte import api
+
+    settings = settings_from_args(args)
+    if is_live_run(args):
+        return run_live(args, settings)
+    notify = None if args.quiet else _say
+    results = api.process(args.input, args.output, settings=settings, notify=notify,
+                          progress=None if not args.quiet else False)
+    for result in results:
+        if not args.quiet:
+            _say(f"wrote {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, "
+                 f"{result.fps:.1f} fps, {result.backend})")
+    if args.stats:
+        write_stats(args.stats, results)
+    return 0
+
+
+def write_stats(path: Path, results: Sequence[Any]) -> None:
+    """One result as a JSON object; a folder's results as {"files": [...], totals}."""
+    if len(results) == 1:
+        payload = results[0].as_dict()
+    else:
+        payload = {"files": [r.as_dict() for r in results],
+                   "frames": sum(r.frames for r in results),
+                   "seconds": round(sum(r.seconds for r in results), 4)}
+    try:
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+    except OSError as exc:
+        raise UserError(f"cannot write --stats {path}: {exc.strerror or exc}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            from rtmatte import commands
+
+            return commands.run(argv[0], argv[1:])
+        args = build_parser().parse_args(argv)
+        return run_main_job(args)
+    except KeyboardInterrupt:
+        _say("interrupted; no output was left half-written")
+        return 130
+    except (UserError, StreamError) as exc:
+        if debug:
+            raise
+        _say(str(exc))
+        return exc.exit_code
+    except RtmatteError as exc:
+        if debug:
+            raise
+        _say(f"{exc} (rerun with --debug for details)")
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        _say(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+             "traceback, and please report it)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""What kind of media a path holds, judged by extension first and by content when opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
+     ".gif", ".3gp"}
+)
+#: containers that can carry an alpha channel, and the codec rtmatte writes it with
+ALPHA_VIDEO_CODECS = {".mov": "prores_ks", ".webm": "libvpx-vp9", ".mkv": "libvpx-vp9"}
+ALPHA_IMAGE_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_video_path(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def media_in_folder(folder: Path) -> list[Path]:
+    """Every video and image directly inside ``folder``, in name order."""
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and (is_image_path(p) or is_video_path(p))
+    )

@@ -1,0 +1,149 @@
+"""Frame sources for files: videos decoded with PyAV, and still images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from rtmatte.errors import InputError, StreamError
+from rtmatte.io.frame import Frame
+from rtmatte.io.media import is_image_path
+
+#: display rotation (degrees clockwise) -> the OpenCV turn that shows the picture upright
+_UPRIGHT = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about a video stream that the sink needs to write a faithful copy.
+
+    Picture size is not here: it is read off the frames themselves, after any turn upright.
+    """
+
+    time_base: Fraction
+    rate: Fraction
+    frames: int  # 0 when the container does not say
+    duration: float  # seconds, 0 when unknown
+    audio_streams: int
+
+
+class VideoSource:
+    """Decodes a video file's first video stream into upright RGB frames, in order.
+
+    Phone videos often store sideways pictures plus a display rotation. The model and the
+    background both expect upright people, so frames are turned upright here and the output is
+    written upright (with no rotation left to apply).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        _check_readable(self.path)
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path}: not a video or image file rtmatte can read "
+                             f"({_reason(exc)})") from exc
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path}: has no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self.info = self._probe()
+
+    def _probe(self) -> VideoInfo:
+        stream = self._stream
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif self._container.duration:
+            duration = self._container.duration / av.time_base
+        return VideoInfo(
+            time_base=stream.time_base or Fraction(1, 90000), rate=Fraction(rate),
+            frames=int(stream.frames or 0), duration=duration,
+            audio_streams=len(self._container.streams.audio),
+        )
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        frame_ticks = _ticks_per_frame(self.info)
+        last_pts: int | None = None
+        try:
+            for decoded in self._container.decode(self._stream):
+                rgb = decoded.to_ndarray(format="rgb24")
+                turn = _UPRIGHT.get(-int(decoded.rotation or 0) % 360)
+                if turn is not None:
+                    rgb = cv2.rotate(rgb, turn)
+                pts = decoded.pts
+                if pts is None or (last_pts is not None and pts <= last_pts):
+                    pts = 0 if last_pts is None else last_pts + frame_ticks
+                last_pts = pts
+                yield Frame(rgb=rgb, index=index, pts=pts, time_base=self.info.time_base)
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise StreamError(
+                f"{self.path}: the video stream is corrupt after frame {index} ({_reason(exc)})",
+                frames_written=index,
+            ) from exc
+        if self.info.frames and index < self.info.frames * 0.98 - 1:
+            raise StreamError(
+                f"{self.path}: the video stream ends after {index} of its {self.info.frames} "
+                "frames (the file is truncated or corrupt)",
+                frames_written=index,
+            )
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a still picture as upright uint8 RGB (EXIF orientation applied)."""
+    path = Path(path)
+    _check_readable(path)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise InputError(f"{path}: not an image rtmatte can read")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def probe_kind(path: Path) -> str:
+    """'image' or 'video' for an input path, raising InputError when it is neither."""
+    path = Path(path)
+    _check_readable(path)
+    if is_image_path(path):
+        return "image"
+    return "video"
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _ticks_per_frame(info: VideoInfo) -> int:
+    return max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).splitlines()[0][:160]

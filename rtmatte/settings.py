@@ -1,0 +1,140 @@
+"""One typed settings object, built from a preset, then a --config file, then CLI flags.
+
+Presets and config files are TOML with the same field names as :class:`Settings`; the ``[post]``
+table fills :class:`~rtmatte.post.PostSettings`. Unknown keys are errors, so a typo in a config
+file is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtmatte.errors import SettingsError
+from rtmatte.matting.backend import BACKENDS, DEVICES
+from rtmatte.matting.catalogue import default_model_id
+from rtmatte.post import PostSettings
+from rtmatte.resources import data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_PRESET = "balanced"
+
+
+@dataclass
+class Settings:
+    """Everything a job needs to know, with the defaults a user gets with no flags."""
+
+    bg: str = "blur"
+    model: str = field(default_factory=default_model_id)
+    model_path: Path | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    downsample_ratio: float | None = None  # None: chosen from the frame size
+    crf: int = 18
+    overwrite: bool = False
+    alpha_output: str | None = None
+    post: PostSettings = field(default_factory=PostSettings)
+
+    def validate(self) -> Settings:
+        if self.backend not in BACKENDS:
+            raise SettingsError(f"backend must be one of {', '.join(BACKENDS)}, not "
+                                f"'{self.backend}'")
+        if self.device not in DEVICES:
+            raise SettingsError(f"device must be one of {', '.join(DEVICES)}, not '{self.device}'")
+        if self.downsample_ratio is not None and not 0.05 <= self.downsample_ratio <= 1.0:
+            raise SettingsError(f"downsample ratio must be between 0.05 and 1, or auto; got "
+                                f"{self.downsample_ratio}")
+        if not 0 <= self.crf <= 51:
+            raise SettingsError(f"quality (crf) must be between 0 and 51, got {self.crf}")
+        return self
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in data_dir("configs").glob("*.toml"))
+
+
+def load_settings(preset: str | None = None, config: Path | None = None,
+                  overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults ← preset ← config file ← overrides (CLI flags); later ones win."""
+    settings = Settings()
+    name = preset or DEFAULT_PRESET
+    preset_path = data_dir("configs") / f"{name}.toml"
+    if not preset_path.is_file():
+        raise SettingsError(f"unknown preset '{name}'; presets: {', '.join(preset_names())}")
+    apply_mapping(settings, _read_toml(preset_path), str(preset_path))
+    if config is not None:
+        apply_mapping(settings, _read_toml(Path(config)), str(config))
+    if overrides:
+        apply_mapping(settings, overrides, "command line")
+    return settings.validate()
+
+
+def apply_mapping(settings: Settings, values: dict[str, Any], origin: str) -> None:
+    """Set fields from a (possibly nested) mapping, checking names and types."""
+    _apply(settings, values, origin)
+
+
+def _apply(target: Any, values: dict[str, Any], origin: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise SettingsError(f"{origin}: unknown setting '{key}' (known: {known})")
+        current = getattr(target, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise SettingsError(f"{origin}: '{key}' must be a table")
+            _apply(current, value, origin)
+            continue
+        setattr(target, name, _coerce(value, current, key, origin))
+
+
+def _coerce(value: Any, current: Any, key: str, origin: str) -> Any:
+    if value is None or current is None:
+        if key in ("model_path", "model-path") and value is not None:
+            return Path(value)
+        if key in ("downsample_ratio", "downsample-ratio") and value is not None:
+            return _ratio(value, origin)
+        return value
+    kind = type(current)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise SettingsError(f"{origin}: '{key}' must be true or false, not {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"{origin}: '{key}' must be a number, not {value!r}")
+        if kind is int and not float(value).is_integer():
+            raise SettingsError(f"{origin}: '{key}' must be a whole number, not {value!r}")
+        return kind(value)
+    if kind is str and not isinstance(value, str):
+        raise SettingsError(f"{origin}: '{key}' must be text, not {value!r}")
+    return value
+
+
+def _ratio(value: Any, origin: str) -> float | None:
+    if isinstance(value, str) and value.lower() == "auto":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{origin}: downsample ratio must be a number or 'auto', not "
+                            f"{value!r}") from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
