@@ -97,7 +97,7 @@ class Job:
         self.progress = progress
         self.background = parse_background(settings.bg)
         self.transparent = self.background is None
-        self.compositor = Compositor(self.background)
+        self.compositor = Compositor(self.background, settings.post)
         self.matter = open_matter(settings, notify)
         self.post: PostChain = build_post(settings.post)
 

@@ -7,6 +7,7 @@ import numpy as np
 from rtmatte.compose.backgrounds import Background
 from rtmatte.io.frame import Frame
 from rtmatte.matting.matter import Matte
+from rtmatte.post.chain import PostSettings
 
 
 class Compositor:
@@ -16,8 +17,9 @@ class Compositor:
     camera pixels still hold the old background's colour, which would show as a fringe.
     """
 
-    def __init__(self, background: Background | None) -> None:
+    def __init__(self, background: Background | None, post: PostSettings | None = None) -> None:
         self.background = background
+        self.post = post or PostSettings()
 
     @property
     def transparent(self) -> bool:
