@@ -1,0 +1,48 @@
+"""Training checkpoints (``.pth``, with batch-norm tensors) mapped onto the inference form.
+
+In a training checkpoint each folded convolution ``P.i`` is followed by a batch-norm ``P.(i+1)``;
+in :class:`~rtmatte.matting.rvm.MattingNetwork` that slot is an identity, so folding the norm's
+affine map into the convolution's weight and bias gives exactly the keys the network expects.
+Only the naming and the arithmetic are tested here: no official ``.pth`` could be fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+_BN_PARTS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+#: the segmentation head is used in training only; inference never reads it
+_UNUSED_PREFIXES = ("project_seg.",)
+
+
+def _eps(norm: str) -> float:
+    """MobileNetV3 is built with eps=1e-3 batch-norms, the rest of RVM with PyTorch's 1e-5."""
+    return 1e-3 if norm.startswith("backbone.") else 1e-5
+
+
+def has_batchnorm(state: Mapping[str, torch.Tensor]) -> bool:
+    return any(key.endswith(".running_var") for key in state)
+
+
+def fold_batchnorm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Return ``state`` with every batch-norm folded into the convolution that feeds it."""
+    norms = {key.removesuffix(".running_var") for key in state if key.endswith(".running_var")}
+    norm_keys = {f"{norm}.{part}" for norm in norms for part in _BN_PARTS}
+    folded = {
+        key: value for key, value in state.items()
+        if key not in norm_keys and not key.startswith(_UNUSED_PREFIXES)
+    }
+    for norm in norms:
+        parent, index = norm.rsplit(".", 1)
+        conv = f"{parent}.{int(index) - 1}"
+        weight = state[f"{conv}.weight"].double()
+        bias = state.get(f"{conv}.bias", torch.zeros(weight.shape[0])).double()
+        scale = state[f"{norm}.weight"].double() / torch.sqrt(
+            state[f"{norm}.running_var"].double() + _eps(norm))
+        folded[f"{conv}.weight"] = (weight * scale.view(-1, 1, 1, 1)).float()
+        folded[f"{conv}.bias"] = (
+            (bias - state[f"{norm}.running_mean"].double()) * scale + state[f"{norm}.bias"].double()
+        ).float()
+    return folded
