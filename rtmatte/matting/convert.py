@@ -1,0 +1,151 @@
+"""Weights for the PyTorch network, taken from the verified ONNX release (or a training checkpoint).
+
+The released ONNX file is the one model file rtmatte fetches and checks, so the PyTorch backend
+reads its weights from there instead of trusting a second download. Its convolutions appear in the
+graph in the order :class:`~rtmatte.matting.rvm.MattingNetwork` runs them; each is matched to the
+module by that order and checked by shape (and by name where the exporter kept one), so a graph of
+another architecture is refused rather than loaded wrongly.
+
+Converting takes about a second, so the result is cached in the models folder as ``<stem>.pt``
+beside a ``<stem>.pt.json`` sidecar holding the sha256 of the source ONNX and of the ``.pt``. A
+cache entry whose hashes do not match (a new ONNX file, a truncated or edited ``.pt``) is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rtmatte.errors import BackendUnavailable, ModelError
+from rtmatte.matting.fetch import models_home, sha256_of
+from rtmatte.matting.rvm import MattingNetwork
+from rtmatte.matting.rvm.checkpoint import fold_batchnorm, has_batchnorm
+
+#: bump when the layout of the converted state dict changes, so old caches are rebuilt
+CACHE_FORMAT = 1
+
+
+def onnx_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
+    """Read the convolution weights of an RVM MobileNetV3 ONNX graph as a network state dict."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "reading ONNX weights for the PyTorch backend needs the onnx package: "
+            "`pip install rtmatte[onnx]`"
+        ) from exc
+    try:
+        graph = onnx.load(str(onnx_path)).graph
+    except Exception as exc:  # onnx raises protobuf's untyped errors for damaged files
+        raise ModelError(f"cannot read ONNX model {onnx_path}: {exc}") from exc
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    conv_inputs: list[tuple[str, ...]] = []
+    for node in graph.node:
+        inputs = tuple(node.input[1:])
+        if node.op_type == "Conv" and inputs not in conv_inputs:  # the box filter is reused
+            conv_inputs.append(inputs)
+
+    convs = [(name, m) for name, m in MattingNetwork().named_modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) != len(conv_inputs):
+        raise ModelError(
+            f"{onnx_path} has {len(conv_inputs)} distinct convolutions where RVM MobileNetV3 has "
+            f"{len(convs)}; the PyTorch backend only runs that architecture"
+        )
+    state: dict[str, torch.Tensor] = {}
+    for (prefix, conv), inputs in zip(convs, conv_inputs, strict=True):
+        params = [("weight", conv.weight), ("bias", conv.bias)]
+        expected = [(part, p) for part, p in params if p is not None]
+        if len(inputs) != len(expected) or any(name not in initializers for name in inputs):
+            raise ModelError(f"{onnx_path}: convolution for {prefix} does not match the network")
+        for (part, param), name in zip(expected, inputs, strict=True):
+            key = f"{prefix}.{part}"
+            array = numpy_helper.to_array(initializers[name])
+            if tuple(array.shape) != tuple(param.shape) or (not name.isdigit() and name != key):
+                raise ModelError(
+                    f"{onnx_path}: tensor {name} {tuple(array.shape)} does not fit {key} "
+                    f"{tuple(param.shape)}; is this the RVM MobileNetV3 model?"
+                )
+            state[key] = torch.from_numpy(array.copy())
+    return state
+
+
+def convert_onnx(onnx_path: Path, out_path: Path) -> Path:
+    """Convert ``onnx_path`` to a ``torch.save`` state dict at ``out_path`` plus its sidecar."""
+    onnx_path, out_path = Path(onnx_path), Path(out_path)
+    state = onnx_state_dict(onnx_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out_path, lambda tmp: torch.save(state, tmp))
+    sidecar = {
+        "format": CACHE_FORMAT,
+        "source": onnx_path.name,
+        "source_sha256": sha256_of(onnx_path),
+        "weights_sha256": sha256_of(out_path),
+    }
+    _atomic_write(_sidecar(out_path), lambda tmp: tmp.write_text(json.dumps(sidecar, indent=2)))
+    return out_path
+
+
+def cached_weights(onnx_path: Path) -> Path:
+    """The converted weights of ``onnx_path`` in the models folder, (re)built when not valid."""
+    onnx_path = Path(onnx_path)
+    out_path = models_home() / f"{onnx_path.stem}.pt"
+    if not _cache_valid(onnx_path, out_path):
+        convert_onnx(onnx_path, out_path)
+    return out_path
+
+
+def load_network(model_path: Path, device: str | torch.device = "cpu") -> MattingNetwork:
+    """An evaluation-mode network on ``device`` with the weights of ``model_path``.
+
+    ``model_path`` is the released ONNX file (converted once, then cached), a state dict written
+    by :func:`convert_onnx`, or an official training checkpoint (``.pth``), folded on load.
+    """
+    model_path = Path(model_path)
+    weights = cached_weights(model_path) if model_path.suffix == ".onnx" else model_path
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises pickle, zip and runtime errors alike
+        raise ModelError(f"cannot load weights {weights}: {str(exc).splitlines()[0]}") from exc
+    if has_batchnorm(state):
+        state = fold_batchnorm(state)
+    network = MattingNetwork()
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError(f"{weights} does not fit RVM MobileNetV3: {exc}") from exc
+    return network.eval().requires_grad_(False).to(device)
+
+
+def _sidecar(out_path: Path) -> Path:
+    return out_path.with_name(out_path.name + ".json")
+
+
+def _cache_valid(onnx_path: Path, out_path: Path) -> bool:
+    try:
+        record = json.loads(_sidecar(out_path).read_text())
+        return (
+            record.get("format") == CACHE_FORMAT
+            and record.get("source_sha256") == sha256_of(onnx_path)
+            and record.get("weights_sha256") == sha256_of(out_path)
+        )
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary name so a crash never leaves a half file under ``path``."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
