@@ -1,0 +1,75 @@
+"""PyTorch backend: rtmatte's own RVM network, with the weights of the verified ONNX release.
+
+On CPU it runs in float32 and gives the same mattes as ONNX Runtime. On CUDA it runs in float16
+with channels-last tensors (the layout tensor cores want), uploads the frame as uint8 (a quarter of
+the bytes of float32) and converts it there, and keeps the recurrent state on the GPU between
+frames, so only the frame goes up and the matte comes down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rtmatte.errors import BackendUnavailable, SettingsError
+
+if TYPE_CHECKING:
+    from rtmatte.matting.rvm import State
+
+
+def _import_torch() -> ModuleType:
+    try:
+        import torch
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "the torch backend needs PyTorch: `pip install rtmatte[torch]` (for an NVIDIA GPU, "
+            "a CUDA build of PyTorch from pytorch.org)"
+        ) from exc
+    return torch
+
+
+class TorchBackend:
+    """Runs :class:`~rtmatte.matting.rvm.MattingNetwork` one frame at a time."""
+
+    def __init__(self, model_path: Path, device: str = "auto") -> None:
+        torch = _import_torch()
+        if device not in ("auto", "cpu", "cuda"):
+            raise SettingsError(f"unknown device '{device}'; choose one of auto, cpu, cuda")
+        cuda = torch.cuda.is_available()
+        if device == "cuda" and not cuda:
+            raise BackendUnavailable(
+                "--device cuda asked for, but this PyTorch sees no CUDA GPU "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); install "
+                "a CUDA build of PyTorch and the NVIDIA driver, or use --device cpu"
+            )
+        from rtmatte.matting.convert import load_network
+
+        self._torch = torch
+        self._device = torch.device("cuda" if device == "cuda" or (device == "auto" and cuda)
+                                    else "cpu")
+        on_gpu = self._device.type == "cuda"
+        self._dtype = torch.float16 if on_gpu else torch.float32
+        self._format = torch.channels_last if on_gpu else torch.contiguous_format
+        network = load_network(model_path, self._device)
+        self._network = network.to(dtype=self._dtype, memory_format=self._format)
+        self.name = f"torch/{self._device.type}/{'fp16' if on_gpu else 'fp32'}"
+
+    def initial_state(self) -> State:
+        zeros = self._torch.zeros((1, 1, 1, 1), dtype=self._dtype, device=self._device)
+        return (zeros, zeros, zeros, zeros)
+
+    def infer(
+        self, rgb: np.ndarray, state: State, downsample_ratio: float
+    ) -> tuple[np.ndarray, np.ndarray, State]:
+        torch = self._torch
+        with torch.inference_mode():
+            frame = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._device)
+            src = frame.permute(2, 0, 1).unsqueeze(0).to(self._dtype).mul_(1.0 / 255.0)
+            src = src.contiguous(memory_format=self._format)
+            fgr, pha, *next_state = self._network(src, *state, downsample_ratio)
+            alpha = pha[0, 0].float().cpu().numpy()
+            foreground = fgr[0].permute(1, 2, 0).float().cpu().numpy()
+        return alpha, foreground, tuple(next_state)
