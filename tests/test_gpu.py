@@ -1,0 +1,52 @@
+"""The CUDA (float16, channels-last) torch backend against the float32 CPU one, on real frames."""
+
+from __future__ import annotations
+
+# ruff: noqa: E402 - the imports below need torch, which importorskip checks first
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from rtmatte.matting.backend import create_backend
+from rtmatte.matting.fetch import ensure_model
+from rtmatte.matting.torch_backend import TorchBackend
+from rtmatte.samples import clip_frame
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory: pytest.TempPathFactory):
+    path = ensure_model("rvm-mobilenetv3")
+    with pytest.MonkeyPatch.context() as patch:  # converted weights stay out of the user's cache
+        patch.setenv("RTMATTE_HOME", str(tmp_path_factory.mktemp("rtmatte-home")))
+        yield path
+
+
+def test_cuda_fp16_agrees_with_cpu_fp32(onnx_path: Path):
+    cpu = TorchBackend(onnx_path, device="cpu")
+    gpu = TorchBackend(onnx_path, device="cuda")
+    assert gpu.name == "torch/cuda/fp16"
+    cpu_state, gpu_state = cpu.initial_state(), gpu.initial_state()
+    frames = 24
+    for index in range(frames):
+        rgb = clip_frame(index, frames, 640, 480)
+        cpu_alpha, cpu_fgr, cpu_state = cpu.infer(rgb, cpu_state, 0.375)
+        gpu_alpha, gpu_fgr, gpu_state = gpu.infer(rgb, gpu_state, 0.375)
+        assert gpu_alpha.dtype == np.float32 and gpu_alpha.shape == (480, 640)
+        assert gpu_fgr.dtype == np.float32 and gpu_fgr.shape == (480, 640, 3)
+        assert np.abs(gpu_alpha - cpu_alpha).mean() <= 5e-3
+        assert np.abs(gpu_fgr - cpu_fgr).mean() <= 5e-3
+    assert all(s.is_cuda and s.dtype == torch.float16 for s in gpu_state)
+
+
+def test_auto_device_takes_the_gpu(onnx_path: Path):
+    assert TorchBackend(onnx_path, device="auto").name == "torch/cuda/fp16"
+    assert create_backend(onnx_path, backend="torch", device="cuda").name == "torch/cuda/fp16"

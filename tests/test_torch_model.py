@@ -1,0 +1,268 @@
+"""rtmatte's PyTorch RVM against the official ONNX release, on real frames of a person."""
+
+# ruff: noqa: E402 - the imports below need torch, which importorskip checks first
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+import onnxruntime as ort
+
+from rtmatte.errors import BackendUnavailable, ModelError
+from rtmatte.matting.backend import create_backend
+from rtmatte.matting.convert import (
+    cached_weights,
+    convert_onnx,
+    load_network,
+    onnx_state_dict,
+)
+from rtmatte.matting.export import export_onnx
+from rtmatte.matting.fetch import models_home, sha256_of
+from rtmatte.matting.matter import Matter
+from rtmatte.matting.rvm import MattingNetwork
+from rtmatte.matting.rvm.checkpoint import fold_batchnorm
+from rtmatte.matting.torch_backend import TorchBackend
+from rtmatte.samples import clip_frame, portrait
+
+STATES = ("r1i", "r2i", "r3i", "r4i")
+
+
+@pytest.fixture(scope="module")
+def onnx_path() -> Path:
+    from rtmatte.matting.fetch import ensure_model
+
+    return ensure_model("rvm-mobilenetv3")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_cache(onnx_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Converted weights go to a fresh models folder, never the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RTMATTE_HOME", str(tmp_path_factory.mktemp("rtmatte-home")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def network(onnx_path: Path) -> MattingNetwork:
+    return load_network(onnx_path, "cpu")
+
+
+def _frames(count: int, width: int, height: int):
+    for index in range(count):
+        rgb = clip_frame(index, count, width, height)
+        yield rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32) / np.float32(255)
+
+
+def _run_both(network, session, frames, ratio: float, ratio_input: bool = True):
+    """Run the module and an ONNX session side by side, states carried; yield their outputs.
+
+    ``ratio_input`` is False for graphs exported with the ratio baked in.
+    """
+    ort_state = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+    torch_state = [torch.zeros(1, 1, 1, 1)] * 4
+    for src in frames:
+        feeds = {"src": src, **dict(zip(STATES, ort_state, strict=True))}
+        if ratio_input:
+            feeds["downsample_ratio"] = np.array([ratio], np.float32)
+        fgr, pha, *ort_state = session.run(None, feeds)
+        with torch.inference_mode():
+            t_fgr, t_pha, *torch_state = network(
+                torch.from_numpy(src), *torch_state, ratio)
+        yield (t_fgr.numpy(), t_pha.numpy(), [s.numpy() for s in torch_state]), (
+            fgr, pha, ort_state)
+
+
+def test_matches_official_onnx_over_a_clip(network, onnx_path):
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst_alpha = worst_fgr = worst_state = 0.0
+    for (fgr, pha, state), (ref_fgr, ref_pha, ref_state) in _run_both(
+        network, session, _frames(32, 256, 192), 0.5
+    ):
+        worst_alpha = max(worst_alpha, float(np.abs(pha - ref_pha).max()))
+        worst_fgr = max(worst_fgr, float(np.abs(fgr - ref_fgr).max()))
+        worst_state = max(worst_state, *(float(np.abs(a - b).max())
+                                         for a, b in zip(state, ref_state, strict=True)))
+    assert [s.shape[1] for s in state] == [16, 20, 40, 64]
+    assert [s.shape[2:] for s in state] == [(48, 64), (24, 32), (12, 16), (6, 8)]
+    assert worst_alpha <= 1e-3
+    assert worst_fgr <= 1e-3
+    assert worst_state <= 1e-3
+
+
+@pytest.mark.parametrize(("width", "height", "ratio"), [(321, 243, 0.4), (160, 120, 1.0)])
+def test_matches_official_onnx_at_odd_sizes_and_full_ratio(network, onnx_path, width, height,
+                                                           ratio):
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    for (fgr, pha, _), (ref_fgr, ref_pha, _) in _run_both(
+        network, session, _frames(3, width, height), ratio
+    ):
+        assert pha.shape == (1, 1, height, width)
+        assert np.abs(pha - ref_pha).max() <= 1e-3
+        assert np.abs(fgr - ref_fgr).max() <= 1e-3
+
+
+@pytest.mark.parametrize("size", [None, (320, 240)], ids=["any-size", "static-320x240"])
+def test_exported_onnx_matches_module(network, onnx_path, tmp_path, size):
+    out = export_onnx(onnx_path, tmp_path / "rvm.onnx", 0.5, size=size)
+    model = onnx.load(str(out))
+    assert {p.key: p.value for p in model.metadata_props}["rtmatte.downsample_ratio"] == "0.5"
+    assert [i.name for i in model.graph.input] == ["src", *STATES]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    width, height = size or (288, 208)  # not the traced size, to prove the shapes are free
+    for (fgr, pha, _), (ref_fgr, ref_pha, _) in _run_both(
+        network, session, _frames(8, width, height), 0.5, ratio_input=False
+    ):
+        assert np.abs(pha - ref_pha).max() <= 1e-3
+        assert np.abs(fgr - ref_fgr).max() <= 1e-3
+
+
+def test_fp16_export_stays_close(network, onnx_path, tmp_path):
+    out = export_onnx(onnx_path, tmp_path / "rvm16.onnx", 0.5, fp16=True)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for (_, pha, _), (_, ref_pha, _) in _run_both(
+        network, session, _frames(4, 256, 192), 0.5, ratio_input=False
+    ):
+        assert np.abs(pha - ref_pha).mean() <= 5e-3
+
+
+def test_backend_mattes_the_person_not_the_background(onnx_path):
+    backend = create_backend(onnx_path, backend="torch", device="cpu")
+    assert isinstance(backend, TorchBackend)
+    assert backend.name == "torch/cpu/fp32"
+    matter = Matter(backend)
+    for _ in range(4):  # let the recurrent state settle on the still portrait
+        matte = matter(portrait())
+    alpha = matte.alpha
+    assert alpha.shape == (512, 512) and alpha.dtype == np.float32
+    assert matte.fgr.shape == (512, 512, 3) and matte.fgr.dtype == np.float32
+    # Face and orange suit of the astronaut; flag, top-left; grey wall, top-right, beside the
+    # shuttle model. The bottom corners hold her helmet and arm, so they are left out.
+    assert alpha[90:150, 190:260].mean() > 0.95
+    assert alpha[300:380, 120:230].mean() > 0.95
+    assert alpha[:40, :40].mean() < 0.05
+    assert alpha[:48, 464:].mean() < 0.05
+    assert alpha[100:200, :50].mean() < 0.05
+
+
+def test_converted_weights_round_trip(onnx_path, tmp_path):
+    out = convert_onnx(onnx_path, tmp_path / "w.pt")
+    state = torch.load(out, weights_only=True)
+    assert state.keys() == MattingNetwork().state_dict().keys()
+    sidecar = json.loads((tmp_path / "w.pt.json").read_text())
+    assert sidecar["source_sha256"] == sha256_of(onnx_path)
+    assert sidecar["weights_sha256"] == sha256_of(out)
+
+
+def test_corrupt_cache_is_rebuilt(onnx_path):
+    cached = cached_weights(onnx_path)
+    assert cached.parent == models_home() and cached.name == f"{onnx_path.stem}.pt"
+    good = sha256_of(cached)
+    mtime = cached.stat().st_mtime_ns
+    assert cached_weights(onnx_path) == cached and cached.stat().st_mtime_ns == mtime
+
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    assert cached_weights(onnx_path) == cached
+    assert sha256_of(cached) == good
+
+    cached.write_bytes(b"truncated")
+    load_network(onnx_path, "cpu")
+    assert sha256_of(cached) == good
+
+
+def test_cache_follows_a_changed_source(onnx_path):
+    cached_weights(onnx_path)
+    sidecar = models_home() / f"{onnx_path.stem}.pt.json"
+    record = json.loads(sidecar.read_text())
+    record["source_sha256"] = "0" * 64
+    sidecar.write_text(json.dumps(record))
+    cached_weights(onnx_path)
+    assert json.loads(sidecar.read_text())["source_sha256"] == sha256_of(onnx_path)
+
+
+def test_other_graphs_are_refused(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["src", "w"], ["out"])], "not-rvm",
+        [helper.make_tensor_value_info("src", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 6, 6])],
+        initializer=[weight],
+    )
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(ModelError, match="RVM MobileNetV3"):
+        onnx_state_dict(path)
+
+
+def _training_checkpoint(network: MattingNetwork) -> dict[str, torch.Tensor]:
+    """What a training checkpoint of this network looks like: bias-free convs, each + a BN."""
+    modules = dict(network.named_modules())
+    generator = torch.Generator().manual_seed(0)
+    state: dict[str, torch.Tensor] = {}
+    for key, value in network.state_dict().items():
+        prefix, part = key.rsplit(".", 1)
+        parent, _, index = prefix.rpartition(".")
+        norm = f"{parent}.{int(index) + 1}" if index.isdigit() else None
+        if part == "bias" and isinstance(modules.get(norm or ""), torch.nn.Identity):
+            channels = value.shape[0]
+            state[f"{norm}.weight"] = torch.rand(channels, generator=generator) + 0.5
+            state[f"{norm}.bias"] = torch.randn(channels, generator=generator)
+            state[f"{norm}.running_mean"] = torch.randn(channels, generator=generator)
+            state[f"{norm}.running_var"] = torch.rand(channels, generator=generator) + 0.1
+            state[f"{norm}.num_batches_tracked"] = torch.tensor(1000)
+        else:
+            state[key] = value
+    state["project_seg.conv.weight"] = torch.zeros(1, 16, 1, 1)
+    state["project_seg.conv.bias"] = torch.zeros(1)
+    return state
+
+
+def test_training_checkpoint_names_fold_onto_the_network(tmp_path):
+    checkpoint = _training_checkpoint(MattingNetwork())
+    assert any(key.endswith("features.16.1.running_var") for key in checkpoint)
+    assert "decoder.decode0.conv.4.running_var" in checkpoint
+    assert "refiner.conv.1.running_var" in checkpoint
+    torch.save(checkpoint, tmp_path / "rvm_mobilenetv3.pth")
+    network = load_network(tmp_path / "rvm_mobilenetv3.pth", "cpu")
+    assert not network.training
+
+
+@pytest.mark.parametrize(("prefix", "eps"), [("backbone.features.0.", 1e-3), ("aspp.aspp1.", 1e-5)])
+def test_batchnorm_folding_is_exact(prefix, eps):
+    torch.manual_seed(0)
+    trained = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, bias=False),
+                                  torch.nn.BatchNorm2d(8, eps=eps)).eval()
+    trained[1].running_mean.normal_()
+    trained[1].running_var.uniform_(1e-3, 2.0)
+    trained[1].weight.data.normal_()
+    trained[1].bias.data.normal_()
+    state = {prefix + key: value for key, value in trained.state_dict().items()}
+    folded = {key.removeprefix(prefix): value for key, value in fold_batchnorm(state).items()}
+    inference = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Identity()).eval()
+    inference.load_state_dict(folded)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(inference(x), trained(x), atol=1e-5)
+
+
+def test_cuda_asked_without_cuda_is_refused(onnx_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BackendUnavailable, match="CUDA"):
+        TorchBackend(onnx_path, device="cuda")
+
+
+def test_missing_torch_says_how_to_install(onnx_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(BackendUnavailable, match=r"pip install rtmatte\[torch\]"):
+        TorchBackend(onnx_path, device="cpu")
