@@ -15,6 +15,8 @@ from rtmatte.errors import InputError, StreamError
 from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_image_path
 
+#: how far short of the container's duration a video may end before it counts as truncated
+_DURATION_SLACK_S = 0.5
 #: display rotation (degrees clockwise) -> the OpenCV turn that shows the picture upright
 _UPRIGHT = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -91,12 +93,31 @@ class VideoSource:
                 f"{self.path}: the video stream is corrupt after frame {index} ({_reason(exc)})",
                 frames_written=index,
             ) from exc
-        if self.info.frames and index < self.info.frames * 0.98 - 1:
+        self._check_complete(index, last_pts)
+
+    def _check_complete(self, decoded: int, last_pts: int | None) -> None:
+        """Raise when the stream stopped well short of what the container header promised.
+
+        FFmpeg ends a truncated file without an error, so the shortfall is the only sign. A
+        frame count in the header is checked exactly (2% slack for edit lists); a duration only
+        loosely, since audio may outlast the video by a little in healthy files.
+        """
+        info = self.info
+        if info.frames:
+            if decoded < info.frames * 0.98 - 1:
+                raise StreamError(
+                    f"{self.path}: the video stream ends after {decoded} of its {info.frames} "
+                    "frames (the file is truncated or corrupt)", frames_written=decoded)
+            return
+        if not info.duration or last_pts is None:
+            return
+        start = self._stream.start_time or 0
+        shown = float((last_pts - start) * info.time_base) + 1 / float(info.rate)
+        if shown < info.duration - max(_DURATION_SLACK_S, 0.05 * info.duration):
             raise StreamError(
-                f"{self.path}: the video stream ends after {index} of its {self.info.frames} "
-                "frames (the file is truncated or corrupt)",
-                frames_written=index,
-            )
+                f"{self.path}: the video stream ends at {shown:.2f} s of its "
+                f"{info.duration:.2f} s, after {decoded} frames (the file is truncated or "
+                "corrupt)", frames_written=decoded)
 
     def close(self) -> None:
         self._container.close()

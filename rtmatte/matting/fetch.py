@@ -61,12 +61,16 @@ def ensure_model(model_id: str, notify: Notify | None = None) -> Path:
             return path
         if notify:
             notify(f"cached {entry.file} fails its checksum; fetching it again")
-    return fetch_model(model_id, notify=notify)
+    return fetch_entry(entry, notify=notify)
 
 
-def fetch_model(model_id: str, notify: Notify | None = None, timeout: float = 20.0) -> Path:
-    """Download the model, verify it, and move it into the cache. Returns its path."""
-    entry = get_model(model_id)
+def fetch_model(model_id: str, notify: Notify | None = None) -> Path:
+    """Download the catalogue's model, verify it, and move it into the cache. Returns its path."""
+    return fetch_entry(get_model(model_id), notify=notify)
+
+
+def fetch_entry(entry: ModelEntry, notify: Notify | None = None, timeout: float = 20.0) -> Path:
+    """Try each source of ``entry`` in turn; only a file matching its sha256 reaches the cache."""
     if not entry.verifiable:
         raise ModelError(
             f"model '{entry.id}' has no recorded sha256, so rtmatte will not fetch it; download "

@@ -1,0 +1,163 @@
+"""`rtmatte bench`: where the time goes, measured side by side in one run on the same clip.
+
+(a) PyAV decode + encode alone, (b) the model alone on frames already in memory, (c) a naive
+single-threaded loop written the way RVM's documentation shows it (decode → model → composite in
+float → encode), (d) rtmatte's threaded pipeline. Machines are noisy, so the ratios between
+figures taken in the same run are what to compare, not absolute fps across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import onnxruntime as ort
+
+from rtmatte import api
+from rtmatte.samples import make_clip, sunset_background
+from rtmatte.settings import load_settings
+
+
+def _encoder(container: av.container.OutputContainer, width: int, height: int,
+             time_base: Fraction) -> av.video.stream.VideoStream:
+    stream = container.add_stream("libx264", rate=24)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.time_base = time_base
+    stream.codec_context.time_base = time_base
+    stream.options = {"crf": "18", "preset": "veryfast"}
+    return stream
+
+
+def time_transcode(clip: Path, out: Path) -> float:
+    """(a) decode every frame to RGB and encode it again: the floor any tool pays."""
+    began = time.perf_counter()
+    with av.open(str(clip)) as source, av.open(str(out), "w") as target:
+        video = source.streams.video[0]
+        stream = None
+        for frame in source.decode(video):
+            rgb = frame.to_ndarray(format="rgb24")
+            if stream is None:
+                stream = _encoder(target, rgb.shape[1], rgb.shape[0], video.time_base)
+            encoded = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            encoded.pts, encoded.time_base = frame.pts, video.time_base
+            target.mux(stream.encode(encoded))
+        target.mux(stream.encode())
+    return time.perf_counter() - began
+
+
+def time_model(frames: list[np.ndarray], matter) -> float:
+    """(b) the Matter alone over decoded frames (one warm-up frame not counted)."""
+    matter.reset()
+    matter(frames[0])
+    began = time.perf_counter()
+    for rgb in frames:
+        matter(rgb)
+    return time.perf_counter() - began
+
+
+def time_naive(clip: Path, out: Path, model_file: Path, ratio: float,
+               background: np.ndarray) -> float:
+    """(c) one thread, one frame at a time, float maths on full frames."""
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    states = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+    began = time.perf_counter()
+    with av.open(str(clip)) as source, av.open(str(out), "w") as target:
+        video = source.streams.video[0]
+        stream = None
+        bg = None
+        for frame in source.decode(video):
+            rgb = frame.to_ndarray(format="rgb24")
+            if stream is None:
+                stream = _encoder(target, rgb.shape[1], rgb.shape[0], video.time_base)
+                bg = _fit(background, rgb.shape[0], rgb.shape[1]).astype(np.float32) / 255.0
+            src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+            feeds = {"src": src, "downsample_ratio": np.array([ratio], np.float32)}
+            feeds.update({f"r{i + 1}i": s for i, s in enumerate(states)})
+            fgr, pha, *states = session.run(None, feeds)
+            fgr, pha = fgr[0].transpose(1, 2, 0), pha[0].transpose(1, 2, 0)
+            composite = fgr * pha + bg * (1 - pha)
+            picture = (composite * 255).astype(np.uint8)
+            encoded = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            encoded.pts, encoded.time_base = frame.pts, video.time_base
+            target.mux(stream.encode(encoded))
+        target.mux(stream.encode())
+    return time.perf_counter() - began
+
+
+def _fit(picture: np.ndarray, height: int, width: int) -> np.ndarray:
+    from rtmatte.compose.backgrounds import cover_fit
+
+    return cover_fit(picture, height, width)
+
+
+def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> dict:
+    settings = load_settings(overrides=settings_overrides)
+    model_file = api.model_path(settings)
+    with tempfile.TemporaryDirectory(prefix="rtmatte-bench-") as tmp:
+        folder = Path(tmp)
+        clip = make_clip(folder / "clip.mp4", frames=frames, size=size, fps=24)
+        background = sunset_background(*size)
+        bg_file = folder / "bg.png"
+        import cv2
+
+        cv2.imwrite(str(bg_file), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
+        settings.bg = str(bg_file)
+        with av.open(str(clip)) as source:
+            decoded = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
+        job = api.Job(settings, progress=False)
+        ratio = job.matter.ratio_for(size[1], size[0])
+        seconds = {
+            "transcode": time_transcode(clip, folder / "a.mp4"),
+            "model": time_model(decoded, job.matter),
+            "naive": time_naive(clip, folder / "c.mp4", model_file, ratio, background),
+        }
+        result = job.run(clip, folder / "d.mp4")
+        seconds["rtmatte"] = result.seconds
+    fps = {name: len(decoded) / value for name, value in seconds.items()}
+    return {
+        "size": f"{size[0]}x{size[1]}", "frames": len(decoded), "downsample_ratio": ratio,
+        "backend": result.backend, "fps": {k: round(v, 2) for k, v in fps.items()},
+        "ratios": {"rtmatte_vs_naive": round(fps["rtmatte"] / fps["naive"], 3),
+                   "rtmatte_vs_model": round(fps["rtmatte"] / fps["model"], 3)},
+        "rtmatte_stages_ms": {k: v["ms_per_item"] for k, v in result.stages.items()},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rtmatte bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1280x720", help="clip size WIDTHxHEIGHT")
+    parser.add_argument("--frames", type=int, default=72)
+    parser.add_argument("--downsample-ratio", type=float)
+    parser.add_argument("--post", choices=["default", "none"], default="default")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must look like 1280x720, not {args.size!r}")
+    overrides: dict = {"backend": "onnx", "device": "cpu"}
+    if args.downsample_ratio:
+        overrides["downsample_ratio"] = args.downsample_ratio
+    if args.post == "none":
+        overrides["post"] = {"enabled": False}
+    report = run_bench((width, height), args.frames, overrides)
+    print(f"clip {report['size']}, {report['frames']} frames, ratio {report['downsample_ratio']}, "
+          f"{report['backend']}")
+    for name, label in [("transcode", "(a) PyAV decode+encode"), ("model", "(b) model alone"),
+                        ("naive", "(c) naive loop"), ("rtmatte", "(d) rtmatte pipeline")]:
+        print(f"  {label:26} {report['fps'][name]:7.2f} fps")
+    print(f"  rtmatte / naive  = {report['ratios']['rtmatte_vs_naive']:.2f}x  (target >= 1.3)")
+    print(f"  rtmatte / model  = {report['ratios']['rtmatte_vs_model']:.2f}x  (target >= 0.85)")
+    print("  rtmatte stages (ms/frame): " + ", ".join(
+        f"{k} {v:.1f}" for k, v in report["rtmatte_stages_ms"].items()))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0

@@ -1,0 +1,93 @@
+"""Shared fixtures: the real model (fetched as a user's machine would) and real clips."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rtmatte.matting.fetch import ensure_model
+from rtmatte.samples import make_clip
+
+CLIP_FRAMES = 24
+CLIP_SIZE = (320, 240)
+CLIP_FPS = 24
+
+
+@pytest.fixture(scope="session")
+def model_file() -> Path:
+    return ensure_model("rvm-mobilenetv3")
+
+
+@pytest.fixture(scope="session")
+def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-second 320x240 H.264 clip of the astronaut portrait with a stereo AAC track."""
+    path = tmp_path_factory.mktemp("clips") / "talk.mp4"
+    return make_clip(path, frames=CLIP_FRAMES, size=CLIP_SIZE, fps=CLIP_FPS)
+
+
+@pytest.fixture(scope="session")
+def background_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import cv2
+
+    from rtmatte.samples import sunset_background
+
+    path = tmp_path_factory.mktemp("bg") / "beach.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(sunset_background(400, 300), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def decode_rgb(path: Path, codec: str | None = None, fmt: str = "rgb24") -> list[np.ndarray]:
+    """Every frame of the first video stream; ``codec`` forces a decoder (e.g. libvpx-vp9)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if codec is None:
+            return [f.to_ndarray(format=fmt) for f in container.decode(stream)]
+        decoder = av.CodecContext.create(codec, "r")
+        frames = []
+        for packet in container.demux(stream):
+            for frame in decoder.decode(packet if packet.size else None):
+                frames.append(frame.to_ndarray(format=fmt))
+        return frames
+
+
+def stream_summary(path: Path) -> dict:
+    """Frame counts, pts and durations of each stream, read by demuxing (no trust in headers)."""
+    summary: dict = {"video_pts": [], "audio_packets": 0, "audio_seconds": 0.0}
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        summary["time_base"] = video.time_base
+        summary["size"] = (video.codec_context.width, video.codec_context.height)
+        summary["audio_streams"] = len(container.streams.audio)
+        for packet in container.demux():
+            if packet.size == 0:
+                continue
+            if packet.stream.type == "video":
+                summary["video_pts"].append(packet.pts)
+            elif packet.stream.type == "audio":
+                summary["audio_packets"] += 1
+                summary["audio_seconds"] += float((packet.duration or 0) * packet.time_base)
+    summary["video_pts"].sort()
+    summary["frames"] = len(summary["video_pts"])
+    return summary
+
+
+def seconds_of(pts: list[int], time_base: Fraction) -> list[float]:
+    return [float(p * time_base) for p in pts]
+
+
+def region_means(alpha: np.ndarray) -> tuple[float, float]:
+    """Mean alpha on the person (the orange suit) and on the background (wall corner and flag) of
+    a frame showing the sample portrait (``rtmatte.samples``), at any size."""
+    height, width = alpha.shape[:2]
+
+    def box(x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        return alpha[int(y0 * height):int(y1 * height), int(x0 * width):int(x1 * width)]
+
+    person = box(0.15, 0.4, 0.6, 0.9)
+    background = np.concatenate([box(0.88, 0.98, 0.02, 0.15).ravel(),
+                                 box(0.0, 0.06, 0.15, 0.45).ravel()])
+    return float(person.mean()), float(background.mean())
