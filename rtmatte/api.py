@@ -88,16 +88,19 @@ def default_output(source: Path, transparent: bool) -> Path:
 
 
 class Job:
-    """Runs inputs through one Matter, post chain and background, so a folder shares them."""
+    """Runs inputs through one Matter and post chain, so the files of a folder share them.
+
+    The background restarts with each file: a video background then begins at its first frame
+    with each input instead of carrying on from where the last one stopped.
+    """
 
     def __init__(self, settings: Settings, notify: Notify | None = None,
                  progress: bool | None = None) -> None:
         self.settings = settings
         self.notify = notify
         self.progress = progress
-        self.background = parse_background(settings.bg)
-        self.transparent = self.background is None
-        self.compositor = Compositor(self.background, settings.post)
+        self.compositor = Compositor(parse_background(settings.bg), settings.post)
+        self.transparent = self.compositor.transparent
         self.matter = open_matter(settings, notify)
         self.post: PostChain = build_post(settings.post)
 
@@ -105,6 +108,8 @@ class Job:
         source = Path(source)
         if target is None:
             target = default_output(source, self.transparent)
+        if self.compositor.background is not None:
+            self.compositor.background.restart()
         if probe_kind(source) == "image":
             return self._image(source, Path(target))
         return self._video(source, Path(target))

@@ -177,3 +177,25 @@ def test_rotated_phone_video_is_written_upright(tmp_path) -> None:
     assert run(clip, "--bg", "white", "-o", out) == 0
     frames = decode_rgb(out)
     assert frames[0].shape[:2] == (160, 128)  # turned upright: the sides swapped
+
+
+def test_video_background_loops_in_step_with_the_input(sample_clip, tmp_path) -> None:
+    from rtmatte.compose.backgrounds import VideoBackground
+    from rtmatte.io.frame import Frame
+
+    short = tmp_path / "short_bg.mp4"
+    _write_clip(short, (160, 120), list(range(6)), Fraction(1, 24))  # 0.25 s long
+    background = VideoBackground(short)
+    alpha = np.zeros((120, 160), np.float32)
+
+    def at(seconds: float) -> np.ndarray:
+        frame = Frame(rgb=np.zeros((120, 160, 3), np.uint8), index=0,
+                      pts=round(seconds * 1000), time_base=Fraction(1, 1000))
+        return background.render(frame, alpha).copy()
+
+    first, second, looped = at(0.0), at(1 / 24), at(0.25)
+    assert np.abs(first.astype(int) - second).mean() > 0.5  # it moves with time
+    np.testing.assert_allclose(looped, first, atol=1)  # and starts over after 0.25 s
+    out = tmp_path / "on_video.mp4"
+    assert run(sample_clip, "--bg", short, "-o", out) == 0
+    assert stream_summary(out)["frames"] == CLIP_FRAMES

@@ -22,6 +22,9 @@ _BLUR_SCALE = 4  # blur is done at 1/4 size: the result is smooth anyway, and 16
 
 
 class Background(Protocol):
+    def restart(self) -> None:
+        """Go back to the start (a new input begins at time 0)."""
+
     def render(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
         """The background picture (uint8 RGB, frame's size) to show behind ``frame``."""
 
@@ -37,7 +40,14 @@ def cover_fit(picture: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(resized[top:top + height, left:left + width])
 
 
-class ColourBackground:
+class _Still:
+    """Backgrounds that do not change with time have nothing to restart."""
+
+    def restart(self) -> None:
+        return None
+
+
+class ColourBackground(_Still):
     def __init__(self, rgb: tuple[int, int, int]) -> None:
         self.rgb = rgb
         self._cache: np.ndarray | None = None
@@ -50,7 +60,7 @@ class ColourBackground:
         return self._cache
 
 
-class ImageBackground:
+class ImageBackground(_Still):
     def __init__(self, picture: np.ndarray) -> None:
         self.picture = picture
         self._fitted: np.ndarray | None = None
@@ -67,15 +77,24 @@ class VideoBackground:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._source = VideoSource(path)
-        self._frames = iter(self._source)
-        self._loop_offset = 0.0
+        self._source: VideoSource | None = None
         self._period: float | None = None
-        self._current: Frame | None = None
-        self._upcoming: Frame | None = self._next()
+        self.restart()
         if self._upcoming is None:
             raise BackgroundError(f"background video {path} has no frames")
+
+    def restart(self) -> None:
+        self._open(loop_offset=0.0)
+        self._current: Frame | None = None
         self._fitted: tuple[int, np.ndarray] | None = None
+        self._upcoming: Frame | None = self._next()
+
+    def _open(self, loop_offset: float) -> None:
+        if self._source is not None:
+            self._source.close()
+        self._source = VideoSource(self.path)
+        self._frames = iter(self._source)
+        self._loop_offset = loop_offset
 
     def _next(self) -> Frame | None:
         try:
@@ -89,10 +108,7 @@ class VideoBackground:
     def _rewind(self, last: Frame) -> None:
         interval = 1.0 / float(self._source.info.rate or 25)
         self._period = self._period or last.seconds + interval
-        self._loop_offset += self._period
-        self._source.close()
-        self._source = VideoSource(self.path)
-        self._frames = iter(self._source)
+        self._open(self._loop_offset + self._period)
 
     def render(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
         target_time = frame.seconds
@@ -113,7 +129,7 @@ class VideoBackground:
         return self._fitted[1]
 
 
-class BlurBackground:
+class BlurBackground(_Still):
     """The frame's own surroundings, blurred with the subject masked out.
 
     A plain blur of the frame smears the person into a halo around them; normalised convolution
