@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtmatte.compose.backgrounds import Background
+from rtmatte.compose.edges import decontaminate, light_wrap
 from rtmatte.io.frame import Frame
 from rtmatte.matting.matter import Matte
 from rtmatte.post.chain import PostSettings
@@ -14,7 +15,9 @@ class Compositor:
     """Blends the model's foreground colours over a background, or emits RGBA when transparent.
 
     The model's ``fgr`` is used rather than the camera pixels: at hair and other soft edges the
-    camera pixels still hold the old background's colour, which would show as a fringe.
+    camera pixels still hold the old background's colour, which would show as a fringe. The
+    post settings add edge decontamination (what the model's ``fgr`` still holds of the old
+    background) and light wrap; neither changes alpha.
     """
 
     def __init__(self, background: Background | None, post: PostSettings | None = None) -> None:
@@ -28,14 +31,23 @@ class Compositor:
     def __call__(self, frame: Frame, matte: Matte) -> np.ndarray:
         alpha = matte.alpha
         if self.background is None:
-            return to_rgba(matte.fgr, alpha)
-        backdrop = self.background.render(frame, alpha).astype(np.float32)
+            fgr = matte.fgr
+            if self.post.decontaminate:
+                fgr = fgr.copy()
+                decontaminate(fgr, alpha)
+            return to_rgba(fgr, alpha)
+        backdrop_u8 = self.background.render(frame, alpha)
+        backdrop = backdrop_u8.astype(np.float32)
         weight = alpha[..., np.newaxis]
         # backdrop + (fgr - backdrop) * alpha, in place to keep full-frame temporaries to one
         blended = matte.fgr * np.float32(255.0)
+        if self.post.decontaminate:
+            decontaminate(blended, alpha)
         blended -= backdrop
         blended *= weight
         blended += backdrop
+        light_wrap(blended, backdrop_u8, alpha, self.post.light_wrap)
+        blended += np.float32(0.5)
         return np.clip(blended, 0, 255, out=blended).astype(np.uint8)
 
 

@@ -9,14 +9,36 @@ from typing import Protocol
 import numpy as np
 
 from rtmatte.matting.matter import Matte
+from rtmatte.post.hard import HardCut
+from rtmatte.post.refine import GuidedRefiner
+from rtmatte.post.shape import EdgeShaper
+from rtmatte.post.temporal import TemporalSmoother
 
 
 @dataclass
 class PostSettings:
-    """Which post-processing runs. ``enabled=False`` (``--post none``) leaves the model's matte
-    untouched, so it can be compared with a direct run of the model."""
+    """Which post-processing runs, and how. ``enabled=False`` (``--post none``) leaves the
+    model's matte untouched, so it can be compared with a direct run of the model.
+
+    The defaults are the best balance measured with ``tools/eval.py`` (see docs/quality.md).
+    ``light_wrap`` and ``decontaminate`` belong to the compositor: they change the picture,
+    never alpha, so they are not switched off by ``enabled=False``.
+    """
 
     enabled: bool = True
+    temporal: bool = True
+    temporal_strength: float = 0.8
+    temporal_motion: float = 8.0
+    refine: bool = False
+    refine_radius: int = 8
+    refine_eps: float = 1e-3
+    erode: int = 0
+    feather: float = 0.0
+    hard: bool = False
+    hard_low: float = 0.35
+    hard_high: float = 0.75
+    light_wrap: float = 0.0
+    decontaminate: bool = True
 
 
 class PostStep(Protocol):
@@ -42,7 +64,23 @@ class PostChain:
 
 
 def build_post(settings: PostSettings) -> PostChain:
-    """The chain the settings ask for (empty when post-processing is off)."""
+    """The chain the settings ask for (empty when post-processing is off).
+
+    Order matters: refinement comes first so the smoothing also calms the shimmer it adds
+    (a guided filter follows sensor noise in the guide), and the erode, cut and feather come
+    last because they decide the edge's final look.
+    """
     if not settings.enabled:
         return PostChain()
-    return PostChain()
+    steps: list[PostStep] = []
+    if settings.refine:
+        steps.append(GuidedRefiner(settings.refine_radius, settings.refine_eps))
+    if settings.temporal and settings.temporal_strength > 0:
+        steps.append(TemporalSmoother(settings.temporal_strength, settings.temporal_motion))
+    if settings.erode:
+        steps.append(EdgeShaper(erode=settings.erode))
+    if settings.hard:
+        steps.append(HardCut(settings.hard_low, settings.hard_high))
+    if settings.feather > 0:
+        steps.append(EdgeShaper(feather=settings.feather))
+    return PostChain(steps)
