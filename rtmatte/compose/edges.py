@@ -71,7 +71,7 @@ def decontaminate(colour: np.ndarray, alpha: np.ndarray, sigma: float = 2.0) -> 
 
 
 def light_wrap(picture: np.ndarray, backdrop: np.ndarray, alpha: np.ndarray,
-               strength: float, sigma: float = 3.0) -> None:
+               strength: float, sigma: float = 2.0) -> None:
     """Let the new background's light spill a little over the subject's edge, in place.
 
     A real scene lights its subject's rim with its own colours; a cut-out lacks that and looks
@@ -90,6 +90,7 @@ def light_wrap(picture: np.ndarray, backdrop: np.ndarray, alpha: np.ndarray,
     light = cv2.GaussianBlur(_small(backdrop).astype(np.float32), (0, 0), sigma)
     light = box.upsample(light)
     weight = box.upsample(near_edge)
+    weight *= alpha[box.full]  # the upsampled rim must not spill onto the background itself
     region = picture[box.full]
     light -= region
     light *= weight[..., None]
