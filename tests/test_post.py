@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 import pytest
 
+from rtmatte.errors import SettingsError
 from rtmatte.evaluation.metrics import flicker
 from rtmatte.matting.matter import Matte
 from rtmatte.post import PostSettings, build_post
@@ -118,3 +119,7 @@ def test_flags_reach_the_settings_and_presets_load() -> None:
     assert load_settings("balanced").post == PostSettings()
     assert load_settings("quality").post.refine
     assert not load_settings("fast-cpu").post.decontaminate
+    for name in ("balanced", "quality", "fast-cpu"):
+        load_settings(name).post.validate()
+    with pytest.raises(SettingsError):
+        PostSettings(hard_low=0.8, hard_high=0.5).validate()

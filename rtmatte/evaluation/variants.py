@@ -44,7 +44,7 @@ def build_variants(args: argparse.Namespace) -> list[Variant]:
     overrides = post_overrides(args)
     settings = load_settings(args.preset, args.config, {"post": overrides} if overrides else None)
     name = "none" if not settings.post.enabled else ("flags" if overrides else "default")
-    chosen = Variant(name, settings.post)
+    chosen = Variant(name, settings.post.validate())
     if not args.compare:
         return [chosen]
     variants = documented_variants()

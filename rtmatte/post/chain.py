@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rtmatte.errors import SettingsError
 from rtmatte.matting.matter import Matte
 from rtmatte.post.hard import HardCut
 from rtmatte.post.refine import GuidedRefiner
@@ -39,6 +40,23 @@ class PostSettings:
     hard_high: float = 0.75
     light_wrap: float = 0.0
     decontaminate: bool = True
+
+    def validate(self) -> PostSettings:
+        """Refuse values the steps cannot honour, naming the setting, instead of odd output."""
+        checks = [
+            (0.0 <= self.temporal_strength <= 0.95, "temporal_strength must be in [0, 0.95]"),
+            (self.temporal_motion > 0, "temporal_motion must be above 0"),
+            (1 <= self.refine_radius <= 64, "refine_radius must be 1-64 pixels"),
+            (self.refine_eps > 0, "refine_eps must be above 0"),
+            (abs(self.erode) <= 64, "erode must be within ±64 pixels"),
+            (0.0 <= self.feather <= 32, "feather must be 0-32 pixels"),
+            (0.0 < self.hard_low < self.hard_high < 1.0, "need 0 < hard_low < hard_high < 1"),
+            (0.0 <= self.light_wrap <= 1.0, "light_wrap must be in [0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(f"post: {message}")
+        return self
 
 
 class PostStep(Protocol):
