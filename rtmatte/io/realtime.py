@@ -1,0 +1,127 @@
+"""Live frame sources: a capture thread that keeps only the newest frame, and a video file
+released at its own timestamps so it behaves like a camera (``--realtime``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+from rtmatte.errors import StreamError
+from rtmatte.io.frame import Frame
+from rtmatte.io.mailbox import Mailbox
+from rtmatte.io.sources import VideoSource
+
+Notify = Callable[[str], None]
+
+
+class LiveReader(Protocol):
+    """Something that produces frames at its own pace, like a camera."""
+
+    #: (width, height) of the frames it gives
+    size: tuple[int, int]
+    fps: float
+    time_base: Fraction
+    #: what was opened, in words, for the log
+    description: str
+    #: seconds spent decoding or converting (not waiting for the next frame to be due)
+    busy_s: float
+
+    def read(self, stop: threading.Event) -> Frame | None:
+        """The next frame with ``captured`` set; None once the stream ended or ``stop`` is set."""
+
+    def close(self) -> None: ...
+
+
+class Grabber:
+    """Runs a reader in its own thread and posts each frame to a newest-wins mailbox.
+
+    Reading never waits on the consumer, so a slow model can only cause dropped frames, never a
+    backlog: the frame it takes next is always the most recent one the reader produced.
+    """
+
+    def __init__(self, reader: LiveReader) -> None:
+        self.reader = reader
+        self.frames: Mailbox[Frame] = Mailbox()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def captured(self) -> int:
+        return self.frames.posted
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.reader.read(self._stop)
+                if frame is None:
+                    break
+                self.frames.put(frame)
+        except BaseException as error:  # handed to the runner, which re-raises it
+            self.error = error
+        finally:
+            self.frames.close()
+
+
+class RealtimeFileReader:
+    """A video file played on the wall clock: each frame is released when its timestamp is due.
+
+    This gives the live path a reproducible camera: the same pictures at the same moments on
+    every run, so latency and drop figures can be compared between runs and machines.
+    """
+
+    def __init__(self, path: Path, notify: Notify | None = None) -> None:
+        self._source = VideoSource(Path(path))
+        self._frames = iter(self._source)
+        self._notify = notify
+        self.busy_s = 0.0
+        info = self._source.info
+        self.time_base = info.time_base
+        self.fps = float(info.rate)
+        self._pending = self._next()
+        if self._pending is None:
+            self._source.close()
+            raise StreamError(f"{path}: the video stream holds no frames")
+        height, width = self._pending.rgb.shape[:2]
+        self.size = (width, height)
+        self.description = f"{Path(path).name}: {width}x{height} at {self.fps:g} fps, realtime"
+        self._origin: tuple[float, float] | None = None
+
+    def _next(self) -> Frame | None:
+        began = time.perf_counter()
+        try:
+            return next(self._frames, None)
+        except StreamError as exc:
+            if self._notify:
+                self._notify(f"{exc}; playback ends here")
+            return None
+        finally:
+            self.busy_s += time.perf_counter() - began
+
+    def read(self, stop: threading.Event) -> Frame | None:
+        frame, self._pending = self._pending, None
+        if frame is None:
+            frame = self._next()
+        if frame is None:
+            return None
+        if self._origin is None:
+            self._origin = (time.perf_counter(), frame.seconds)
+        due = self._origin[0] + frame.seconds - self._origin[1]
+        if stop.wait(max(0.0, due - time.perf_counter())):
+            return None
+        frame.captured = time.perf_counter()
+        return frame
+
+    def close(self) -> None:
+        self._source.close()

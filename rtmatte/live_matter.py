@@ -1,0 +1,184 @@
+"""Matting that keeps pace with a live source: the model's working size adapts to the time it
+takes, and the model may run on every other frame with the alpha carried forward.
+
+RVM's cost grows with the square of the size it works at, plus a fixed part at the frame's full
+size (the guided-filter refiner and the float conversions). A CPU that cannot run it at the
+automatic ratio is better served by a smaller, on-time matte than by a sharp one that makes the
+output drop most frames; when the machine has headroom again (another program stopped), the size
+goes back up.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from rtmatte.matting.matter import Matte, Matter, auto_downsample_ratio
+from rtmatte.post import PostChain
+
+#: long sides (px) of the internal picture the model may be given, best first below the full one
+LADDER = (384, 320, 256, 224, 192, 160, 128)
+#: below this share of the frame budget the model is on time; above it, frames get dropped
+_SLOW = 0.9
+#: at or below this share there is room for the next rung up
+_ROOM = 0.55
+_SETTLE_FRAMES = 2  # the first runs at a new size include ONNX Runtime's re-planning
+_UP_AFTER_S = 2.0
+_RETRY_SLOW_RUNG_S = 20.0
+_EMA = 0.25
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One working size: the frame is shrunk to ``input_long`` px, the model works at ``ratio``."""
+
+    internal: int
+    input_long: int
+    ratio: float
+
+    def effective_ratio(self, frame_long: int) -> float:
+        return self.internal / frame_long
+
+
+def ladder_for(height: int, width: int, fixed_ratio: float | None = None) -> list[Rung]:
+    """Rung 0 is what the offline path would do; lower rungs shrink the internal size and feed
+    the model a picture only twice that size, which cuts the refiner's full-frame cost too."""
+    long_side = max(height, width)
+    ratio = fixed_ratio or auto_downsample_ratio(height, width)
+    top = Rung(round(long_side * ratio), long_side, ratio)
+    rungs = [top]
+    for internal in LADDER:
+        if internal < top.internal:
+            input_long = min(long_side, 2 * internal)
+            rungs.append(Rung(internal, input_long, internal / input_long))
+    return rungs
+
+
+class AdaptiveResolution:
+    """Picks the rung whose measured inference time fits the frame budget.
+
+    Going down jumps straight to the rung that the square-law estimate says fits (so a slow
+    start settles in a few frames, not seconds); going up is one rung at a time, after a
+    couple of seconds of clear headroom, and not back to a rung that was too slow moments ago.
+    """
+
+    def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True) -> None:
+        self.rungs = rungs
+        self.budget_s = budget_s
+        self.enabled = enabled and len(rungs) > 1
+        self.index = 0
+        self.changes = 0
+        self._ema: float | None = None
+        self._seen = 0
+        self._changed_at = time.perf_counter()
+        self._too_slow_at: dict[int, float] = {}
+
+    @property
+    def rung(self) -> Rung:
+        return self.rungs[self.index]
+
+    def observe(self, seconds: float) -> bool:
+        """Record one frame's inference time; True when the rung changed (state must reset)."""
+        if not self.enabled:
+            return False
+        self._seen += 1
+        if self._seen <= _SETTLE_FRAMES:
+            return False
+        self._ema = seconds if self._ema is None else self._ema + _EMA * (seconds - self._ema)
+        now = time.perf_counter()
+        share = self._ema / self.budget_s
+        if share > _SLOW and self.index < len(self.rungs) - 1:
+            self._too_slow_at[self.index] = now
+            wanted = self.rung.internal * math.sqrt(_SLOW * 0.9 / share)
+            lower = next((i for i in range(self.index + 1, len(self.rungs))
+                          if self.rungs[i].internal <= wanted), len(self.rungs) - 1)
+            return self._move(lower, now)
+        if share < _ROOM and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
+            upper = self.index - 1
+            if now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S:
+                return self._move(upper, now)
+        return False
+
+    def _move(self, index: int, now: float) -> bool:
+        self.index = index
+        self.changes += 1
+        self._ema = None
+        self._seen = 0
+        self._changed_at = now
+        return True
+
+
+class LiveMatter:
+    """A Matter and post chain run at the adaptive size, optionally on every ``every``-th frame.
+
+    On the frames in between, the last alpha is reused with the current frame's own pixels as
+    foreground: the subject stays sharp and in place, and only the edge lags by one frame.
+    """
+
+    def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
+                 every: int = 1) -> None:
+        self.matter = matter
+        self.post = post
+        self.budget_s = budget_s
+        self.adapt = adapt
+        self.every = max(1, every)
+        self._fixed_ratio = matter.fixed_ratio  # a ratio the user chose is kept, not adapted
+        self.controller: AdaptiveResolution | None = None
+        self._shape: tuple[int, ...] | None = None
+        self._last_alpha: np.ndarray | None = None
+        self._count = 0
+
+    @property
+    def ratio(self) -> float:
+        """The downsample ratio relative to the full frame at the current rung."""
+        if self.controller is None or self._shape is None:
+            return 0.0
+        return round(self.controller.rung.effective_ratio(max(self._shape[:2])), 4)
+
+    @property
+    def changes(self) -> int:
+        return self.controller.changes if self.controller else 0
+
+    def __call__(self, rgb: np.ndarray) -> Matte:
+        if rgb.shape != self._shape:
+            self._shape = rgb.shape
+            self.controller = AdaptiveResolution(
+                ladder_for(rgb.shape[0], rgb.shape[1], self._fixed_ratio),
+                self.budget_s, enabled=self.adapt and not self._fixed_ratio)
+            self._last_alpha = None
+            self.matter.reset()
+            self.post.reset()
+        self._count += 1
+        if self._last_alpha is not None and self._count % self.every:
+            fgr = rgb.astype(np.float32)
+            fgr *= np.float32(1.0 / 255.0)
+            return Matte(alpha=self._last_alpha, fgr=fgr)
+        began = time.perf_counter()
+        matte = self.post(rgb, self._infer(rgb))
+        assert self.controller is not None
+        if self.controller.observe((time.perf_counter() - began) / self.every):
+            self.matter.reset()
+        self._last_alpha = matte.alpha
+        return matte
+
+    def _infer(self, rgb: np.ndarray) -> Matte:
+        assert self.controller is not None
+        rung = self.controller.rung
+        self.matter.fixed_ratio = rung.ratio
+        height, width = rgb.shape[:2]
+        long_side = max(height, width)
+        if rung.input_long >= long_side:
+            return self.matter(rgb)
+        scale = rung.input_long / long_side
+        small = cv2.resize(rgb, (round(width * scale), round(height * scale)),
+                           interpolation=cv2.INTER_AREA)
+        matte = self.matter(small)
+        alpha = cv2.resize(np.ascontiguousarray(matte.alpha), (width, height),
+                           interpolation=cv2.INTER_LINEAR)
+        fgr = cv2.resize(np.ascontiguousarray(matte.fgr), (width, height),
+                         interpolation=cv2.INTER_LINEAR)
+        return Matte(alpha=alpha, fgr=fgr)

@@ -1,0 +1,302 @@
+"""The live path, driven by --realtime playback of real clips through the real model."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rtmatte import cli
+from rtmatte.io.camera import parse_camera
+from rtmatte.io.frame import Frame
+from rtmatte.io.mailbox import Closed, Mailbox
+from rtmatte.io.realtime import RealtimeFileReader
+from rtmatte.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
+from rtmatte.live_cli import background_specs, is_live_run
+from rtmatte.live_matter import AdaptiveResolution, LiveMatter, ladder_for
+from rtmatte.matting.fetch import ensure_model
+from rtmatte.matting.matter import Matter
+from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.post import PostChain
+from rtmatte.samples import make_clip
+
+FPS = 24
+
+
+@pytest.fixture(scope="session")
+def live_backend() -> OnnxBackend:
+    return OnnxBackend(ensure_model("rvm-mobilenetv3"))
+
+
+@pytest.fixture(scope="session")
+def live_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two seconds of the portrait at 320x240, 24 fps, like a small webcam."""
+    return make_clip(tmp_path_factory.mktemp("live") / "talk.mp4", frames=2 * FPS,
+                     size=(320, 240), fps=FPS, audio=False)
+
+
+class SlowBackend:
+    """The real ONNX backend plus a fixed delay: a machine far too slow for the frame rate."""
+
+    def __init__(self, inner: OnnxBackend, delay_s: float) -> None:
+        self.inner = inner
+        self.delay_s = delay_s
+        self.name = f"slow {inner.name}"
+
+    def initial_state(self) -> object:
+        return self.inner.initial_state()
+
+    def infer(self, rgb: np.ndarray, state: object, downsample_ratio: float):
+        time.sleep(self.delay_s)
+        return self.inner.infer(rgb, state, downsample_ratio)
+
+
+class StampSink:
+    """An output that notes when each frame reached it."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, Frame, np.ndarray]] = []
+        self.closed = False
+
+    def write(self, picture: np.ndarray, frame: Frame) -> None:
+        self.frames.append((time.perf_counter(), frame, picture))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def run_live(clip: Path, backend, *, bg: str = "#00b140", adapt: bool = True,
+             watch: BackgroundWatch | None = None) -> tuple[LiveResult, StampSink, Backgrounds]:
+    reader = RealtimeFileReader(clip)
+    matter = LiveMatter(Matter(backend), PostChain(), 1.0 / reader.fps, adapt=adapt)
+    sink = StampSink()
+    backgrounds = Backgrounds([bg])
+    runner = LiveRunner(reader, matter, backgrounds, [sink], watch=watch)
+    return runner.run(), sink, backgrounds
+
+
+def test_realtime_playback_is_on_time(live_clip: Path, live_backend: OnnxBackend) -> None:
+    result, sink, _ = run_live(live_clip, live_backend)
+    assert result.frames_in == 2 * FPS
+    assert result.frames_out == len(sink.frames) > FPS // 2
+    assert sink.closed
+    pts = [frame.pts for _, frame, _ in sink.frames]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+    latency = result.latency_ms()
+    assert latency["p50"] < 400, latency  # generous: 2 shared cores
+    assert all(t >= frame.captured for t, frame, _ in sink.frames)
+    assert sink.frames[0][2].shape == (240, 320, 3)
+    # the playback took the clip's own duration, not as long as the model needed
+    assert 1.8 < result.seconds < 4.0
+
+
+def test_slow_model_drops_frames_instead_of_queueing(live_clip: Path,
+                                                     live_backend: OnnxBackend) -> None:
+    delay = 0.15  # 3.6 frame times at 24 fps
+    result, _, _ = run_live(live_clip, SlowBackend(live_backend, delay), adapt=False)
+    assert result.frames_dropped >= FPS, result.as_dict()
+    assert result.frames_out >= 5
+    lat = [lat for _, lat in result.latencies]
+    # a queue would make the last frame wait for all the ones before it (> 1 s here)
+    assert max(lat) < 3 * delay + 0.4, lat
+    third = max(1, len(lat) // 3)
+    assert np.mean(lat[-third:]) < np.mean(lat[:third]) + delay, lat
+
+
+def test_background_file_switches_while_running(live_clip: Path, live_backend: OnnxBackend,
+                                                tmp_path: Path) -> None:
+    choice = tmp_path / "bg.txt"
+    choice.write_text("#00ff00\n")
+    watch = BackgroundWatch(choice)
+
+    def switch() -> None:
+        time.sleep(0.8)
+        choice.write_text("#0000ff\n")
+
+    threading.Thread(target=switch, daemon=True).start()
+    _, sink, backgrounds = run_live(live_clip, live_backend, bg="#00ff00", watch=watch)
+    assert backgrounds.current == "#0000ff"
+    def share(picture: np.ndarray, colour: tuple[int, int, int]) -> float:
+        return float(np.all(np.abs(picture.astype(int) - colour) < 30, axis=-1).mean())
+
+    first, last = sink.frames[0][2], sink.frames[-1][2]
+    assert share(first, (0, 255, 0)) > 0.1 and share(first, (0, 0, 255)) == 0
+    assert share(last, (0, 0, 255)) > 0.1 and share(last, (0, 255, 0)) == 0
+
+
+def test_cli_stats_and_recording(live_clip: Path, tmp_path: Path) -> None:
+    stats, out = tmp_path / "s.json", tmp_path / "rec.mp4"
+    code = cli.main([str(live_clip), "--realtime", "--bg", "blur", "--stats", str(stats),
+                     "-o", str(out), "--quiet"])
+    assert code == 0
+    import json
+
+    data = json.loads(stats.read_text())
+    for key in ("frames", "fps", "backend", "downsample_ratio", "stages", "latency_ms",
+                "frames_in", "frames_out", "frames_dropped", "fps_out"):
+        assert key in data
+    assert set(data["latency_ms"]) == {"p50", "p95", "max"}
+    assert data["frames_in"] == 2 * FPS
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == data["frames_out"]
+
+
+def test_sigterm_finalizes_a_playable_recording(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "long.mp4", frames=240, size=(320, 240), fps=12, audio=False)
+    out = tmp_path / "rec.mp4"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtmatte.cli", str(clip), "--realtime", "--bg", "#00b140",
+         "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 40
+    partial = None
+    while time.monotonic() < deadline and process.poll() is None:
+        partial = next(tmp_path.glob(".rec.rtmatte-partial-*"), None)
+        if partial is not None and partial.stat().st_size > 0:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.communicate()[1]
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    with av.open(str(out)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert 0 < frames < 240
+    assert not list(tmp_path.glob(".rec.rtmatte-partial-*"))
+
+
+def _loopback_present() -> bool:
+    names = Path("/sys/class/video4linux").glob("*/name")
+    return any("loopback" in n.read_text().lower() or "rtmatte" in n.read_text().lower()
+               for n in names)
+
+
+@pytest.mark.skipif(_loopback_present(), reason="a virtual camera exists here")
+def test_vcam_without_device_exits_2_with_setup(live_clip: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    code = cli.main([str(live_clip), "--realtime", "--vcam", "--bg", "blur"])
+    message = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in message
+    if sys.platform.startswith("linux"):
+        assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1" in message
+        assert "/etc/modules-load.d" in message
+    else:
+        assert "OBS" in message
+
+
+def test_headless_preview_says_what_to_install(live_clip: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    from rtmatte.io.preview import gui_problem
+
+    if gui_problem() is None:
+        pytest.skip("this machine can show a window")
+    assert cli.main([str(live_clip), "--preview"]) == 2
+    assert "--preview" in capsys.readouterr().err
+
+
+def test_live_inputs_and_flags() -> None:
+    parser = cli.build_parser()
+    assert is_live_run(parser.parse_args(["camera", "--vcam"]))
+    assert is_live_run(parser.parse_args(["camera:1"]))
+    assert is_live_run(parser.parse_args(["/dev/video0"]))
+    assert is_live_run(parser.parse_args(["talk.mp4", "--realtime"]))
+    assert is_live_run(parser.parse_args(["talk.mp4", "--preview"]))
+    assert not is_live_run(parser.parse_args(["talk.mp4"]))
+    assert parse_camera("camera") == 0 and parse_camera("camera:2") == 2
+    assert parse_camera("/dev/video4") == "/dev/video4" and parse_camera("cam.mp4") is None
+    assert background_specs("beach.jpg,blur,#00b140") == ["beach.jpg", "blur", "#00b140"]
+    assert background_specs("blur") == ["blur"]
+    args = parser.parse_args(["camera:1", "--size", "1280x720", "--fps", "30"])
+    assert args.size == (1280, 720) and args.fps == 30
+
+
+def test_camera_without_destination_is_refused(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["camera"]) == 2
+    assert "--vcam, --preview or -o" in capsys.readouterr().err
+
+
+def test_mailbox_keeps_only_the_newest() -> None:
+    box: Mailbox[int] = Mailbox()
+    for item in range(5):
+        box.put(item)
+    assert box.get(timeout=0) == 4
+    assert box.dropped == 4 and box.posted == 5
+    assert box.get(timeout=0) is None
+    box.put(9)
+    box.close()
+    assert box.get(timeout=0) == 9  # the last item survives the close
+    with pytest.raises(Closed):
+        box.get(timeout=0)
+
+
+def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
+    import rtmatte.live_matter as live_matter
+
+    rungs = ladder_for(480, 640)
+    assert rungs[0].ratio == 0.75 and rungs[-1].internal == 128
+    assert rungs[0].input_long == 640 and rungs[-1].input_long == 256
+    control = AdaptiveResolution(rungs, budget_s=0.040)
+    for _ in range(3):
+        control.observe(0.150)  # far too slow: one jump, several rungs at once
+    assert control.index >= 3 and control.changes == 1
+    low = control.index
+    monkeypatch.setattr(live_matter, "_UP_AFTER_S", 0.0)
+    monkeypatch.setattr(live_matter, "_RETRY_SLOW_RUNG_S", 0.0)
+    for _ in range(4):
+        control.observe(0.010)
+    assert control.index == low - 1  # one rung up at a time
+    fixed = AdaptiveResolution(rungs, budget_s=0.040, enabled=False)
+    fixed.observe(1.0)
+    assert fixed.index == 0
+
+
+def test_camera_reconnects_after_a_disconnect() -> None:
+    from rtmatte.io.camera import CameraReader
+
+    class FlakyCapture:
+        """cv2.VideoCapture's surface: three pictures, then the cable is pulled."""
+
+        opened = 0
+
+        def __init__(self, target: int | str) -> None:
+            FlakyCapture.opened += 1
+            self.left = 3
+
+        def isOpened(self) -> bool:
+            return True
+
+        def set(self, prop: int, value: float) -> bool:
+            return True
+
+        def get(self, prop: int) -> float:
+            return {3: 64.0, 4: 48.0, 5: 30.0}.get(prop, 0.0)
+
+        def read(self):
+            if self.left == 0:
+                return False, None
+            self.left -= 1
+            return True, np.zeros((48, 64, 3), np.uint8)
+
+        def release(self) -> None:
+            pass
+
+    notes: list[str] = []
+    reader = CameraReader("camera:3", notify=notes.append, opener=FlakyCapture, retry_s=0.01)
+    stop = threading.Event()
+    frames = [reader.read(stop) for _ in range(6)]
+    assert all(f is not None and f.rgb.shape == (48, 64, 3) for f in frames)
+    assert reader.reconnects == 1 and FlakyCapture.opened == 2
+    assert any("stopped giving pictures" in n for n in notes)
+    assert any("is back" in n for n in notes)
+    stamps = [f.pts for f in frames]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 6
+    stop.set()
+    assert reader.read(stop) is None
