@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import VirtualCameraError
+from rtmatte.io.frame import Frame
 from rtmatte.io.mailbox import Mailbox
 
 LINUX_SETUP = (
@@ -49,12 +50,12 @@ def open_camera(width: int, height: int, fps: float, device: str | None = None,
         raise VirtualCameraError(
             "--vcam needs pyvirtualcam: `pip install rtmatte[vcam]` (or `pip install pyvirtualcam`)"
         ) from exc
+    if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
+        known = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none on this system"
+        raise VirtualCameraError(f"--vcam-backend {backend}: unknown here (known: {known})")
     try:
         return pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.RGB,
                                    device=device, backend=backend)
-    except KeyError as exc:
-        known = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none on this system"
-        raise VirtualCameraError(f"--vcam-backend {backend}: unknown (known: {known})") from exc
     except RuntimeError as exc:
         where = f" {device}" if device else ""
         found = str(exc).strip().replace("\n", "; ")
@@ -127,7 +128,7 @@ class VirtualCameraSink:
         """False only with ``--on-demand`` while no other program reads the device."""
         return self._watched.is_set()
 
-    def write(self, picture: np.ndarray) -> None:
+    def write(self, picture: np.ndarray, frame: Frame | None = None) -> None:
         """Queue a uint8 RGB picture for the next tick (a newer one replaces it)."""
         if picture.shape[1::-1] != self.size:
             picture = cv2.resize(picture, self.size, interpolation=cv2.INTER_AREA)

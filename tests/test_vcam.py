@@ -1,0 +1,171 @@
+"""The virtual camera output against pyvirtualcam's real Camera class and backend registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+pyvirtualcam = pytest.importorskip("pyvirtualcam")
+
+from rtmatte.errors import VirtualCameraError  # noqa: E402
+from rtmatte.io import vcam  # noqa: E402
+from rtmatte.io.vcam import VirtualCameraSink, device_readers, open_camera  # noqa: E402
+
+
+class RecordingBackend:
+    """A pyvirtualcam backend (the documented duck-typed interface) that keeps what it is sent."""
+
+    instances: ClassVar[list[RecordingBackend]] = []
+    device_name = "rtmatte-test-camera"
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int,
+                 device: str | None, **kw: object) -> None:
+        self.args = {"width": width, "height": height, "fps": fps, "fourcc": fourcc,
+                     "device": device}
+        self.sent: list[tuple[float, np.ndarray]] = []
+        self.closed = 0
+        RecordingBackend.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        self.sent.append((time.perf_counter(), frame.copy()))
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def device(self) -> str:
+        return self.args["device"] or self.device_name
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+@pytest.fixture
+def test_backend() -> type[RecordingBackend]:
+    RecordingBackend.instances.clear()
+    pyvirtualcam.register_backend("rtmatte-test", RecordingBackend)
+    yield RecordingBackend
+    pyvirtualcam.camera.BACKENDS.pop("rtmatte-test", None)
+
+
+def test_frames_reach_the_camera_at_its_rate(test_backend: type[RecordingBackend]) -> None:
+    sink = VirtualCameraSink(64, 48, 50.0, backend="rtmatte-test")
+    backend = test_backend.instances[0]
+    assert backend.args["width"] == 64 and backend.args["height"] == 48
+    assert backend.args["fps"] == 50.0
+    assert backend.args["fourcc"] == pyvirtualcam.util.encode_fourcc(
+        pyvirtualcam.PixelFormat.RGB.value)
+    picture = np.full((48, 64, 3), 200, np.uint8)
+    sink.write(picture, None)
+    time.sleep(0.3)
+    sink.write(np.full((96, 128, 3), 10, np.uint8), None)  # another size: fitted to the camera
+    time.sleep(0.1)
+    sink.close()
+    assert backend.closed == 1
+    stamps = [t for t, _ in backend.sent]
+    frames = [f for _, f in backend.sent]
+    assert all(f.dtype == np.uint8 and f.shape == (48 * 64 * 3,) for f in frames)
+    # paced: about 50 per second, not as fast as possible
+    assert 10 <= len(frames) <= 30, len(frames)
+    assert np.median(np.diff(stamps)) > 0.015
+    assert frames[-1].max() == 10 and any(f.max() == 200 for f in frames)
+    assert sink.repeats > 5  # one picture, sent again every tick until a new one came
+
+
+def test_no_device_message_says_how_to_set_one_up(monkeypatch) -> None:
+    class Missing:
+        def __init__(self, **kw: object) -> None:
+            raise RuntimeError("No v4l2 loopback device found at /dev/video[0-99].")
+
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, "rtmatte-missing", Missing)
+    with pytest.raises(VirtualCameraError) as caught:
+        open_camera(640, 480, 30, backend="rtmatte-missing")
+    message = str(caught.value)
+    assert "No v4l2 loopback device" in message
+    if sys.platform.startswith("linux"):
+        assert 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="rtmatte"' \
+            in message
+        assert "/etc/modprobe.d/" in message
+    with pytest.raises(VirtualCameraError, match="unknown"):
+        open_camera(640, 480, 30, backend="no-such-backend")
+
+
+def test_readers_of_the_device_are_counted(tmp_path: Path) -> None:
+    node = tmp_path / "video42"
+    node.write_bytes(b"")
+    assert device_readers(str(node)) == 0
+    holder = subprocess.Popen([sys.executable, "-c", "import sys,time; f=open(sys.argv[1]); "
+                               "print(1, flush=True); time.sleep(30)", str(node)],
+                              stdout=subprocess.PIPE)
+    try:
+        holder.stdout.readline()
+        assert device_readers(str(node)) == 1
+        with node.open():  # our own descriptor is not a viewer
+            assert device_readers(str(node)) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_on_demand_follows_viewers(test_backend: type[RecordingBackend], tmp_path: Path,
+                                   monkeypatch) -> None:
+    monkeypatch.setattr(vcam, "_READER_POLL_S", 0.02)
+    node = tmp_path / "video43"
+    node.write_bytes(b"")
+    sink = VirtualCameraSink(32, 24, 100.0, device=str(node), backend="rtmatte-test",
+                             on_demand=True)
+    try:
+        time.sleep(0.1)
+        assert sink.on_demand and not sink.watched
+        with subprocess.Popen([sys.executable, "-c", "import sys,time; f=open(sys.argv[1]); "
+                               "print(1, flush=True); time.sleep(30)", str(node)],
+                              stdout=subprocess.PIPE) as holder:
+            holder.stdout.readline()
+            time.sleep(0.2)
+            assert sink.watched
+            holder.kill()
+    finally:
+        sink.close()
+
+
+def _loopback_device() -> str | None:
+    for name in sorted(Path("/sys/class/video4linux").glob("video*/name")):
+        label = name.read_text().lower()
+        if "loopback" in label or "rtmatte" in label or "dummy" in label:
+            return f"/dev/{name.parent.name}"
+    return None
+
+
+@pytest.mark.skipif(_loopback_device() is None, reason="no v4l2loopback device here")
+def test_real_v4l2loopback_device() -> None:
+    sink = VirtualCameraSink(640, 480, 30.0, device=_loopback_device())
+    try:
+        for value in range(10):
+            sink.write(np.full((480, 640, 3), value * 20, np.uint8), None)
+            time.sleep(1 / 30)
+    finally:
+        sink.close()
+    assert sink.sent >= 5 and sink.backend == "v4l2loopback"
+
+
+def test_live_run_feeds_the_virtual_camera(test_backend: type[RecordingBackend],
+                                           tmp_path: Path) -> None:
+    from rtmatte import cli
+    from rtmatte.samples import make_clip
+
+    clip = make_clip(tmp_path / "talk.mp4", frames=24, size=(320, 240), fps=24, audio=False)
+    assert cli.main([str(clip), "--realtime", "--vcam", "--vcam-backend", "rtmatte-test",
+                     "--bg", "#00b140", "--quiet"]) == 0
+    backend = test_backend.instances[0]
+    assert (backend.args["width"], backend.args["height"], backend.args["fps"]) == (320, 240, 24)
+    assert backend.closed == 1
+    pictures = [f.reshape(240, 320, 3) for _, f in backend.sent if f.any()]
+    assert pictures, "only the black start-up frame was sent"
+    green = np.all(np.abs(pictures[-1].astype(int) - (0, 177, 64)) < 30, axis=-1)
+    assert green.mean() > 0.1  # the chroma-key background is there, the person too
+    assert green.mean() < 0.9
