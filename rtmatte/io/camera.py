@@ -41,6 +41,8 @@ def parse_camera(spec: str) -> int | str | None:
 
 
 def _open_capture(target: int | str) -> Any:
+    # OpenCV logs its own warning for a camera it cannot open; ours says what to do instead
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
     return cv2.VideoCapture(target, api)
 
