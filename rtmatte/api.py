@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rtmatte.compose.backgrounds import TRANSPARENT, parse_background
-from rtmatte.compose.compositor import Compositor, to_rgba
+from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, StreamError, UserError
 from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_image_path, is_video_path, media_in_folder
@@ -252,9 +252,13 @@ def process(
     return results
 
 
-def remove_background(rgb: np.ndarray, matter: Matter | None = None) -> np.ndarray:
-    """Cut the person out of one uint8 RGB picture: uint8 RGBA with straight alpha."""
-    matter = matter or open_matter()
+def remove_background(rgb: np.ndarray, matter: Matter | None = None,
+                      settings: Settings | None = None) -> np.ndarray:
+    """Cut the person out of one uint8 RGB picture: uint8 RGBA with straight alpha, edges
+    treated as the settings say (as ``rtmatte photo.jpg --bg transparent`` would)."""
+    settings = settings or load_settings()
+    matter = matter or open_matter(settings)
     matter.reset()
-    matte = matter(rgb)
-    return to_rgba(matte.fgr, matte.alpha)
+    post = build_post(settings.post)
+    matte = post(rgb, matter(rgb))
+    return Compositor(None, settings.post)(Frame(rgb=rgb, index=0), matte)

@@ -53,6 +53,7 @@ class Settings:
                                 f"{self.downsample_ratio}")
         if not 0 <= self.crf <= 51:
             raise SettingsError(f"quality (crf) must be between 0 and 51, got {self.crf}")
+        self.post.validate()
         return self
 
 
