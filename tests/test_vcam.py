@@ -169,3 +169,21 @@ def test_live_run_feeds_the_virtual_camera(test_backend: type[RecordingBackend],
     green = np.all(np.abs(pictures[-1].astype(int) - (0, 177, 64)) < 30, axis=-1)
     assert green.mean() > 0.1  # the chroma-key background is there, the person too
     assert green.mean() < 0.9
+
+
+def test_v4l2loopback_gets_i420_from_opencv(test_backend: type[RecordingBackend],
+                                            monkeypatch) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("I420 is handed over to v4l2loopback only")
+    # the real Camera class, with this test's backend standing in for the kernel device
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, "v4l2loopback", RecordingBackend)
+    sink = VirtualCameraSink(64, 48, 100.0, backend="v4l2loopback")
+    sink.write(np.full((48, 64, 3), 255, np.uint8), None)
+    time.sleep(0.1)
+    sink.close()
+    backend = test_backend.instances[0]
+    assert sink.format == "I420"
+    assert backend.args["fourcc"] == pyvirtualcam.util.encode_fourcc("I420")
+    frames = [f for _, f in backend.sent]
+    assert all(f.shape == (64 * 48 * 3 // 2,) and f.dtype == np.uint8 for f in frames)
+    assert frames[0][0] == 16 and frames[-1][0] == 235  # black start-up frame, then white
