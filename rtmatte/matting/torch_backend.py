@@ -1,9 +1,10 @@
 """PyTorch backend: rtmatte's own RVM network, with the weights of the verified ONNX release.
 
-On CPU it runs in float32 and gives the same mattes as ONNX Runtime. On CUDA it runs in float16
-with channels-last tensors (the layout tensor cores want), uploads the frame as uint8 (a quarter of
-the bytes of float32) and converts it there, and keeps the recurrent state on the GPU between
-frames, so only the frame goes up and the matte comes down.
+Tensors are channels-last: tensor cores want that layout, and on CPU it also measured 7-15%
+faster (oneDNN convolutions and upsampling vectorise over channels). On CPU it runs in float32 and
+gives the same mattes as ONNX Runtime. On CUDA it runs in float16, uploads the frame as uint8 (a
+quarter of the bytes of float32) and converts it there, and keeps the recurrent state on the GPU
+between frames, so only the frame goes up and the matte comes down.
 """
 
 from __future__ import annotations
@@ -52,9 +53,8 @@ class TorchBackend:
                                     else "cpu")
         on_gpu = self._device.type == "cuda"
         self._dtype = torch.float16 if on_gpu else torch.float32
-        self._format = torch.channels_last if on_gpu else torch.contiguous_format
         network = load_network(model_path, self._device)
-        self._network = network.to(dtype=self._dtype, memory_format=self._format)
+        self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
         self.name = f"torch/{self._device.type}/{'fp16' if on_gpu else 'fp32'}"
 
     def initial_state(self) -> State:
@@ -68,7 +68,7 @@ class TorchBackend:
         with torch.inference_mode():
             frame = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._device)
             src = frame.permute(2, 0, 1).unsqueeze(0).to(self._dtype).mul_(1.0 / 255.0)
-            src = src.contiguous(memory_format=self._format)
+            src = src.contiguous(memory_format=torch.channels_last)
             fgr, pha, *next_state = self._network(src, *state, downsample_ratio)
             alpha = pha[0, 0].float().cpu().numpy()
             foreground = fgr[0].permute(1, 2, 0).float().cpu().numpy()
