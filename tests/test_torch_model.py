@@ -50,6 +50,15 @@ def _own_cache(onnx_path: Path, tmp_path_factory: pytest.TempPathFactory):
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One intra-op thread: on a busy machine PyTorch's thread barriers can cost 5x the time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def network(onnx_path: Path) -> MattingNetwork:
     return load_network(onnx_path, "cpu")
@@ -150,6 +159,20 @@ def test_backend_mattes_the_person_not_the_background(onnx_path):
     assert alpha[:40, :40].mean() < 0.05
     assert alpha[:48, 464:].mean() < 0.05
     assert alpha[100:200, :50].mean() < 0.05
+
+
+def test_backend_agrees_with_the_onnx_backend(onnx_path):
+    """Same uint8 frames in, same mattes out: covers the upload, layout and state handling."""
+    from rtmatte.matting.onnx_backend import OnnxBackend
+
+    torch_backend, onnx_backend = TorchBackend(onnx_path, device="cpu"), OnnxBackend(onnx_path)
+    torch_state, onnx_state = torch_backend.initial_state(), onnx_backend.initial_state()
+    for index in range(6):
+        rgb = clip_frame(index, 6, 240, 180)
+        alpha, fgr, torch_state = torch_backend.infer(rgb, torch_state, 0.5)
+        ref_alpha, ref_fgr, onnx_state = onnx_backend.infer(rgb, onnx_state, 0.5)
+        assert np.abs(alpha - ref_alpha).max() <= 1e-3
+        assert np.abs(fgr - ref_fgr).max() <= 1e-3
 
 
 def test_converted_weights_round_trip(onnx_path, tmp_path):
