@@ -60,12 +60,15 @@ def composite(compositor: Compositor, frame: Frame, matte: Matte) -> np.ndarray:
 
 
 class Backgrounds:
-    """The backgrounds a run can switch between; each is parsed once, on first use."""
+    """The backgrounds a run can switch between, all parsed up front so that a bad one is
+    reported before the camera opens rather than when its key is pressed mid-call."""
 
     def __init__(self, specs: Sequence[str], post: PostSettings | None = None) -> None:
         self.specs = list(specs)
         self.post = post
         self._compositors: dict[str, Compositor] = {}
+        for spec in self.specs:
+            self._load(spec)
         self.index = 0
         self.compositor = self._load(self.specs[0])
 

@@ -123,6 +123,8 @@ def build_runner(args: argparse.Namespace, settings: Any,
     try:
         if notify:
             notify(reader.description)
+            if not (args.vcam or args.preview or args.output):
+                notify("no -o, --vcam or --preview: playing through the live path to measure it")
         fps = args.fps or reader.fps
         if args.vcam:
             from rtmatte.io.vcam import VirtualCameraSink
@@ -166,8 +168,8 @@ def _open_reader(args: argparse.Namespace, notify: Callable[[str], None] | None)
 def _open_live_matter(args: argparse.Namespace, settings: Any, budget_s: float,
                       notify: Callable[[str], None] | None) -> Any:
     from rtmatte.api import model_path
+    from rtmatte.live_backend import create_live_backend
     from rtmatte.live_matter import LiveMatter
-    from rtmatte.matting.backend import create_backend
     from rtmatte.matting.matter import Matter
     from rtmatte.post import build_post
 
@@ -176,7 +178,7 @@ def _open_live_matter(args: argparse.Namespace, settings: Any, budget_s: float,
         from rtmatte.matting.quantize import ensure_quantized
 
         path = ensure_quantized(path, notify=notify)
-    backend = create_backend(path, settings.backend, settings.device)
+    backend = create_live_backend(path, settings.backend, settings.device)
     matter = Matter(backend, downsample_ratio=settings.downsample_ratio)
     return LiveMatter(matter, build_post(settings.post), budget_s, adapt=args.adapt,
                       every=args.matte_every)

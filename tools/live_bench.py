@@ -6,7 +6,7 @@ and whether latency creeps up over the run) next to what each speed-up costs in 
 the mean absolute alpha difference from the full-quality model on real frames of the sample
 portrait (0 = identical, 1 = everything wrong).
 
-    python tools/live_bench.py                 # about 2.5 minutes of playback plus set-up
+    python tools/live_bench.py                 # about 3 minutes of playback plus set-up
     python tools/live_bench.py --seconds 10 --configs adaptive,int8
 """
 
@@ -25,6 +25,7 @@ import numpy as np
 from rtmatte.api import model_path
 from rtmatte.io.realtime import RealtimeFileReader
 from rtmatte.live import Backgrounds, LiveResult, LiveRunner
+from rtmatte.live_backend import create_live_backend
 from rtmatte.live_matter import LiveMatter
 from rtmatte.matting.backend import create_backend
 from rtmatte.matting.matter import Matter
@@ -34,21 +35,24 @@ from rtmatte.samples import clip_frame, make_clip
 from rtmatte.settings import load_settings
 
 SIZE = (640, 480)
-#: name -> (int8 weights, adapt the size, run the model every Nth frame)
+#: name -> (int8 weights, adapt the size, run the model every Nth frame, live ORT session)
 CONFIGS = {
-    "full": (False, False, 1),
-    "adaptive": (False, True, 1),
-    "int8": (True, True, 1),
-    "every-2nd": (False, True, 2),
-    "int8+every-2nd": (True, True, 2),
+    "full": (False, False, 1, True),
+    "adaptive": (False, True, 1, True),
+    "adaptive-ort-default": (False, True, 1, False),
+    "int8": (True, True, 1, True),
+    "every-2nd": (False, True, 2, True),
+    "int8+every-2nd": (True, True, 2, True),
 }
 
 
-def make_matter(settings, int8: bool, adapt: bool, every: int, fps: float) -> LiveMatter:
+def make_matter(settings, int8: bool, adapt: bool, every: int, fps: float,
+                live_session: bool = True) -> LiveMatter:
     path = model_path(settings)
     if int8:
         path = ensure_quantized(path)
-    backend = create_backend(path, settings.backend, settings.device)
+    create = create_live_backend if live_session else create_backend
+    backend = create(path, settings.backend, settings.device)
     return LiveMatter(Matter(backend, downsample_ratio=settings.downsample_ratio),
                       build_post(settings.post), 1.0 / fps, adapt=adapt, every=every)
 
@@ -103,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         clip = make_clip(Path(tmp) / "clip.mp4", frames=frames_total, size=SIZE, fps=args.fps,
                          audio=False)
         for name in names:
-            int8, adapt, every = CONFIGS[name]
-            matter = make_matter(settings, int8, adapt, every, args.fps)
+            int8, adapt, every, live_session = CONFIGS[name]
+            matter = make_matter(settings, int8, adapt, every, args.fps, live_session)
             matter(sequence[0])  # warm the session up before the clock starts
             matter.matter.reset()
             began = time.perf_counter()
@@ -126,13 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                 "matte_ms": result.stages["matte"]["ms_per_item"],
             })
             print(f"  ran {name}", flush=True)
-    header = (f"{'config':16}{'fps out':>8}{'dropped':>9}{'p50 ms':>8}{'p95 ms':>8}"
+    header = (f"{'config':22}{'fps out':>8}{'dropped':>9}{'p50 ms':>8}{'p95 ms':>8}"
               f"{'max ms':>8}{'p50 0-10s':>10}{'p50 last10':>11}{'ratio':>7}{'changes':>8}"
               f"{'matte ms':>9}{'alpha MAD':>10}{'load':>6}")
     print(header)
     for row in rows:
         lat = row["latency_ms"]
-        print(f"{row['config']:16}{row['fps_out']:>8}{row['dropped']:>9}{lat['p50']:>8.0f}"
+        print(f"{row['config']:22}{row['fps_out']:>8}{row['dropped']:>9}{lat['p50']:>8.0f}"
               f"{lat['p95']:>8.0f}{lat['max']:>8.0f}{row['first10_p50']:>10.0f}"
               f"{row['last10_p50']:>11.0f}{row['ratio_end']:>7}{row['ratio_changes']:>8}"
               f"{row['matte_ms']:>9.1f}{row['alpha_mad']:>10.4f}{row['load_after']:>6}")
