@@ -35,7 +35,7 @@ from rtmatte.post.chain import PostSettings
 
 Notify = Callable[[str], None]
 _POLL_S = 0.05
-_WATCH_POLL_S = 0.5
+_PREVIEW_WAIT_MS = 10  # waitKey blocks this long: short enough to show 60 fps
 
 
 class Output(Protocol):
@@ -263,7 +263,7 @@ class LiveRunner:
     def _tick(self) -> None:
         """The main thread's share: window and keys, background file, or just waiting."""
         if self.preview is not None:
-            key = self.preview.pump(int(_POLL_S * 1000))
+            key = self.preview.pump(_PREVIEW_WAIT_MS)
             if key == "q":
                 self._stop.set()
             elif key == "b":

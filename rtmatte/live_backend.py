@@ -2,9 +2,10 @@
 
 On a 2-core machine the default session (one intra-op thread per core, spin-waiting between
 operators) competes with capture, compositing and output for both cores, and loses badly when
-other programs run too. Measured with tools/live_bench.py on the shared 2-core CI machine (load
-about 4), 640x480 at 30 fps, adaptive size: 23 fps out with the default session, 28 with
-spinning off, 29 with one intra-op thread and spinning off (p95 latency 106 ms -> 35 ms).
+other programs run too. Measured on the shared 2-core CI machine, 640x480 at 30 fps with the
+adaptive size: at load about 4, 23 fps out with the default session and 29 with one thread and
+no spinning (p95 latency 106 -> 35 ms); on the idle machine both delivered 29.6 fps, the default
+session with a slightly larger working size. Steady output under contention wins.
 """
 
 from __future__ import annotations

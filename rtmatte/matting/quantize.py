@@ -39,7 +39,7 @@ def _record_path(quantized: Path) -> Path:
 
 
 def ensure_quantized(fp32: Path, notify: Notify | None = None) -> Path:
-    """The int8 model made from ``fp32``, building it (about half a minute) when missing."""
+    """The int8 model made from ``fp32``, building it (a few seconds) when missing."""
     fp32 = Path(fp32)
     target = quantized_path(fp32)
     source_sha = sha256_of(fp32)
