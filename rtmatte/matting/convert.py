@@ -6,9 +6,10 @@ graph in the order :class:`~rtmatte.matting.rvm.MattingNetwork` runs them; each 
 module by that order and checked by shape (and by name where the exporter kept one), so a graph of
 another architecture is refused rather than loaded wrongly.
 
-Converting takes about a second, so the result is cached in the models folder as ``<stem>.pt``
-beside a ``<stem>.pt.json`` sidecar holding the sha256 of the source ONNX and of the ``.pt``. A
-cache entry whose hashes do not match (a new ONNX file, a truncated or edited ``.pt``) is rebuilt.
+Converting parses the whole graph, so it is done once and cached in the models folder as
+``<stem>.pt`` beside a ``<stem>.pt.json`` sidecar holding the sha256 of the source ONNX and of
+the ``.pt``. A cache entry whose hashes do not match (a new ONNX file, a truncated or edited
+``.pt``) is rebuilt.
 """
 
 from __future__ import annotations
