@@ -237,6 +237,7 @@ class LiveRunner:
                                     daemon=True),
                    threading.Thread(target=self._guard, args=(self._output_loop,), name="output",
                                     daemon=True)]
+        self.matter.prepare(*self.reader.size)
         self._started = time.perf_counter()
         self._grabber.start()
         for worker in workers:

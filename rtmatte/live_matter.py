@@ -143,6 +143,22 @@ class LiveMatter:
     def changes(self) -> int:
         return self.controller.changes if self.controller else 0
 
+    def prepare(self, width: int, height: int, runs: int = 6) -> None:
+        """Run the model on a few grey frames of the coming size before the first real one.
+
+        ONNX Runtime's first run plans its memory (hundreds of ms), and the controller needs a
+        few timings to pick the working size; done here, before capture starts, neither shows
+        up as a burst of dropped frames and late pictures at the start of the stream.
+        """
+        grey = np.full((height, width, 3), 128, np.uint8)
+        for _ in range(runs):
+            self._last_alpha = None  # so that every run reaches the model
+            self(grey)
+        self._last_alpha = None
+        self._count = 0
+        self.matter.reset()
+        self.post.reset()
+
     def __call__(self, rgb: np.ndarray) -> Matte:
         if rgb.shape != self._shape:
             self._shape = rgb.shape

@@ -109,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             int8, adapt, every, live_session = CONFIGS[name]
             matter = make_matter(settings, int8, adapt, every, args.fps, live_session)
-            matter(sequence[0])  # warm the session up before the clock starts
-            matter.matter.reset()
             began = time.perf_counter()
             result = play(clip, matter, args.bg)
             load = os.getloadavg()[0]
