@@ -37,8 +37,12 @@ class Backend(Protocol):
         """
 
 
-def create_backend(model_path: Path, backend: str = "auto", device: str = "auto") -> Backend:
-    """Build the asked-for backend; ``auto`` takes the fastest present: TensorRT > CUDA > CPU."""
+def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
+                   cpu_threads: int | None = None, spin: bool = True) -> Backend:
+    """Build the asked-for backend; ``auto`` takes the fastest present: TensorRT > CUDA > CPU.
+
+    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool (see OnnxBackend).
+    """
     if backend not in BACKENDS:
         raise SettingsError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     if device not in DEVICES:
@@ -58,7 +62,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
         if device == "cuda":
             return OnnxBackend(model_path, provider="CUDAExecutionProvider")
         if device == "cpu":
-            return OnnxBackend(model_path, provider="CPUExecutionProvider")
+            return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
     providers = available_providers()
     if device != "cpu":
         for provider in ("TensorrtExecutionProvider", "CUDAExecutionProvider"):
@@ -73,7 +77,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
                 "no CUDA inference is installed: `pip install onnxruntime-gpu` (NVIDIA driver and "
                 "CUDA 12 needed) or `pip install rtmatte[torch]` with a CUDA build of PyTorch"
             )
-    return OnnxBackend(model_path, provider="CPUExecutionProvider")
+    return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
 
 
 def _torch_cuda_available() -> bool:
