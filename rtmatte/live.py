@@ -161,6 +161,8 @@ class LiveResult:
     downsample_ratio: float
     ratio_changes: int
     stages: dict[str, Any]
+    #: the model ran on every this-many frames at the end of the run
+    matte_every: int = 1
     #: (seconds since start, latency seconds) of every frame handed to the outputs
     latencies: list[tuple[float, float]] = field(default_factory=list, repr=False)
     kind: str = "live"
@@ -192,6 +194,7 @@ class LiveResult:
             "frames": self.frames, "fps": round(self.fps, 3), "fps_out": round(self.fps, 3),
             "seconds": round(self.seconds, 4), "backend": self.backend,
             "downsample_ratio": self.downsample_ratio, "ratio_changes": self.ratio_changes,
+            "matte_every": self.matte_every,
             "stages": self.stages, "latency_ms": self.latency_ms(),
             "frames_in": self.frames_in, "frames_out": self.frames_out,
             "frames_dropped": self.frames_dropped,
@@ -368,7 +371,7 @@ class LiveRunner:
             input=self.input_name, output=self.output_name,
             frames_in=self._grabber.captured, frames_out=len(self._latencies), seconds=seconds,
             backend=self.matter.matter.backend.name, downsample_ratio=self.matter.ratio,
-            ratio_changes=self.matter.changes,
+            ratio_changes=self.matter.changes, matte_every=self.matter.every,
             stages={name: timing.as_dict() for name, timing in stages.items()},
             latencies=list(self._latencies),
         )

@@ -50,8 +50,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fps", type=_positive, help="camera frame rate to ask for")
     group.add_argument("--bg-watch", type=Path, metavar="FILE",
                        help="a file holding a --bg value; write a new one to switch backgrounds")
-    group.add_argument("--matte-every", type=int, default=1, metavar="N",
-                       help="run the model on every Nth frame, carrying the matte in between")
+    group.add_argument("--matte-every", type=int, metavar="N",
+                       help="run the model on every Nth frame, carrying the matte in between "
+                            "(default: every frame, every other one when the CPU is too slow)")
     group.add_argument("--int8", action="store_true",
                        help="use int8-quantized weights (made once and cached beside the model)")
     group.add_argument("--no-adapt", dest="adapt", action="store_false",
@@ -106,7 +107,7 @@ def build_runner(args: argparse.Namespace, settings: Any,
     if transparent and (args.vcam or args.preview or len(specs) > 1):
         raise SettingsError("--bg transparent only works with -o FILE alone in a live run; for a "
                             "virtual camera use a colour such as --bg '#00b140' and key it out")
-    if args.matte_every < 1:
+    if args.matte_every is not None and args.matte_every < 1:
         raise SettingsError("--matte-every must be 1 or more")
     camera = parse_camera(args.input) is not None
     if camera and not (args.vcam or args.preview or args.output):

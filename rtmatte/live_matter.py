@@ -1,11 +1,15 @@
 """Matting that keeps pace with a live source: the model's working size adapts to the time it
-takes, and the model may run on every other frame with the alpha carried forward.
+takes, and below a certain size the model runs on every other frame with the alpha carried.
 
 RVM's cost grows with the square of the size it works at, plus a fixed part at the frame's full
 size (the guided-filter refiner and the float conversions). A CPU that cannot run it at the
 automatic ratio is better served by a smaller, on-time matte than by a sharp one that makes the
 output drop most frames; when the machine has headroom again (another program stopped), the size
 goes back up.
+
+Below 192 px the matte loses detail fast (tools/live_bench.py, 640x480: mean alpha error 0.007
+to 0.017 at 192 px every other frame, 0.029 at 160 px and 0.050 at 128 px on every frame), so
+the ladder's last rungs keep 192 px and skip frames before they shrink further.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from rtmatte.post import PostChain
 
 #: long sides (px) of the internal picture the model may be given, best first below the full one
 LADDER = (384, 320, 256, 224, 192, 160, 128)
+#: from this internal size down, the model runs on every other frame
+SKIP_FROM = 192
 #: below this share of the frame budget the model is on time; above it, frames get dropped
 _SLOW = 0.9
 #: at or below this share there is room for the next rung up
@@ -39,22 +45,28 @@ class Rung:
     internal: int
     input_long: int
     ratio: float
+    every: int = 1
 
     def effective_ratio(self, frame_long: int) -> float:
         return self.internal / frame_long
 
 
-def ladder_for(height: int, width: int, fixed_ratio: float | None = None) -> list[Rung]:
+def ladder_for(height: int, width: int, fixed_ratio: float | None = None,
+               skip: bool = True) -> list[Rung]:
     """Rung 0 is what the offline path would do; lower rungs shrink the internal size and feed
-    the model a picture only twice that size, which cuts the refiner's full-frame cost too."""
+    the model a picture only twice that size, which cuts the refiner's full-frame cost too.
+    With ``skip``, the rungs from :data:`SKIP_FROM` down run the model on every other frame."""
     long_side = max(height, width)
     ratio = fixed_ratio or auto_downsample_ratio(height, width)
     top = Rung(round(long_side * ratio), long_side, ratio)
+    sizes = [internal for internal in LADDER if internal < top.internal]
+    plan = [(internal, 1) for internal in sizes if not skip or internal >= SKIP_FROM]
+    if skip:
+        plan += [(internal, 2) for internal in sizes if internal <= SKIP_FROM]
     rungs = [top]
-    for internal in LADDER:
-        if internal < top.internal:
-            input_long = min(long_side, 2 * internal)
-            rungs.append(Rung(internal, input_long, internal / input_long))
+    for internal, every in plan:
+        input_long = min(long_side, 2 * internal)
+        rungs.append(Rung(internal, input_long, internal / input_long, every))
     return rungs
 
 
@@ -93,15 +105,19 @@ class AdaptiveResolution:
         share = self._ema / self.budget_s
         if share > _SLOW and self.index < len(self.rungs) - 1:
             self._too_slow_at[self.index] = now
-            wanted = self.rung.internal * math.sqrt(_SLOW * 0.9 / share)
             lower = next((i for i in range(self.index + 1, len(self.rungs))
-                          if self.rungs[i].internal <= wanted), len(self.rungs) - 1)
+                          if share * self._cost(i) <= _SLOW * 0.9), len(self.rungs) - 1)
             return self._move(lower, now)
         if share < _ROOM and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
             upper = self.index - 1
             if now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S:
                 return self._move(upper, now)
         return False
+
+    def _cost(self, index: int) -> float:
+        """Rung ``index``'s per-frame cost relative to the current rung's (square law)."""
+        rung, current = self.rungs[index], self.rung
+        return (rung.internal / current.internal) ** 2 * current.every / rung.every
 
     def _move(self, index: int, now: float) -> bool:
         self.index = index
@@ -113,19 +129,20 @@ class AdaptiveResolution:
 
 
 class LiveMatter:
-    """A Matter and post chain run at the adaptive size, optionally on every ``every``-th frame.
+    """A Matter and post chain run at the adaptive size, on every ``every``-th frame (None: as
+    the rung says).
 
     On the frames in between, the last alpha is reused with the current frame's own pixels as
     foreground: the subject stays sharp and in place, and only the edge lags by one frame.
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
-                 every: int = 1) -> None:
+                 every: int | None = None) -> None:
         self.matter = matter
         self.post = post
         self.budget_s = budget_s
         self.adapt = adapt
-        self.every = max(1, every)
+        self.fixed_every = every
         self._fixed_ratio = matter.fixed_ratio  # a ratio the user chose is kept, not adapted
         self.controller: AdaptiveResolution | None = None
         self._shape: tuple[int, ...] | None = None
@@ -138,6 +155,13 @@ class LiveMatter:
         if self.controller is None or self._shape is None:
             return 0.0
         return round(self.controller.rung.effective_ratio(max(self._shape[:2])), 4)
+
+    @property
+    def every(self) -> int:
+        """Run the model on every this-many frames, now."""
+        if self.fixed_every:
+            return self.fixed_every
+        return self.controller.rung.every if self.controller else 1
 
     @property
     def changes(self) -> int:
@@ -163,21 +187,26 @@ class LiveMatter:
         if rgb.shape != self._shape:
             self._shape = rgb.shape
             self.controller = AdaptiveResolution(
-                ladder_for(rgb.shape[0], rgb.shape[1], self._fixed_ratio),
+                ladder_for(rgb.shape[0], rgb.shape[1], self._fixed_ratio,
+                           skip=self.fixed_every is None),
                 self.budget_s, enabled=self.adapt and not self._fixed_ratio)
             self._last_alpha = None
             self.matter.reset()
             self.post.reset()
         self._count += 1
-        if self._last_alpha is not None and self._count % self.every:
+        if self._last_alpha is not None and (self._count - 1) % self.every:
             fgr = rgb.astype(np.float32)
             fgr *= np.float32(1.0 / 255.0)
             return Matte(alpha=self._last_alpha, fgr=fgr)
         began = time.perf_counter()
+        every = self.every
         matte = self.post(rgb, self._infer(rgb))
         assert self.controller is not None
-        if self.controller.observe((time.perf_counter() - began) / self.every):
-            self.matter.reset()
+        before = self.controller.rung
+        if self.controller.observe((time.perf_counter() - began) / every):
+            after = self.controller.rung
+            if (after.input_long, after.ratio) != (before.input_long, before.ratio):
+                self.matter.reset()  # the recurrent state has the old size
         self._last_alpha = matte.alpha
         return matte
 

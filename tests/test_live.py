@@ -245,8 +245,12 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     import rtmatte.live_matter as live_matter
 
     rungs = ladder_for(480, 640)
-    assert rungs[0].ratio == 0.75 and rungs[-1].internal == 128
-    assert rungs[0].input_long == 640 and rungs[-1].input_long == 256
+    assert rungs[0].ratio == 0.75 and rungs[0].input_long == 640
+    # below 192 px the model skips frames rather than shrink its picture further
+    assert [(r.internal, r.every) for r in rungs[-4:]] == [(192, 1), (192, 2), (160, 2),
+                                                           (128, 2)]
+    assert rungs[-1].input_long == 256
+    assert all(r.every == 1 for r in ladder_for(480, 640, skip=False))
     control = AdaptiveResolution(rungs, budget_s=0.040)
     for _ in range(3):
         control.observe(0.150)  # far too slow: one jump, several rungs at once
@@ -260,6 +264,25 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     fixed = AdaptiveResolution(rungs, budget_s=0.040, enabled=False)
     fixed.observe(1.0)
     assert fixed.index == 0
+
+
+def test_every_other_frame_carries_the_alpha(live_backend: OnnxBackend) -> None:
+    from rtmatte.samples import clip_frame
+
+    calls = []
+
+    class Counting(SlowBackend):
+        def infer(self, rgb, state, downsample_ratio):
+            calls.append(rgb.shape)
+            return self.inner.infer(rgb, state, downsample_ratio)
+
+    matter = LiveMatter(Matter(Counting(live_backend, 0.0), downsample_ratio=0.25), PostChain(),
+                        1 / 24, every=2)
+    frames = [clip_frame(i, 6, 320, 240) for i in range(6)]
+    mattes = [matter(rgb) for rgb in frames]
+    assert len(calls) == 3
+    assert mattes[1].alpha is mattes[0].alpha
+    assert np.allclose(mattes[1].fgr, frames[1] / 255.0, atol=1e-6)  # the current pixels
 
 
 def test_camera_reconnects_after_a_disconnect() -> None:

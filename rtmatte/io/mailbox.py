@@ -55,10 +55,3 @@ class Mailbox(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    def discard(self) -> int:
-        """Throw away an untaken item (at shutdown); returns how many were thrown away."""
-        with self._cond:
-            had = int(self._full)
-            self._item, self._full = None, False
-            return had
