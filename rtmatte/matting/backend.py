@@ -38,7 +38,7 @@ class Backend(Protocol):
 
 
 def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
-                   cpu_threads: int | None = None, spin: bool = True) -> Backend:
+                   cpu_threads: int | None = None, spin: bool = False) -> Backend:
     """Build the asked-for backend; ``auto`` takes the fastest present: TensorRT > CUDA > CPU.
 
     ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool (see OnnxBackend).
