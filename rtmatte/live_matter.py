@@ -32,6 +32,9 @@ SKIP_FROM = 192
 _SLOW = 0.9
 #: at or below this share there is room for the next rung up
 _ROOM = 0.55
+#: losing more than this share of frames anywhere on the way (the compositor, other programs)
+#: also means the size is too big, even when the model alone would fit its budget
+_DROPPING = 0.08
 _SETTLE_FRAMES = 2  # the first runs at a new size include ONNX Runtime's re-planning
 _UP_AFTER_S = 2.0
 _RETRY_SLOW_RUNG_S = 20.0
@@ -85,6 +88,7 @@ class AdaptiveResolution:
         self.index = 0
         self.changes = 0
         self._ema: float | None = None
+        self._drops = 0.0
         self._seen = 0
         self._changed_at = time.perf_counter()
         self._too_slow_at: dict[int, float] = {}
@@ -93,22 +97,29 @@ class AdaptiveResolution:
     def rung(self) -> Rung:
         return self.rungs[self.index]
 
-    def observe(self, seconds: float) -> bool:
-        """Record one frame's inference time; True when the rung changed (state must reset)."""
+    def observe(self, seconds: float, dropped: int = 0) -> bool:
+        """Record one model run's time per frame, and the frames lost since the last run.
+
+        Returns True when the rung changed.
+        """
         if not self.enabled:
             return False
         self._seen += 1
         if self._seen <= _SETTLE_FRAMES:
             return False
         self._ema = seconds if self._ema is None else self._ema + _EMA * (seconds - self._ema)
+        lost = dropped / (dropped + self.rung.every)
+        self._drops += _EMA * (lost - self._drops)
         now = time.perf_counter()
         share = self._ema / self.budget_s
-        if share > _SLOW and self.index < len(self.rungs) - 1:
+        slow = share > _SLOW or self._drops > _DROPPING
+        if slow and self.index < len(self.rungs) - 1:
             self._too_slow_at[self.index] = now
             lower = next((i for i in range(self.index + 1, len(self.rungs))
                           if share * self._cost(i) <= _SLOW * 0.9), len(self.rungs) - 1)
             return self._move(lower, now)
-        if share < _ROOM and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
+        room = share < _ROOM and self._drops < _DROPPING / 4
+        if room and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
             upper = self.index - 1
             if now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S:
                 return self._move(upper, now)
@@ -123,6 +134,7 @@ class AdaptiveResolution:
         self.index = index
         self.changes += 1
         self._ema = None
+        self._drops = 0.0
         self._seen = 0
         self._changed_at = now
         return True
@@ -148,6 +160,7 @@ class LiveMatter:
         self._shape: tuple[int, ...] | None = None
         self._last_alpha: np.ndarray | None = None
         self._count = 0
+        self._dropped = 0
 
     @property
     def ratio(self) -> float:
@@ -183,7 +196,8 @@ class LiveMatter:
         self.matter.reset()
         self.post.reset()
 
-    def __call__(self, rgb: np.ndarray) -> Matte:
+    def __call__(self, rgb: np.ndarray, dropped: int = 0) -> Matte:
+        """The matte of ``rgb``; ``dropped``: frames the live path lost since the last call."""
         if rgb.shape != self._shape:
             self._shape = rgb.shape
             self.controller = AdaptiveResolution(
@@ -194,6 +208,7 @@ class LiveMatter:
             self.matter.reset()
             self.post.reset()
         self._count += 1
+        self._dropped += dropped
         if self._last_alpha is not None and (self._count - 1) % self.every:
             fgr = rgb.astype(np.float32)
             fgr *= np.float32(1.0 / 255.0)
@@ -203,7 +218,8 @@ class LiveMatter:
         matte = self.post(rgb, self._infer(rgb))
         assert self.controller is not None
         before = self.controller.rung
-        if self.controller.observe((time.perf_counter() - began) / every):
+        dropped, self._dropped = self._dropped, 0
+        if self.controller.observe((time.perf_counter() - began) / every, dropped):
             after = self.controller.rung
             if (after.input_long, after.ratio) != (before.input_long, before.ratio):
                 self.matter.reset()  # the recurrent state has the old size

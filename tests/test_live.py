@@ -261,6 +261,10 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     for _ in range(4):
         control.observe(0.010)
     assert control.index == low - 1  # one rung up at a time
+    dropping = AdaptiveResolution(rungs, budget_s=0.040)
+    for _ in range(8):
+        dropping.observe(0.020, dropped=1)  # the model fits, yet every other frame is lost
+    assert dropping.index >= 1
     fixed = AdaptiveResolution(rungs, budget_s=0.040, enabled=False)
     fixed.observe(1.0)
     assert fixed.index == 0

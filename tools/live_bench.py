@@ -25,7 +25,7 @@ import numpy as np
 from rtmatte.api import model_path
 from rtmatte.io.realtime import RealtimeFileReader
 from rtmatte.live import Backgrounds, LiveResult, LiveRunner
-from rtmatte.live_backend import create_live_backend
+from rtmatte.live_cli import live_cpu_threads
 from rtmatte.live_matter import LiveMatter
 from rtmatte.matting.backend import create_backend
 from rtmatte.matting.matter import Matter
@@ -36,24 +36,24 @@ from rtmatte.settings import load_settings
 
 SIZE = (640, 480)
 #: name -> (int8 weights, adapt, model on every Nth frame (None: as the size ladder says),
-#: live ORT session); "adaptive" is what a run with no tuning flags does
+#: ONNX Runtime on all cores but one); "adaptive" is what a run with no tuning flags does
 CONFIGS = {
     "full": (False, False, 1, True),
     "adaptive": (False, True, None, True),
     "adaptive-size-only": (False, True, 1, True),
-    "adaptive-ort-default": (False, True, None, False),
+    "adaptive-all-cores": (False, True, None, False),
     "int8": (True, True, None, True),
     "every-2nd": (False, True, 2, True),
 }
 
 
 def make_matter(settings, int8: bool, adapt: bool, every: int | None, fps: float,
-                live_session: bool = True) -> LiveMatter:
+                spare_core: bool = True) -> LiveMatter:
     path = model_path(settings)
     if int8:
         path = ensure_quantized(path)
-    create = create_live_backend if live_session else create_backend
-    backend = create(path, settings.backend, settings.device)
+    threads = live_cpu_threads() if spare_core else None
+    backend = create_backend(path, settings.backend, settings.device, cpu_threads=threads)
     return LiveMatter(Matter(backend, downsample_ratio=settings.downsample_ratio),
                       build_post(settings.post), 1.0 / fps, adapt=adapt, every=every)
 
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         clip = make_clip(Path(tmp) / "clip.mp4", frames=frames_total, size=SIZE, fps=args.fps,
                          audio=False)
         for name in names:
-            int8, adapt, every, live_session = CONFIGS[name]
-            matter = make_matter(settings, int8, adapt, every, args.fps, live_session)
+            int8, adapt, every, spare_core = CONFIGS[name]
+            matter = make_matter(settings, int8, adapt, every, args.fps, spare_core)
             began = time.perf_counter()
             result = play(clip, matter, args.bg)
             load = os.getloadavg()[0]
