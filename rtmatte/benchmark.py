@@ -97,6 +97,38 @@ def _fit(picture: np.ndarray, height: int, width: int) -> np.ndarray:
     return cover_fit(picture, height, width)
 
 
+def model_profile(model_file: Path, rgb: np.ndarray, ratio: float, runs: int = 8) -> dict:
+    """Share of the model's kernel time spent at full frame resolution (the guided-filter
+    refiner and the final upsampling) versus the low-resolution network, from ONNX Runtime's
+    own per-node profile. Tells whether the refiner is worth replacing."""
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "rtmatte-ort-profile")
+    session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+    states = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+    for _ in range(runs):
+        feeds = {"src": src, "downsample_ratio": np.array([ratio], np.float32)}
+        feeds.update({f"r{i + 1}i": s for i, s in enumerate(states)})
+        _fgr, _pha, *states = session.run(None, feeds)
+    trace = Path(session.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink()
+    full = low = 0
+    for event in events:
+        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+            continue
+        shapes = [dims for out in event.get("args", {}).get("output_type_shape", [])
+                  for dims in out.values()]
+        if any(len(d) == 4 and d[2] == rgb.shape[0] for d in shapes):
+            full += event["dur"]
+        else:
+            low += event["dur"]
+    total = max(full + low, 1)
+    return {"full_resolution_share": round(full / total, 3),
+            "low_resolution_share": round(low / total, 3)}
+
+
 def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> dict:
     settings = load_settings(overrides=settings_overrides)
     model_file = api.model_path(settings)
@@ -120,6 +152,7 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> d
         }
         result = job.run(clip, folder / "d.mp4")
         seconds["rtmatte"] = result.seconds
+        profile = model_profile(model_file, decoded[len(decoded) // 2], ratio)
     fps = {name: len(decoded) / value for name, value in seconds.items()}
     return {
         "size": f"{size[0]}x{size[1]}", "frames": len(decoded), "downsample_ratio": ratio,
@@ -127,6 +160,7 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> d
         "ratios": {"rtmatte_vs_naive": round(fps["rtmatte"] / fps["naive"], 3),
                    "rtmatte_vs_model": round(fps["rtmatte"] / fps["model"], 3)},
         "rtmatte_stages_ms": {k: v["ms_per_item"] for k, v in result.stages.items()},
+        "model_profile": profile,
     }
 
 
@@ -158,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  rtmatte / model  = {report['ratios']['rtmatte_vs_model']:.2f}x  (target >= 0.85)")
     print("  rtmatte stages (ms/frame): " + ", ".join(
         f"{k} {v:.1f}" for k, v in report["rtmatte_stages_ms"].items()))
+    profile = report["model_profile"]
+    print(f"  model time at full resolution (refiner, upsampling): "
+          f"{100 * profile['full_resolution_share']:.0f}%, low-resolution network: "
+          f"{100 * profile['low_resolution_share']:.0f}%")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
