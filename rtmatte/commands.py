@@ -23,9 +23,21 @@ def models(argv: Sequence[str]) -> int:
     sub.add_parser("list", help="list known models and whether they are here")
     fetch = sub.add_parser("fetch", help="download and verify a model")
     fetch.add_argument("model", nargs="?", default=None)
-    for p in (parser, fetch):
+    convert = sub.add_parser("convert", help="build (and cache) PyTorch weights from the ONNX "
+                             "model, for --backend torch")
+    convert.add_argument("--model", type=Path, help="RVM ONNX file (default: the fetched one)")
+    export = sub.add_parser("export", help="export rtmatte's PyTorch network to ONNX with a "
+                            "fixed ratio (and size, fp16): the forms TensorRT builds best")
+    export.add_argument("output", type=Path)
+    export.add_argument("--ratio", type=float, required=True)
+    export.add_argument("--size", help="static frame size WIDTHxHEIGHT")
+    export.add_argument("--fp16", action="store_true")
+    export.add_argument("--model", type=Path, help="weights (default: the fetched model)")
+    for p in (parser, fetch, convert, export):
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.action in ("convert", "export"):
+        return _torch_model_command(args)
     if args.action == "list":
         for entry in load_catalogue():
             state = "fetched" if is_cached(entry) else (
@@ -39,6 +51,32 @@ def models(argv: Sequence[str]) -> int:
 
     path = fetch_model(args.model or default_model_id(), notify=_say)
     print(path)
+    return 0
+
+
+def _torch_model_command(args: argparse.Namespace) -> int:
+    from rtmatte.errors import BackendUnavailable, SettingsError
+    from rtmatte.matting.catalogue import default_model_id
+    from rtmatte.matting.fetch import ensure_model
+
+    try:
+        from rtmatte.matting.convert import cached_weights
+        from rtmatte.matting.export import export_onnx
+    except ImportError as exc:
+        raise BackendUnavailable("this needs PyTorch and onnx: pip install 'rtmatte[torch]'") \
+            from exc
+    source = args.model or ensure_model(default_model_id(), notify=_say)
+    if args.action == "convert":
+        print(cached_weights(source))
+        return 0
+    size = None
+    if args.size:
+        try:
+            width, height = (int(v) for v in args.size.lower().split("x"))
+        except ValueError as exc:
+            raise SettingsError(f"--size must look like 1920x1080, not {args.size!r}") from exc
+        size = (width, height)
+    print(export_onnx(source, args.output, args.ratio, size=size, fp16=args.fp16))
     return 0
 
 

@@ -58,6 +58,9 @@ class Matter:
         self._thumb = None
 
     def ratio_for(self, height: int, width: int) -> float:
+        baked = getattr(self.backend, "baked_ratio", None)
+        if baked:
+            return baked
         return self.fixed_ratio if self.fixed_ratio else auto_downsample_ratio(height, width)
 
     def __call__(self, rgb: np.ndarray) -> Matte:

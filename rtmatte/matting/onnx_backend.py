@@ -12,6 +12,9 @@ from rtmatte.errors import BackendUnavailable, ModelError
 
 _STATE_NAMES = ("r1i", "r2i", "r3i", "r4i")
 _INPUT_NAMES = {"src", *_STATE_NAMES, "downsample_ratio"}
+#: graphs from `rtmatte models export` have the ratio baked in and recorded in their metadata
+_BAKED_INPUT_NAMES = {"src", *_STATE_NAMES}
+_BAKED_RATIO_KEY = "rtmatte.downsample_ratio"
 _OUTPUT_NAMES = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 _SCALE = np.float32(1.0 / 255.0)
 
@@ -51,7 +54,12 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise ModelError(f"cannot load model {model_path}: {str(exc).splitlines()[0]}") from exc
         names = {i.name for i in self._session.get_inputs()}
-        if names != _INPUT_NAMES:
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        #: the ratio fixed inside an exported graph; None when the graph takes it per frame
+        self.baked_ratio: float | None = None
+        if names == _BAKED_INPUT_NAMES and _BAKED_RATIO_KEY in metadata:
+            self.baked_ratio = float(metadata[_BAKED_RATIO_KEY])
+        elif names != _INPUT_NAMES:
             raise ModelError(
                 f"{model_path} is not an RVM-compatible model: its inputs are {sorted(names)}, "
                 f"expected {sorted(_INPUT_NAMES)}"
@@ -65,10 +73,13 @@ class OnnxBackend:
     def infer(
         self, rgb: np.ndarray, state: list[np.ndarray], downsample_ratio: float
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """One step; an exported graph with a baked ratio ignores ``downsample_ratio``."""
         src = rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
         src *= _SCALE
-        self._ratio[0] = downsample_ratio
-        feeds = {"src": src, "downsample_ratio": self._ratio}
+        feeds = {"src": src}
+        if self.baked_ratio is None:
+            self._ratio[0] = downsample_ratio
+            feeds["downsample_ratio"] = self._ratio
         feeds.update(zip(_STATE_NAMES, state, strict=True))
         fgr, pha, *next_state = self._session.run(_OUTPUT_NAMES, feeds)
         # planes to interleaved HWC in one pass: later full-frame maths then reads memory in order
