@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -129,7 +130,10 @@ def model_profile(model_file: Path, rgb: np.ndarray, ratio: float, runs: int = 8
             "low_resolution_share": round(low / total, 3)}
 
 
-def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> dict:
+def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
+              rounds: int = 3) -> dict:
+    """Each measurement ``rounds`` times, interleaved (a b c d a b c d …), median kept, so a
+    burst of load elsewhere on the machine hits one round of every figure alike."""
     settings = load_settings(overrides=settings_overrides)
     model_file = api.model_path(settings)
     with tempfile.TemporaryDirectory(prefix="rtmatte-bench-") as tmp:
@@ -145,17 +149,23 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> d
             decoded = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
         job = api.Job(settings, progress=False)
         ratio = job.matter.ratio_for(size[1], size[0])
-        seconds = {
-            "transcode": time_transcode(clip, folder / "a.mp4"),
-            "model": time_model(decoded, job.matter),
-            "naive": time_naive(clip, folder / "c.mp4", model_file, ratio, background),
-        }
-        result = job.run(clip, folder / "d.mp4")
-        seconds["rtmatte"] = result.seconds
+        samples: dict[str, list[float]] = {"transcode": [], "model": [], "naive": [],
+                                           "rtmatte": []}
+        runs = []
+        for turn in range(rounds):
+            samples["transcode"].append(time_transcode(clip, folder / f"a{turn}.mp4"))
+            samples["model"].append(time_model(decoded, job.matter))
+            samples["naive"].append(
+                time_naive(clip, folder / f"c{turn}.mp4", model_file, ratio, background))
+            runs.append(job.run(clip, folder / f"d{turn}.mp4"))
+            samples["rtmatte"].append(runs[-1].seconds)
+        seconds = {name: statistics.median(values) for name, values in samples.items()}
+        result = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
         profile = model_profile(model_file, decoded[len(decoded) // 2], ratio)
     fps = {name: len(decoded) / value for name, value in seconds.items()}
     return {
-        "size": f"{size[0]}x{size[1]}", "frames": len(decoded), "downsample_ratio": ratio,
+        "size": f"{size[0]}x{size[1]}", "frames": len(decoded), "rounds": rounds,
+        "downsample_ratio": ratio,
         "backend": result.backend, "fps": {k: round(v, 2) for k, v in fps.items()},
         "ratios": {"rtmatte_vs_naive": round(fps["rtmatte"] / fps["naive"], 3),
                    "rtmatte_vs_model": round(fps["rtmatte"] / fps["model"], 3)},
@@ -167,7 +177,9 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict) -> d
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rtmatte bench", description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1280x720", help="clip size WIDTHxHEIGHT")
-    parser.add_argument("--frames", type=int, default=72)
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each figure is taken, interleaved; the median is shown")
     parser.add_argument("--downsample-ratio", type=float)
     parser.add_argument("--post", choices=["default", "none"], default="default")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -182,9 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["downsample_ratio"] = args.downsample_ratio
     if args.post == "none":
         overrides["post"] = {"enabled": False}
-    report = run_bench((width, height), args.frames, overrides)
+    report = run_bench((width, height), args.frames, overrides, rounds=args.rounds)
     print(f"clip {report['size']}, {report['frames']} frames, ratio {report['downsample_ratio']}, "
-          f"{report['backend']}")
+          f"{report['backend']}, median of {report['rounds']} interleaved rounds")
     for name, label in [("transcode", "(a) PyAV decode+encode"), ("model", "(b) model alone"),
                         ("naive", "(c) naive loop"), ("rtmatte", "(d) rtmatte pipeline")]:
         print(f"  {label:26} {report['fps'][name]:7.2f} fps")
