@@ -29,8 +29,8 @@ def _subject() -> tuple[np.ndarray, np.ndarray]:
 
 def test_decontamination_pulls_the_rim_towards_the_subject_colour() -> None:
     fgr, alpha = _subject()
-    colour = fgr.copy()
-    decontaminate(colour, alpha)
+    colour = decontaminate(np.round(fgr * 255).astype(np.uint8), alpha) / np.float32(255)
+    fgr = np.round(fgr * 255) / np.float32(255)
     rim = (alpha > 0) & (alpha < 1)
     before = np.abs(fgr[rim] - RED).mean()
     after = np.abs(colour[rim] - RED).mean()
