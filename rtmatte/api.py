@@ -153,7 +153,11 @@ class Job:
             def infer(frame: Frame) -> tuple[Frame, Matte]:
                 if not ratio:
                     ratio.append(self.matter.ratio_for(*frame.rgb.shape[:2]))
-                return frame, self._matte(frame.rgb)
+                return frame, self.matter(frame.rgb)
+
+            def post(item: tuple[Frame, Matte]) -> tuple[Frame, Matte]:
+                frame, matte = item
+                return frame, self.post(frame.rgb, matte)
 
             def composite(item: tuple[Frame, Matte]) -> tuple[Frame, np.ndarray, np.ndarray]:
                 frame, matte = item
@@ -166,7 +170,11 @@ class Job:
                     alpha_sink.write(alpha)
 
             meter = Progress(source_path.name, total=info.frames, enabled=self.progress)
-            pipeline = Pipeline(source, [("infer", infer), ("composite", composite)], write,
+            # post-processing gets its own thread when it has steps, off the model's critical path
+            stages = [("infer", infer), ("post", post), ("composite", composite)]
+            if not self.post.steps:
+                del stages[1]
+            pipeline = Pipeline(source, stages, write,
                                 on_progress=meter.update)
             try:
                 stats = pipeline.run()
