@@ -127,3 +127,28 @@ def test_debug_shows_the_traceback(sample_clip, tmp_path) -> None:
 
     with pytest.raises(InputError):
         main([str(tmp_path / "nope.mp4"), "--debug"])
+
+
+def test_ctrl_c_mid_transcode_leaves_no_file_behind(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rtmatte.samples import make_clip
+
+    clip = make_clip(tmp_path / "long.mp4", frames=240, size=(320, 240), fps=24)
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtmatte.cli", str(clip), "--bg", "blur", "-o", str(out)],
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob(".out.rtmatte-partial-*")):
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside the run: the partial file is being written
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
