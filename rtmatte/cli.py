@@ -21,7 +21,7 @@ from rtmatte.post.cli_args import add_post_arguments, post_overrides
 SUBCOMMANDS = ("models", "demo", "bench", "doctor")
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(f"rtmatte: {message}", file=sys.stderr)
 
 
@@ -107,12 +107,12 @@ def run_main_job(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if is_live_run(args):
         return run_live(args, settings)
-    notify = None if args.quiet else _say
+    notify = None if args.quiet else say
     results = api.process(args.input, args.output, settings=settings, notify=notify,
                           progress=None if not args.quiet else False)
     for result in results:
         if not args.quiet:
-            _say(f"wrote {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, "
+            say(f"wrote {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, "
                  f"{result.fps:.1f} fps, {result.backend})")
     if args.stats:
         write_stats(args.stats, results)
@@ -144,22 +144,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return run_main_job(args)
     except KeyboardInterrupt:
-        _say("interrupted; no output was left half-written")
+        say("interrupted; no output was left half-written")
         return 130
     except (UserError, StreamError) as exc:
         if debug:
             raise
-        _say(str(exc))
+        say(str(exc))
         return exc.exit_code
     except RtmatteError as exc:
         if debug:
             raise
-        _say(f"{exc} (rerun with --debug for details)")
+        say(f"{exc} (rerun with --debug for details)")
         return 1
     except Exception as exc:
         if debug:
             raise
-        _say(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+        say(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for the "
              "traceback, and please report it)")
         return 1
 

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtmatte.cli import _say, add_common_arguments, add_model_arguments, settings_from_args
+from rtmatte.cli import add_common_arguments, add_model_arguments, say, settings_from_args
 
 
 def run(name: str, argv: Sequence[str]) -> int:
@@ -49,7 +49,7 @@ def models(argv: Sequence[str]) -> int:
         return 0
     from rtmatte.matting.catalogue import default_model_id
 
-    path = fetch_model(args.model or default_model_id(), notify=_say)
+    path = fetch_model(args.model or default_model_id(), notify=say)
     print(path)
     return 0
 
@@ -65,7 +65,7 @@ def _torch_model_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise BackendUnavailable("this needs PyTorch and onnx: pip install 'rtmatte[torch]'") \
             from exc
-    source = args.model or ensure_model(default_model_id(), notify=_say)
+    source = args.model or ensure_model(default_model_id(), notify=say)
     if args.action == "convert":
         print(cached_weights(source))
         return 0
@@ -103,13 +103,13 @@ def demo(argv: Sequence[str]) -> int:
             cv2.imwrite(str(picture), cv2.cvtColor(sunset_background(), cv2.COLOR_RGB2BGR))
             args.bg = str(picture)
         settings = settings_from_args(_with_defaults(args))
-        notify = None if args.quiet else _say
+        notify = None if args.quiet else say
         if notify:
             notify(f"made a {args.frames}-frame sample clip with audio; replacing its background")
         results = api.process(clip, target, settings=settings, notify=notify,
                               progress=None if not args.quiet else False)
     result = results[0]
-    _say(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, "
+    say(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, "
          f"{result.backend}, audio: {', '.join(result.audio) or 'none'})")
     if args.stats:
         from rtmatte.cli import write_stats

@@ -75,9 +75,9 @@ def background_specs(text: str) -> list[str]:
 
 
 def run_live(args: argparse.Namespace, settings: Any) -> int:
-    from rtmatte.cli import _say, write_stats
+    from rtmatte.cli import say, write_stats
 
-    notify: Callable[[str], None] | None = None if args.quiet else _say
+    notify: Callable[[str], None] | None = None if args.quiet else say
     runner, outputs = build_runner(args, settings, notify)
     with _stop_on_sigterm(runner):
         result = runner.run()

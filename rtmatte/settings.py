@@ -98,13 +98,20 @@ def _apply(target: Any, values: dict[str, Any], origin: str) -> None:
         setattr(target, name, _coerce(value, current, key, origin))
 
 
+#: fields whose default is None, and how a given value becomes theirs
+_OPTIONAL_FIELDS = {
+    "model_path": lambda value, origin: Path(value),
+    "downsample_ratio": lambda value, origin: _ratio(value, origin),
+    "alpha_output": lambda value, origin: str(value),
+}
+
+
 def _coerce(value: Any, current: Any, key: str, origin: str) -> Any:
-    if value is None or current is None:
-        if key in ("model_path", "model-path") and value is not None:
-            return Path(value)
-        if key in ("downsample_ratio", "downsample-ratio") and value is not None:
-            return _ratio(value, origin)
-        return value
+    if value is None:
+        return None
+    if current is None:
+        convert = _OPTIONAL_FIELDS.get(key.replace("-", "_"))
+        return convert(value, origin) if convert else value
     kind = type(current)
     if kind is bool:
         if isinstance(value, bool):
