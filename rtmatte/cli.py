@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replace the background of videos, pictures and webcams, on this machine.",
         epilog="more: rtmatte models {list,fetch} · rtmatte demo · rtmatte bench · rtmatte doctor",
     )
-    parser.add_argument("input", help="a video, an image, or a folder of them")
+    parser.add_argument("input", help="a video, an image, a folder of them, or a camera "
+                        "(camera, camera:N, /dev/videoN)")
     parser.add_argument("-o", "--output", type=Path,
                         help="output file (or folder for a folder input); default NAME.rtmatte.EXT")
     parser.add_argument("--bg", help="background: an image, a video (looped), a colour "
