@@ -39,6 +39,9 @@ _SETTLE_FRAMES = 2  # the first runs at a new size include ONNX Runtime's re-pla
 _UP_AFTER_S = 2.0
 _RETRY_SLOW_RUNG_S = 20.0
 _EMA = 0.25
+#: drops are averaged over a longer window than timings: one late frame (a hiccup elsewhere on
+#: the machine) must not cost a rung, a steady loss of a few percent must
+_DROP_EMA = 0.05
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class AdaptiveResolution:
             return False
         self._ema = seconds if self._ema is None else self._ema + _EMA * (seconds - self._ema)
         lost = dropped / (dropped + self.rung.every)
-        self._drops += _EMA * (lost - self._drops)
+        self._drops += _DROP_EMA * (lost - self._drops)
         now = time.perf_counter()
         share = self._ema / self.budget_s
         slow = share > _SLOW or self._drops > _DROPPING

@@ -265,6 +265,10 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     for _ in range(8):
         dropping.observe(0.020, dropped=1)  # the model fits, yet every other frame is lost
     assert dropping.index >= 1
+    hiccup = AdaptiveResolution(rungs, budget_s=0.040)
+    for lost in (0, 0, 0, 3, 0, 0, 0, 0, 0, 0):  # one burst of loss in a steady run
+        hiccup.observe(0.020, dropped=lost)
+    assert hiccup.index == 0
     fixed = AdaptiveResolution(rungs, budget_s=0.040, enabled=False)
     fixed.observe(1.0)
     assert fixed.index == 0
