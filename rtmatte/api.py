@@ -20,6 +20,7 @@ import numpy as np
 from rtmatte.compose.backgrounds import TRANSPARENT, parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, StreamError, UserError
+from rtmatte.io.atomic import check_kind, check_target
 from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_image_path, is_video_path, media_in_folder
 from rtmatte.io.sinks import AlphaSequenceSink, VideoFileSink, refuse_alpha_target, write_image
@@ -118,6 +119,8 @@ class Job:
         return self.post(rgb, self.matter(rgb))
 
     def _image(self, source: Path, target: Path) -> JobResult:
+        check_kind(target, "image")
+        check_target(target, self.settings.overwrite)  # before the model runs, not after
         if self.transparent:
             refuse_alpha_target(target)
         rgb = read_image(source)

@@ -152,3 +152,19 @@ def test_ctrl_c_mid_transcode_leaves_no_file_behind(tmp_path) -> None:
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
+
+
+def test_an_output_extension_that_cannot_hold_the_result(capsys, sample_clip, tmp_path):
+    assert run(sample_clip, "-o", tmp_path / "out.xyz") == 2
+    assert ".mp4" in error_of(capsys)
+    assert run(sample_clip, "-o", tmp_path / "out.png") == 2
+    assert "a video is written as" in error_of(capsys)
+    picture = tmp_path / "p.png"
+    import cv2
+
+    from rtmatte.samples import portrait
+
+    cv2.imwrite(str(picture), portrait())
+    assert run(picture, "-o", tmp_path / "p.mp4") == 2
+    assert "a picture is written as" in error_of(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]

@@ -6,6 +6,16 @@ import os
 from pathlib import Path
 
 from rtmatte.errors import OutputError
+from rtmatte.io.media import WRITABLE_IMAGE_EXTENSIONS, WRITABLE_VIDEO_EXTENSIONS
+
+
+def check_kind(target: Path, kind: str) -> None:
+    """Refuse an output name whose extension rtmatte cannot write ``kind`` ('video'/'image') as."""
+    allowed = WRITABLE_VIDEO_EXTENSIONS if kind == "video" else WRITABLE_IMAGE_EXTENSIONS
+    if target.suffix.lower() not in allowed:
+        what = "a video" if kind == "video" else "a picture"
+        raise OutputError(f"{target.name}: {what} is written as {', '.join(allowed)}; "
+                          "choose an output name with one of those extensions")
 
 
 def check_target(target: Path, overwrite: bool) -> None:

@@ -9,6 +9,9 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv",
      ".gif", ".3gp"}
 )
+#: what rtmatte writes: videos into these containers, pictures in these formats
+WRITABLE_VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
+WRITABLE_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: containers that can carry an alpha channel, and the codec rtmatte writes it with
 ALPHA_VIDEO_CODECS = {".mov": "prores_ks", ".webm": "libvpx-vp9", ".mkv": "libvpx-vp9"}
 ALPHA_IMAGE_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.io.atomic import check_target, commit, discard, kept_path, partial_path
+from rtmatte.io.atomic import check_kind, check_target, commit, discard, kept_path, partial_path
 from rtmatte.io.audio import AudioCarrier
 from rtmatte.io.media import ALPHA_IMAGE_EXTENSIONS, ALPHA_VIDEO_CODECS
 
@@ -41,6 +41,7 @@ class VideoFileSink:
         audio_from: Path | None = None, crf: int = 18, overwrite: bool = False,
     ) -> None:
         self.target = Path(target)
+        check_kind(self.target, "video")
         check_target(self.target, overwrite)
         if alpha:
             refuse_alpha_target(self.target)
@@ -52,7 +53,7 @@ class VideoFileSink:
         self._partial = partial_path(self.target)
         try:
             self._container = av.open(str(self._partial), "w")
-        except (av.error.FFmpegError, OSError) as exc:
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(f"cannot write {self.target}: {exc}") from exc
         self._stream: av.video.stream.VideoStream | None = None
         self._audio: AudioCarrier | None = None
@@ -136,6 +137,7 @@ class VideoFileSink:
 def write_image(target: Path, picture: np.ndarray, overwrite: bool = False) -> None:
     """Write a uint8 RGB or RGBA picture atomically (PNG keeps the alpha)."""
     target = Path(target)
+    check_kind(target, "image")
     check_target(target, overwrite)
     if picture.shape[2] == 4:
         refuse_alpha_target(target)
