@@ -106,6 +106,8 @@ def run_main_job(args: argparse.Namespace) -> int:
     from rtmatte import api
 
     settings = settings_from_args(args)
+    if args.stats and not args.stats.resolve().parent.is_dir():
+        raise UserError(f"cannot write --stats {args.stats}: its folder does not exist")
     if is_live_run(args):
         return run_live(args, settings)
     notify = None if args.quiet else say
