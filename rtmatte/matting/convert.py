@@ -7,24 +7,20 @@ module by that order and checked by shape (and by name where the exporter kept o
 another architecture is refused rather than loaded wrongly.
 
 Converting parses the whole graph, so it is done once and cached in the models folder as
-``<stem>.pt`` beside a ``<stem>.pt.json`` sidecar holding the sha256 of the source ONNX and of
-the ``.pt``. A cache entry whose hashes do not match (a new ONNX file, a truncated or edited
-``.pt``) is rebuilt.
+``<stem>.pt`` with a ``<stem>.pt.json`` record (see :mod:`rtmatte.matting.derived`): a new ONNX
+file or a truncated or edited ``.pt`` is rebuilt.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from rtmatte.errors import BackendUnavailable, ModelError
-from rtmatte.matting.fetch import models_home, sha256_of
+from rtmatte.matting.derived import build_derived, ensure_derived
+from rtmatte.matting.fetch import models_home
 from rtmatte.matting.rvm import MattingNetwork
 from rtmatte.matting.rvm.checkpoint import fold_batchnorm, has_batchnorm
 
@@ -78,28 +74,19 @@ def onnx_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
 
 
 def convert_onnx(onnx_path: Path, out_path: Path) -> Path:
-    """Convert ``onnx_path`` to a ``torch.save`` state dict at ``out_path`` plus its sidecar."""
-    onnx_path, out_path = Path(onnx_path), Path(out_path)
-    state = onnx_state_dict(onnx_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_path, lambda tmp: torch.save(state, tmp))
-    sidecar = {
-        "format": CACHE_FORMAT,
-        "source": onnx_path.name,
-        "source_sha256": sha256_of(onnx_path),
-        "weights_sha256": sha256_of(out_path),
-    }
-    _atomic_write(_sidecar(out_path), lambda tmp: tmp.write_text(json.dumps(sidecar, indent=2)))
-    return out_path
+    """Convert ``onnx_path`` to a ``torch.save`` state dict at ``out_path`` plus its record."""
+    return build_derived(onnx_path, out_path, CACHE_FORMAT, _save_state)
 
 
 def cached_weights(onnx_path: Path) -> Path:
     """The converted weights of ``onnx_path`` in the models folder, (re)built when not valid."""
     onnx_path = Path(onnx_path)
-    out_path = models_home() / f"{onnx_path.stem}.pt"
-    if not _cache_valid(onnx_path, out_path):
-        convert_onnx(onnx_path, out_path)
-    return out_path
+    return ensure_derived(onnx_path, models_home() / f"{onnx_path.stem}.pt", CACHE_FORMAT,
+                          _save_state)
+
+
+def _save_state(onnx_path: Path, out_path: Path) -> None:
+    torch.save(onnx_state_dict(onnx_path), out_path)
 
 
 def load_network(model_path: Path, device: str | torch.device = "cpu") -> MattingNetwork:
@@ -122,31 +109,3 @@ def load_network(model_path: Path, device: str | torch.device = "cpu") -> Mattin
     except RuntimeError as exc:
         raise ModelError(f"{weights} does not fit RVM MobileNetV3: {exc}") from exc
     return network.eval().requires_grad_(False).to(device)
-
-
-def _sidecar(out_path: Path) -> Path:
-    return out_path.with_name(out_path.name + ".json")
-
-
-def _cache_valid(onnx_path: Path, out_path: Path) -> bool:
-    try:
-        record = json.loads(_sidecar(out_path).read_text())
-        return (
-            record.get("format") == CACHE_FORMAT
-            and record.get("source_sha256") == sha256_of(onnx_path)
-            and record.get("weights_sha256") == sha256_of(out_path)
-        )
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary name so a crash never leaves a half file under ``path``."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -8,16 +8,14 @@ from exactly this float model and has not changed since.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from rtmatte.errors import ModelError
-from rtmatte.matting.fetch import models_home, sha256_of
+from rtmatte.matting.derived import build_derived, is_current
+from rtmatte.matting.fetch import models_home
 
 Notify = Callable[[str], None]
 #: bump when the recipe changes, so cached files made the old way are rebuilt
@@ -34,38 +32,15 @@ def quantized_path(fp32: Path) -> Path:
     return models_home() / name.replace(".onnx", "_int8.onnx")
 
 
-def _record_path(quantized: Path) -> Path:
-    return quantized.with_suffix(".sha256.json")
-
-
 def ensure_quantized(fp32: Path, notify: Notify | None = None) -> Path:
     """The int8 model made from ``fp32``, building it (a few seconds) when missing."""
     fp32 = Path(fp32)
     target = quantized_path(fp32)
-    source_sha = sha256_of(fp32)
-    if _is_valid(target, source_sha):
+    if is_current(fp32, target, RECIPE):
         return target
     if notify:
         notify(f"making int8 weights from {fp32.name} (once; cached as {target.name})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as tmp:
-        partial = Path(tmp) / target.name
-        quantize(fp32, partial)
-        record = {"source": fp32.name, "source_sha256": source_sha,
-                  "sha256": sha256_of(partial), "recipe": RECIPE}
-        os.replace(partial, target)
-    _record_path(target).write_text(json.dumps(record, indent=2) + "\n")
-    return target
-
-
-def _is_valid(target: Path, source_sha: str) -> bool:
-    try:
-        record = json.loads(_record_path(target).read_text())
-    except (OSError, ValueError):
-        return False
-    return (target.is_file() and record.get("recipe") == RECIPE
-            and record.get("source_sha256") == source_sha
-            and record.get("sha256") == sha256_of(target))
+    return build_derived(fp32, target, RECIPE, quantize)
 
 
 def quantize(fp32: Path, target: Path) -> None:
