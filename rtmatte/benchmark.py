@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte import api
+from rtmatte.argtypes import frame_size
 from rtmatte.samples import make_clip, sunset_background
 from rtmatte.settings import load_settings
 
@@ -176,7 +177,8 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rtmatte bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="1280x720", help="clip size WIDTHxHEIGHT")
+    parser.add_argument("--size", type=frame_size, default=(1280, 720), metavar="WxH",
+                        help="clip size (default 1280x720)")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3,
                         help="times each figure is taken, interleaved; the median is shown")
@@ -185,16 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1280x720, not {args.size!r}")
     overrides: dict = {"backend": "onnx", "device": "cpu"}
     if args.downsample_ratio:
         overrides["downsample_ratio"] = args.downsample_ratio
     if args.post == "none":
         overrides["post"] = {"enabled": False}
-    report = run_bench((width, height), args.frames, overrides, rounds=args.rounds)
+    report = run_bench(args.size, args.frames, overrides, rounds=args.rounds)
     print(f"clip {report['size']}, {report['frames']} frames, ratio {report['downsample_ratio']}, "
           f"{report['backend']}, median of {report['rounds']} interleaved rounds")
     for name, label in [("transcode", "(a) PyAV decode+encode"), ("model", "(b) model alone"),

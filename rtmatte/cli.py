@@ -25,23 +25,13 @@ def say(message: str) -> None:
     print(f"rtmatte: {message}", file=sys.stderr)
 
 
-def _ratio(text: str) -> str | float:
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from exc
-    return value
-
-
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="catalogue id (see `rtmatte models list`) or an ONNX file")
     group.add_argument("--backend", choices=["auto", "onnx", "torch", "tensorrt"],
                        help="inference backend (default: auto, the fastest present)")
     group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
-    group.add_argument("--downsample-ratio", type=_ratio, metavar="auto|R",
+    group.add_argument("--downsample-ratio", metavar="auto|R",
                        help="scale at which the network sees the frame (default: auto, long "
                             "side about 480 px)")
 

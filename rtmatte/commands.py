@@ -7,7 +7,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtmatte.cli import add_common_arguments, add_model_arguments, say, settings_from_args
+from rtmatte.argtypes import frame_size
+from rtmatte.cli import (
+    add_common_arguments,
+    add_model_arguments,
+    say,
+    settings_from_args,
+    write_stats,
+)
 
 
 def run(name: str, argv: Sequence[str]) -> int:
@@ -30,7 +37,7 @@ def models(argv: Sequence[str]) -> int:
                             "fixed ratio (and size, fp16): the forms TensorRT builds best")
     export.add_argument("output", type=Path)
     export.add_argument("--ratio", type=float, required=True)
-    export.add_argument("--size", help="static frame size WIDTHxHEIGHT")
+    export.add_argument("--size", type=frame_size, metavar="WxH", help="static frame size")
     export.add_argument("--fp16", action="store_true")
     export.add_argument("--model", type=Path, help="weights (default: the fetched model)")
     for p in (parser, fetch, convert, export):
@@ -55,7 +62,7 @@ def models(argv: Sequence[str]) -> int:
 
 
 def _torch_model_command(args: argparse.Namespace) -> int:
-    from rtmatte.errors import BackendUnavailable, SettingsError
+    from rtmatte.errors import BackendUnavailable
     from rtmatte.matting.catalogue import default_model_id
     from rtmatte.matting.fetch import ensure_model
 
@@ -69,14 +76,7 @@ def _torch_model_command(args: argparse.Namespace) -> int:
     if args.action == "convert":
         print(cached_weights(source))
         return 0
-    size = None
-    if args.size:
-        try:
-            width, height = (int(v) for v in args.size.lower().split("x"))
-        except ValueError as exc:
-            raise SettingsError(f"--size must look like 1920x1080, not {args.size!r}") from exc
-        size = (width, height)
-    print(export_onnx(source, args.output, args.ratio, size=size, fp16=args.fp16))
+    print(export_onnx(source, args.output, args.ratio, size=args.size, fp16=args.fp16))
     return 0
 
 
@@ -112,8 +112,6 @@ def demo(argv: Sequence[str]) -> int:
     say(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, "
          f"{result.backend}, audio: {', '.join(result.audio) or 'none'})")
     if args.stats:
-        from rtmatte.cli import write_stats
-
         write_stats(args.stats, results)
     return 0
 

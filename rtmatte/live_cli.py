@@ -11,18 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rtmatte.argtypes import frame_size
 from rtmatte.io.camera import parse_camera
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}") \
-            from exc
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return width, height
 
 
 def _positive(text: str) -> float:
@@ -47,7 +37,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Linux: run the model only while an app reads the virtual camera")
     group.add_argument("--preview", action="store_true",
                        help="show a window (keys: q quit, b next background, space effect on/off)")
-    group.add_argument("--size", type=_size, metavar="WxH", help="camera picture size to ask for")
+    group.add_argument("--size", type=frame_size, metavar="WxH",
+                       help="camera picture size to ask for")
     group.add_argument("--fps", type=_positive, help="camera frame rate to ask for")
     group.add_argument("--bg-watch", type=Path, metavar="FILE",
                        help="a file holding a --bg value; write a new one to switch backgrounds")

@@ -243,6 +243,8 @@ class LiveMatter:
         matte = self.matter(small)
         alpha = cv2.resize(np.ascontiguousarray(matte.alpha), (width, height),
                            interpolation=cv2.INTER_LINEAR)
-        fgr = cv2.resize(np.ascontiguousarray(matte.fgr), (width, height),
+        # to uint8 at the small size, then enlarge: a quarter of the bytes to resize
+        small_fgr = cv2.convertScaleAbs(np.ascontiguousarray(matte.fgr), alpha=255.0)
+        fgr = cv2.resize(small_fgr, (width, height),
                          interpolation=cv2.INTER_LINEAR)
         return Matte(alpha=alpha, fgr=fgr)

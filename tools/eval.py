@@ -16,16 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+from rtmatte.argtypes import frame_size
 from rtmatte.evaluation.variants import build_variants, run_evaluation
 from rtmatte.post.cli_args import add_post_arguments
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from exc
-    return width, height
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clips", default="all",
                         help="comma-separated clip names, 'all' or 'ci' (default: all)")
     parser.add_argument("--frames", type=int, default=40, help="frames per clip (default 40)")
-    parser.add_argument("--size", type=_size, default=(512, 288), metavar="WxH",
+    parser.add_argument("--size", type=frame_size, default=(512, 288), metavar="WxH",
                         help="frame size (default 512x288, the paper's low-resolution size)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the scores here")
     parser.add_argument("--save-frames", type=Path, metavar="DIR",

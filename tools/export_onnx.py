@@ -11,17 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from rtmatte.argtypes import frame_size
 from rtmatte.errors import UserError
 from rtmatte.matting.export import DEFAULT_OPSET, export_onnx
 from rtmatte.matting.fetch import ensure_model
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got '{text}'") from None
-    return width, height
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                              "rvm-mobilenetv3)")
     parser.add_argument("--ratio", type=float, required=True,
                         help="downsample ratio baked into the graph, e.g. 0.25 for 1080p")
-    parser.add_argument("--size", type=_size, default=None,
+    parser.add_argument("--size", type=frame_size, default=None,
                         help="static frame size WIDTHxHEIGHT (default: any size)")
     parser.add_argument("--fp16", action="store_true", help="compute in float16 (for GPUs)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)

@@ -32,7 +32,9 @@ class Compositor:
     def __call__(self, frame: Frame, matte: Matte) -> np.ndarray:
         alpha = np.ascontiguousarray(matte.alpha, dtype=np.float32)
         inverse = 1.0 - alpha
-        foreground = cv2.convertScaleAbs(np.ascontiguousarray(matte.fgr), alpha=255.0)
+        foreground = matte.fgr
+        if foreground.dtype != np.uint8:
+            foreground = cv2.convertScaleAbs(np.ascontiguousarray(foreground), alpha=255.0)
         if self.post.decontaminate:
             foreground = decontaminate(foreground, alpha, inverse)
         if self.background is None:

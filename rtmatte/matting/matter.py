@@ -27,7 +27,9 @@ def auto_downsample_ratio(height: int, width: int) -> float:
 
 @dataclass
 class Matte:
-    """What the model says about one frame: alpha (H, W) and foreground colours (H, W, 3)."""
+    """What the model says about one frame: alpha (H, W) float32 in [0, 1], and foreground
+    colours (H, W, 3): float32 in [0, 1], or uint8 where a step already had them as 8-bit
+    pixels (the live path enlarges a small matte's colours as uint8: a quarter of the bytes)."""
 
     alpha: np.ndarray
     fgr: np.ndarray
