@@ -44,9 +44,17 @@ def test_a_download_that_fails_its_checksum_is_never_kept(home) -> None:
     assert not [p for p in home.iterdir()]
 
 
-def test_a_model_without_checksum_is_refused() -> None:
+def test_a_model_without_checksum_is_refused(home) -> None:
+    entry = dataclasses.replace(get_model("rvm-resnet50"), sha256="")
     with pytest.raises(ModelError, match="no recorded sha256"):
-        fetch.fetch_model("rvm-resnet50")
+        fetch.fetch_entry(entry)
+    assert not home.exists() or not list(home.iterdir())
+
+
+def test_every_catalogue_entry_can_be_verified() -> None:
+    for entry in load_catalogue():
+        assert entry.verifiable, entry.id
+        assert entry.url.startswith("https://") and entry.url.endswith(entry.file)
 
 
 def test_models_list_and_fetch_commands(home, model_file, capsys) -> None:

@@ -175,6 +175,56 @@ def test_backend_agrees_with_the_onnx_backend(onnx_path):
         assert np.abs(fgr - ref_fgr).max() <= 1e-3
 
 
+def _training_form_parameters(network: MattingNetwork) -> int:
+    """Parameters of the network as trained: each folded bias was a batch-norm's weight and
+    bias (one more per channel), and the training-only segmentation head adds 16 + 1."""
+    modules = dict(network.named_modules())
+    norms = 0
+    for name, module in modules.items():
+        parent, _, index = name.rpartition(".")
+        if isinstance(module, torch.nn.Identity) and name:
+            conv = f"{parent}.conv{index[2:]}" if index.startswith("bn") else (
+                f"{parent}.{int(index) - 1}")
+            norms += modules[conv].out_channels
+    return sum(p.numel() for p in network.parameters()) + norms + 17
+
+
+@pytest.mark.parametrize(("variant", "millions"), [("mobilenetv3", 3.749), ("resnet50", 26.890)])
+def test_parameter_counts_are_the_papers(variant, millions):
+    """The RVM paper gives each variant's size to the thousand parameters: a layer
+    of the wrong width or a block too many or too few would show here."""
+    assert round(_training_form_parameters(MattingNetwork(variant)) / 1e6, 3) == millions
+
+
+def test_resnet50_weights_round_trip_through_onnx(tmp_path):
+    """The released ResNet-50 file cannot be fetched here, so a graph of this network with
+    seeded weights stands in for it: the converter must pick the ResNet-50 layout from the graph
+    alone and read back every weight exactly, and the graph must run like the module."""
+    torch.manual_seed(3)
+    network = MattingNetwork("resnet50").eval()
+    for param in network.parameters():
+        param.data.mul_(0.5)  # keeps the un-normalised deep trunk's activations in range
+    weights = tmp_path / "resnet50.pt"
+    torch.save(network.state_dict(), weights)
+    graph = export_onnx(weights, tmp_path / "resnet50.onnx", 0.5, size=(160, 128))
+
+    state = onnx_state_dict(graph)
+    assert state.keys() == network.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in network.state_dict().items())
+
+    loaded = load_network(graph, "cpu")
+    assert loaded.variant == "resnet50"
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    for (fgr, pha, rec), (ref_fgr, ref_pha, ref_rec) in _run_both(
+        loaded, session, _frames(3, 160, 128), 0.5, ratio_input=False
+    ):
+        assert 0.0 < pha.mean() < 1.0  # not saturated, so the comparison says something
+        assert np.abs(pha - ref_pha).max() <= 1e-3
+        assert np.abs(fgr - ref_fgr).max() <= 1e-3
+        assert all(np.abs(a - b).max() <= 1e-3 for a, b in zip(rec, ref_rec, strict=True))
+    assert [r.shape[1] for r in rec] == [16, 32, 64, 128]
+
+
 def test_converted_weights_round_trip(onnx_path, tmp_path):
     out = convert_onnx(onnx_path, tmp_path / "w.pt")
     state = torch.load(out, weights_only=True)
@@ -236,7 +286,11 @@ def _training_checkpoint(network: MattingNetwork) -> dict[str, torch.Tensor]:
     for key, value in network.state_dict().items():
         prefix, part = key.rsplit(".", 1)
         parent, _, index = prefix.rpartition(".")
-        norm = f"{parent}.{int(index) + 1}" if index.isdigit() else None
+        norm = None
+        if index.isdigit():
+            norm = f"{parent}.{int(index) + 1}"
+        elif index.startswith("conv"):  # the ResNet-50 encoder's conv1/bn1 naming
+            norm = f"{parent}.bn{index[4:]}"
         if part == "bias" and isinstance(modules.get(norm or ""), torch.nn.Identity):
             channels = value.shape[0]
             state[f"{norm}.weight"] = torch.rand(channels, generator=generator) + 0.5
@@ -261,7 +315,18 @@ def test_training_checkpoint_names_fold_onto_the_network(tmp_path):
     assert not network.training
 
 
-@pytest.mark.parametrize(("prefix", "eps"), [("backbone.features.0.", 1e-3), ("aspp.aspp1.", 1e-5)])
+def test_resnet50_checkpoint_names_fold_onto_the_network(tmp_path):
+    checkpoint = _training_checkpoint(MattingNetwork("resnet50"))
+    assert "backbone.bn1.running_var" in checkpoint
+    assert "backbone.layer4.2.bn3.running_var" in checkpoint
+    assert "backbone.layer1.0.downsample.1.running_var" in checkpoint
+    torch.save(checkpoint, tmp_path / "rvm_resnet50.pth")
+    network = load_network(tmp_path / "rvm_resnet50.pth", "cpu")
+    assert network.variant == "resnet50"
+
+
+@pytest.mark.parametrize(("prefix", "eps"), [("backbone.features.0.", 1e-3), ("aspp.aspp1.", 1e-5),
+                                             ("backbone.layer1.0.downsample.", 1e-5)])
 def test_batchnorm_folding_is_exact(prefix, eps):
     torch.manual_seed(0)
     trained = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, bias=False),

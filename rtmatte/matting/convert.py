@@ -4,7 +4,8 @@ The released ONNX file is the one model file rtmatte fetches and checks, so the 
 reads its weights from there instead of trusting a second download. Its convolutions appear in the
 graph in the order :class:`~rtmatte.matting.rvm.MattingNetwork` runs them; each is matched to the
 module by that order and checked by shape (and by name where the exporter kept one), so a graph of
-another architecture is refused rather than loaded wrongly.
+another architecture is refused rather than loaded wrongly. The backbone (MobileNetV3 or
+ResNet-50) is told apart by the number of convolutions, and afterwards by the weights' names.
 
 Converting parses the whole graph, so it is done once and cached in the models folder as
 ``<stem>.pt`` with a ``<stem>.pt.json`` record (see :mod:`rtmatte.matting.derived`): a new ONNX
@@ -23,13 +24,15 @@ from rtmatte.matting.derived import build_derived, ensure_derived
 from rtmatte.matting.fetch import models_home
 from rtmatte.matting.rvm import MattingNetwork
 from rtmatte.matting.rvm.checkpoint import fold_batchnorm, has_batchnorm
+from rtmatte.matting.rvm.network import VARIANTS, variant_of
 
 #: bump when the layout of the converted state dict changes, so old caches are rebuilt
 CACHE_FORMAT = 1
+_LABELS = {"mobilenetv3": "MobileNetV3", "resnet50": "ResNet-50"}
 
 
 def onnx_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
-    """Read the convolution weights of an RVM MobileNetV3 ONNX graph as a network state dict."""
+    """Read the convolution weights of an RVM ONNX graph as a network state dict."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -49,11 +52,17 @@ def onnx_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
         if node.op_type == "Conv" and inputs not in conv_inputs:  # the box filter is reused
             conv_inputs.append(inputs)
 
-    convs = [(name, m) for name, m in MattingNetwork().named_modules() if isinstance(m, nn.Conv2d)]
-    if len(convs) != len(conv_inputs):
+    layouts = {
+        variant: [(name, m) for name, m in MattingNetwork(variant).named_modules()
+                  if isinstance(m, nn.Conv2d)]
+        for variant in VARIANTS
+    }
+    convs = next((c for c in layouts.values() if len(c) == len(conv_inputs)), None)
+    if convs is None:
+        counts = " and ".join(f"RVM {_LABELS[v]} has {len(c)}" for v, c in layouts.items())
         raise ModelError(
-            f"{onnx_path} has {len(conv_inputs)} distinct convolutions where RVM MobileNetV3 has "
-            f"{len(convs)}; the PyTorch backend only runs that architecture"
+            f"{onnx_path} has {len(conv_inputs)} distinct convolutions, where {counts}; the "
+            "PyTorch backend only runs those architectures"
         )
     state: dict[str, torch.Tensor] = {}
     for (prefix, conv), inputs in zip(convs, conv_inputs, strict=True):
@@ -64,13 +73,21 @@ def onnx_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
         for (part, param), name in zip(expected, inputs, strict=True):
             key = f"{prefix}.{part}"
             array = numpy_helper.to_array(initializers[name])
-            if tuple(array.shape) != tuple(param.shape) or (not name.isdigit() and name != key):
+            if tuple(array.shape) != tuple(param.shape) or not _names_agree(name, key):
                 raise ModelError(
                     f"{onnx_path}: tensor {name} {tuple(array.shape)} does not fit {key} "
-                    f"{tuple(param.shape)}; is this the RVM MobileNetV3 model?"
+                    f"{tuple(param.shape)}; is this a released RVM model?"
                 )
             state[key] = torch.from_numpy(array.copy())
     return state
+
+
+def _names_agree(name: str, key: str) -> bool:
+    """An initializer the exporter kept a module path for must carry this parameter's path
+    (``rtmatte models export`` prefixes it with its wrapper's name); numbered ones can't say."""
+    if not name.endswith((".weight", ".bias")):
+        return True
+    return name == key or name.endswith(f".{key}")
 
 
 def convert_onnx(onnx_path: Path, out_path: Path) -> Path:
@@ -103,9 +120,10 @@ def load_network(model_path: Path, device: str | torch.device = "cpu") -> Mattin
         raise ModelError(f"cannot load weights {weights}: {str(exc).splitlines()[0]}") from exc
     if has_batchnorm(state):
         state = fold_batchnorm(state)
-    network = MattingNetwork()
+    variant = variant_of(state)
+    network = MattingNetwork(variant)
     try:
         network.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelError(f"{weights} does not fit RVM MobileNetV3: {exc}") from exc
+        raise ModelError(f"{weights} does not fit RVM {_LABELS[variant]}: {exc}") from exc
     return network.eval().requires_grad_(False).to(device)

@@ -90,18 +90,23 @@ class OutputBlock(nn.Module):
 
 
 class RecurrentDecoder(nn.Module):
-    """Turns the four encoder taps plus memories into a 16-channel map at the input resolution."""
+    """Turns the four encoder taps plus memories into a map at the input resolution.
 
-    state_channels = (16, 20, 40, 64)
+    ``block_channels`` are the outputs of the three upsampling blocks and the output block, from
+    coarse to fine: (80, 40, 32, 16) behind MobileNetV3, (128, 64, 32, 16) behind ResNet-50. The
+    memories hold half of each block's channels: (16, 20, 40, 64) and (16, 32, 64, 128).
+    """
 
-    def __init__(self, feature_channels: tuple[int, int, int, int], aspp_channels: int) -> None:
+    def __init__(self, skip_channels: tuple[int, int, int], aspp_channels: int,
+                 block_channels: tuple[int, int, int, int]) -> None:
         super().__init__()
-        f1, f2, f3, _ = feature_channels
+        f1, f2, f3 = skip_channels
+        c3, c2, c1, c0 = block_channels
         self.decode4 = BottleneckBlock(aspp_channels)
-        self.decode3 = UpsamplingBlock(aspp_channels, f3, 80)
-        self.decode2 = UpsamplingBlock(80, f2, 40)
-        self.decode1 = UpsamplingBlock(40, f1, 32)
-        self.decode0 = OutputBlock(32, 16)
+        self.decode3 = UpsamplingBlock(aspp_channels, f3, c3)
+        self.decode2 = UpsamplingBlock(c3, f2, c2)
+        self.decode1 = UpsamplingBlock(c2, f1, c1)
+        self.decode0 = OutputBlock(c1, c0)
 
     def forward(
         self,

@@ -6,6 +6,8 @@ network can serve several streams and traces to ONNX as a pure function of (fram
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torch import nn
@@ -15,8 +17,20 @@ from rtmatte.matting.rvm.decoder import RecurrentDecoder
 from rtmatte.matting.rvm.lraspp import LRASPP
 from rtmatte.matting.rvm.mobilenetv3 import MobileNetV3LargeEncoder
 from rtmatte.matting.rvm.refiner import DeepGuidedFilterRefiner
+from rtmatte.matting.rvm.resnet import ResNet50Encoder
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+#: the released backbones: encoder, LR-ASPP width, decoder block widths (coarse to fine)
+VARIANTS = {
+    "mobilenetv3": (MobileNetV3LargeEncoder, 128, (80, 40, 32, 16)),
+    "resnet50": (ResNet50Encoder, 256, (128, 64, 32, 16)),
+}
+
+
+def variant_of(state: Mapping[str, torch.Tensor]) -> str:
+    """Which backbone a state dict (converted or training) belongs to, from its tensor names."""
+    return "resnet50" if "backbone.conv1.weight" in state else "mobilenetv3"
 
 
 class Projection(nn.Module):
@@ -31,19 +45,25 @@ class Projection(nn.Module):
 
 
 class MattingNetwork(nn.Module):
-    """RVM with the MobileNetV3-Large encoder, in its inference form (batch-norm folded away).
+    """RVM in its inference form (batch-norm folded away), with either released backbone:
+    ``mobilenetv3`` (MobileNetV3-Large, the real-time one) or ``resnet50``.
 
     Submodules are registered in the order they run, which is the order their convolutions appear
     in the released ONNX graph; :mod:`rtmatte.matting.convert` relies on that to map weights.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "mobilenetv3") -> None:
         super().__init__()
-        self.backbone = MobileNetV3LargeEncoder()
-        self.aspp = LRASPP(self.backbone.channels[3], 128)
-        self.decoder = RecurrentDecoder(self.backbone.channels, 128)
-        self.project_mat = Projection(16, 4)
-        self.refiner = DeepGuidedFilterRefiner()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown RVM variant '{variant}'; known: {', '.join(VARIANTS)}")
+        encoder, aspp_channels, block_channels = VARIANTS[variant]
+        self.variant = variant
+        self.backbone = encoder()
+        f1, f2, f3, f4 = self.backbone.channels
+        self.aspp = LRASPP(f4, aspp_channels)
+        self.decoder = RecurrentDecoder((f1, f2, f3), aspp_channels, block_channels)
+        self.project_mat = Projection(block_channels[-1], 4)
+        self.refiner = DeepGuidedFilterRefiner(block_channels[-1])
 
     def forward(
         self,
