@@ -5,6 +5,12 @@ faster (oneDNN convolutions and upsampling vectorise over channels). On CPU it r
 gives the same mattes as ONNX Runtime. On CUDA it runs in float16, uploads the frame as uint8 (a
 quarter of the bytes of float32) and converts it there, and keeps the recurrent state on the GPU
 between frames, so only the frame goes up and the matte comes down.
+
+Both copies go through page-locked (pinned) host memory, which the GPU reads and writes directly;
+from ordinary memory the driver first copies through a staging buffer of its own. The buffers come
+from PyTorch's caching host allocator, so they are not allocated anew each frame, and a matte
+handed downstream keeps its buffer until the pipeline lets go of it. The copies run on the
+compute stream: with one frame in flight there is nothing for a second stream to overlap with.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import numpy as np
 from rtmatte.errors import BackendUnavailable, SettingsError
 
 if TYPE_CHECKING:
+    import torch
+
     from rtmatte.matting.rvm import State
 
 
@@ -66,10 +74,26 @@ class TorchBackend:
     ) -> tuple[np.ndarray, np.ndarray, State]:
         torch = self._torch
         with torch.inference_mode():
-            frame = torch.from_numpy(np.ascontiguousarray(rgb)).to(self._device)
-            src = frame.permute(2, 0, 1).unsqueeze(0).to(self._dtype).mul_(1.0 / 255.0)
+            src = self._upload(rgb).permute(2, 0, 1).unsqueeze(0).to(self._dtype).mul_(1.0 / 255.0)
             src = src.contiguous(memory_format=torch.channels_last)
             fgr, pha, *next_state = self._network(src, *state, downsample_ratio)
-            alpha = pha[0, 0].float().cpu().numpy()
-            foreground = fgr[0].permute(1, 2, 0).float().cpu().numpy()
-        return alpha, foreground, tuple(next_state)
+            alpha = self._download(pha[0, 0].float())
+            foreground = self._download(fgr[0].permute(1, 2, 0).float())
+            if self._device.type == "cuda":
+                torch.cuda.current_stream(self._device).synchronize()
+        return alpha.numpy(), foreground.numpy(), tuple(next_state)
+
+    def _upload(self, rgb: np.ndarray) -> torch.Tensor:
+        torch = self._torch
+        if self._device.type == "cpu":
+            return torch.from_numpy(np.ascontiguousarray(rgb))
+        staged = torch.empty(rgb.shape, dtype=torch.uint8, pin_memory=True)
+        staged.numpy()[...] = rgb
+        return staged.to(self._device, non_blocking=True)
+
+    def _download(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Start the copy to the host; on CUDA it is complete after the stream synchronises."""
+        if tensor.device.type == "cpu":
+            return tensor
+        staged = self._torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        return staged.copy_(tensor, non_blocking=True)
