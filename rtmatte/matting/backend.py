@@ -38,10 +38,12 @@ class Backend(Protocol):
 
 
 def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
-                   cpu_threads: int | None = None, spin: bool = False) -> Backend:
+                   cpu_threads: int | None = None, spin: bool = False,
+                   precision: str = "fp16") -> Backend:
     """Build the asked-for backend; ``auto`` takes the fastest present: TensorRT > CUDA > CPU.
 
-    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool (see OnnxBackend).
+    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool, ``precision`` (fp16 or
+    fp32) TensorRT's engines (see OnnxBackend).
     """
     if backend not in BACKENDS:
         raise SettingsError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
@@ -53,11 +55,12 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
         return TorchBackend(model_path, device=device)
 
     from rtmatte.matting.onnx_backend import OnnxBackend, available_providers
+    from rtmatte.matting.trt_cache import tensorrt_found
 
     if backend == "tensorrt":
         if device == "cpu":
             raise SettingsError("--backend tensorrt runs on an NVIDIA GPU; drop --device cpu")
-        return OnnxBackend(model_path, provider="TensorrtExecutionProvider")
+        return OnnxBackend(model_path, provider="TensorrtExecutionProvider", precision=precision)
     if backend == "onnx":
         if device == "cuda":
             return OnnxBackend(model_path, provider="CUDAExecutionProvider")
@@ -65,9 +68,11 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
             return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
     providers = available_providers()
     if device != "cpu":
-        for provider in ("TensorrtExecutionProvider", "CUDAExecutionProvider"):
-            if provider in providers:
-                return OnnxBackend(model_path, provider=provider)
+        # onnxruntime-gpu lists its TensorRT provider even where TensorRT is not installed
+        if "TensorrtExecutionProvider" in providers and tensorrt_found():
+            return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=precision)
+        if "CUDAExecutionProvider" in providers:
+            return OnnxBackend(model_path, provider="CUDAExecutionProvider")
         if backend == "auto" and _torch_cuda_available():
             from rtmatte.matting.torch_backend import TorchBackend
 

@@ -1,4 +1,11 @@
-"""ONNX Runtime backend for RVM-style ONNX graphs (inputs src, r1i..r4i, downsample_ratio)."""
+"""ONNX Runtime backend for RVM-style ONNX graphs (inputs src, r1i..r4i, downsample_ratio).
+
+On CPU and CUDA one session serves every frame size. TensorRT compiles an engine for fixed input
+shapes, so the TensorRT provider gets one session per frame size and downsample ratio, made on the
+first frame that needs it, with every input's shape pinned to that size. Its engines and the
+timing cache are kept on disk under :mod:`rtmatte.matting.trt_cache`'s keys (model content, GPU,
+TensorRT release, size, precision), so the minutes an engine takes to build are spent once.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,15 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from rtmatte.errors import BackendUnavailable, ModelError
+from rtmatte.errors import BackendUnavailable, ModelError, OutputError, SettingsError
+from rtmatte.matting.fetch import sha256_of
+from rtmatte.matting.trt_cache import (
+    PRECISIONS,
+    engine_key,
+    profile_shapes,
+    state_shapes,
+    tensorrt_found,
+)
 
 _STATE_NAMES = ("r1i", "r2i", "r3i", "r4i")
 _INPUT_NAMES = {"src", *_STATE_NAMES, "downsample_ratio"}
@@ -17,6 +32,7 @@ _BAKED_INPUT_NAMES = {"src", *_STATE_NAMES}
 _BAKED_RATIO_KEY = "rtmatte.downsample_ratio"
 _OUTPUT_NAMES = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 _SCALE = np.float32(1.0 / 255.0)
+_TENSORRT = "TensorrtExecutionProvider"
 
 
 def available_providers() -> list[str]:
@@ -24,37 +40,33 @@ def available_providers() -> list[str]:
 
 
 class OnnxBackend:
-    """One ONNX Runtime session; the recurrent state travels as numpy arrays between frames."""
+    """ONNX Runtime sessions; the recurrent state travels as numpy arrays between frames."""
 
     def __init__(self, model_path: Path, provider: str = "CPUExecutionProvider",
-                 cpu_threads: int | None = None, spin: bool = False) -> None:
+                 cpu_threads: int | None = None, spin: bool = False,
+                 precision: str = "fp16") -> None:
         """``cpu_threads`` (default: one per core) and ``spin`` tune the CPU thread pool. Spinning
         threads wait for work by burning CPU; that takes cores from decode, compositing and
         encode running beside the model, and measured no faster even for the model alone (720p,
-        2 cores: 7.4 fps without spinning, 6.9 with), so it is off by default."""
+        2 cores: 7.4 fps without spinning, 6.9 with), so it is off by default. ``precision``
+        (fp16 or fp32) is what TensorRT builds its engines in; other providers run the graph as
+        it is."""
         if provider not in available_providers():
             raise BackendUnavailable(_missing_provider_message(provider))
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if cpu_threads:
-            options.intra_op_num_threads = cpu_threads
-        if not spin:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers: list = [provider]
-        if provider == "TensorrtExecutionProvider":
-            cache = Path(model_path).with_suffix(".trt-cache")
-            cache.mkdir(exist_ok=True)
-            providers = [
-                (provider, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-                            "trt_fp16_enable": True}),
-                "CUDAExecutionProvider",
-            ]
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelError(f"cannot load model {model_path}: {str(exc).splitlines()[0]}") from exc
-        names = {i.name for i in self._session.get_inputs()}
-        metadata = self._session.get_modelmeta().custom_metadata_map
+        if precision not in PRECISIONS:
+            raise SettingsError(f"unknown precision '{precision}'; choose one of "
+                                f"{', '.join(PRECISIONS)}")
+        if provider == _TENSORRT and not tensorrt_found():
+            raise BackendUnavailable(_missing_tensorrt_message())
+        options = _session_options(cpu_threads, spin)
+        if provider == _TENSORRT:
+            # TensorRT sessions wait for the frame size; a plain CPU session reads the graph's
+            # inputs, metadata and state channels meanwhile
+            session = _open(model_path, _inspection_options(), ["CPUExecutionProvider"])
+        else:
+            session = _open(model_path, options, [provider])
+        names = {i.name for i in session.get_inputs()}
+        metadata = session.get_modelmeta().custom_metadata_map
         #: the ratio fixed inside an exported graph; None when the graph takes it per frame
         self.baked_ratio: float | None = None
         if names == _BAKED_INPUT_NAMES and _BAKED_RATIO_KEY in metadata:
@@ -64,14 +76,25 @@ class OnnxBackend:
                 f"{model_path} is not an RVM-compatible model: its inputs are {sorted(names)}, "
                 f"expected {sorted(_INPUT_NAMES)}"
             )
-        self.name = f"onnxruntime/{provider}"
+        self._tensorrt: _TensorrtSessions | None = None
+        if provider == _TENSORRT:
+            self._tensorrt = _TensorrtSessions(Path(model_path), options, precision,
+                                               _state_channels(session, model_path))
+            self.name = f"onnxruntime/{provider}/{precision}"
+        else:
+            self._session = session
+            self.name = f"onnxruntime/{provider}"
         self._ratio = np.zeros(1, dtype=np.float32)
 
-    def initial_state(self) -> list[np.ndarray]:
+    def initial_state(self) -> list[np.ndarray] | None:
+        """Zeros of shape 1x1x1x1, which the graph broadcasts; None for TensorRT, whose engines
+        take exactly their state shapes, known only with the first frame (see :meth:`infer`)."""
+        if self._tensorrt is not None:
+            return None
         return [np.zeros((1, 1, 1, 1), dtype=np.float32) for _ in _STATE_NAMES]
 
     def infer(
-        self, rgb: np.ndarray, state: list[np.ndarray], downsample_ratio: float
+        self, rgb: np.ndarray, state: list[np.ndarray] | None, downsample_ratio: float
     ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """One step; an exported graph with a baked ratio ignores ``downsample_ratio``."""
         src = rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
@@ -80,10 +103,110 @@ class OnnxBackend:
         if self.baked_ratio is None:
             self._ratio[0] = downsample_ratio
             feeds["downsample_ratio"] = self._ratio
+        if self._tensorrt is not None:
+            height, width = rgb.shape[:2]
+            ratio = self.baked_ratio or downsample_ratio
+            session = self._tensorrt.session(height, width, ratio)
+            if state is None:  # zeros of the full shapes give what 1x1x1x1 zeros give
+                state = self._tensorrt.zero_state(height, width, ratio)
+        else:
+            session = self._session
         feeds.update(zip(_STATE_NAMES, state, strict=True))
-        fgr, pha, *next_state = self._session.run(_OUTPUT_NAMES, feeds)
+        fgr, pha, *next_state = session.run(_OUTPUT_NAMES, feeds)
         # planes to interleaved HWC in one pass: later full-frame maths then reads memory in order
         return pha[0, 0], cv2.merge(list(fgr[0])), next_state
+
+
+class _TensorrtSessions:
+    """One TensorRT session per (height, width, ratio), each pinned to its shapes and cached."""
+
+    def __init__(self, model_path: Path, options: ort.SessionOptions, precision: str,
+                 channels: tuple[int, ...]) -> None:
+        self._model_path = model_path
+        self._options = options
+        self._precision = precision
+        self._channels = channels
+        self._sha256 = sha256_of(model_path)  # once: hashing 15 MB per frame size would show
+        self._sessions: dict[tuple[int, int, float], ort.InferenceSession] = {}
+
+    def session(self, height: int, width: int, ratio: float) -> ort.InferenceSession:
+        key = (height, width, ratio)
+        if key not in self._sessions:
+            self._sessions[key] = self._build(height, width, ratio)
+        return self._sessions[key]
+
+    def zero_state(self, height: int, width: int, ratio: float) -> list[np.ndarray]:
+        return [np.zeros(shape, dtype=np.float32)
+                for shape in state_shapes(height, width, ratio, self._channels)]
+
+    def _build(self, height: int, width: int, ratio: float) -> ort.InferenceSession:
+        key = engine_key(self._model_path, self._sha256, height, width, ratio, self._precision)
+        try:
+            key.folder.mkdir(parents=True, exist_ok=True)
+            key.timing_folder.mkdir(parents=True, exist_ok=True)
+            key.write_record()
+        except OSError as exc:
+            raise OutputError(
+                f"cannot keep TensorRT engines in {key.folder}: {exc.strerror or exc}; set "
+                "RTMATTE_HOME to a writable folder"
+            ) from exc
+        shapes = profile_shapes(height, width, ratio, self._channels)
+        options = {
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(key.folder),
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": str(key.timing_folder),
+            "trt_fp16_enable": self._precision == "fp16",
+            "trt_profile_min_shapes": shapes,
+            "trt_profile_opt_shapes": shapes,
+            "trt_profile_max_shapes": shapes,
+        }
+        # CUDA takes whatever TensorRT cannot
+        providers = [(_TENSORRT, options), "CUDAExecutionProvider"]
+        session = _open(self._model_path, self._options, providers)
+        if session.get_providers()[0] != _TENSORRT:
+            raise BackendUnavailable(
+                f"ONNX Runtime could not start TensorRT for {key.describe()} and fell back to "
+                f"{session.get_providers()[0]} (its own message above says why); check the "
+                "TensorRT, CUDA and cuDNN versions against onnxruntime-gpu's requirements"
+            )
+        return session
+
+
+def _session_options(cpu_threads: int | None, spin: bool) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if cpu_threads:
+        options.intra_op_num_threads = cpu_threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _inspection_options() -> ort.SessionOptions:
+    """For a session that is only asked about the graph: optimising it would be wasted time."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    return options
+
+
+def _open(model_path: Path, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise ModelError(f"cannot load model {model_path}: {str(exc).splitlines()[0]}") from exc
+
+
+def _state_channels(session: ort.InferenceSession, model_path: Path) -> tuple[int, ...]:
+    """Each recurrent state's channel count, as the graph declares it on r1o..r4o: TensorRT's
+    fixed-shape profiles need them before the first frame has run."""
+    shapes = {output.name: output.shape for output in session.get_outputs()}
+    channels = tuple(shapes.get(name, [None, None])[1] for name in _OUTPUT_NAMES[2:])
+    if not all(isinstance(count, int) for count in channels):
+        raise ModelError(f"{model_path} does not declare the channel counts of its recurrent "
+                         "states (r1o..r4o), which TensorRT's fixed-shape engines need")
+    return channels
 
 
 def _missing_provider_message(provider: str) -> str:
@@ -94,4 +217,13 @@ def _missing_provider_message(provider: str) -> str:
         f"{', '.join(available_providers())}); install onnxruntime-gpu in place of onnxruntime "
         "and make sure the NVIDIA driver, CUDA 12 and cuDNN 9 (plus TensorRT for the TensorRT "
         "provider) are installed"
+    )
+
+
+def _missing_tensorrt_message() -> str:
+    return (
+        "ONNX Runtime's TensorRT provider is installed but TensorRT itself is not (no `tensorrt` "
+        "module, no libnvinfer on the library path): `pip install tensorrt` (the release your "
+        "onnxruntime-gpu was built for), or add the lib folder of NVIDIA's TensorRT to "
+        "LD_LIBRARY_PATH (PATH on Windows); --backend onnx --device cuda runs without it"
     )
