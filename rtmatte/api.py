@@ -76,7 +76,8 @@ def model_path(settings: Settings, notify: Notify | None = None) -> Path:
 def open_matter(settings: Settings | None = None, notify: Notify | None = None) -> Matter:
     """A frame-level Matter: call it with uint8 RGB frames in order, get :class:`Matte` back."""
     settings = settings or Settings()
-    backend = create_backend(model_path(settings, notify), settings.backend, settings.device)
+    backend = create_backend(model_path(settings, notify), settings.backend, settings.device,
+                             precision=settings.precision)
     return Matter(backend, downsample_ratio=settings.downsample_ratio)
 
 

@@ -31,6 +31,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--backend", choices=["auto", "onnx", "torch", "tensorrt"],
                        help="inference backend (default: auto, the fastest present)")
     group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    group.add_argument("--precision", choices=["auto", "fp16", "fp32"],
+                       help="of the torch and tensorrt backends (default: auto, fp16 on a GPU)")
     group.add_argument("--downsample-ratio", metavar="auto|R",
                        help="scale at which the network sees the frame (default: auto, long "
                             "side about 480 px)")
@@ -73,7 +75,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     from rtmatte.settings import load_settings
 
     overrides: dict[str, Any] = {}
-    for name in ("bg", "crf", "backend", "device", "alpha_output"):
+    for name in ("bg", "crf", "backend", "device", "precision", "alpha_output"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value

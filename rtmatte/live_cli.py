@@ -180,7 +180,7 @@ def _open_live_matter(args: argparse.Namespace, settings: Any, budget_s: float,
 
         path = ensure_quantized(path, notify=notify)
     backend = create_backend(path, settings.backend, settings.device,
-                             cpu_threads=live_cpu_threads())
+                             cpu_threads=live_cpu_threads(), precision=settings.precision)
     matter = Matter(backend, downsample_ratio=settings.downsample_ratio)
     return LiveMatter(matter, build_post(settings.post), budget_s, adapt=args.adapt,
                       every=args.matte_every)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rtmatte.errors import SettingsError
-from rtmatte.matting.backend import BACKENDS, DEVICES
+from rtmatte.matting.backend import BACKENDS, DEVICES, PRECISIONS
 from rtmatte.matting.catalogue import default_model_id
 from rtmatte.post import PostSettings
 from rtmatte.resources import data_dir
@@ -36,6 +36,7 @@ class Settings:
     model_path: Path | None = None
     backend: str = "auto"
     device: str = "auto"
+    precision: str = "auto"
     downsample_ratio: float | None = None  # None: chosen from the frame size
     crf: int = 18
     overwrite: bool = False
@@ -48,6 +49,9 @@ class Settings:
                                 f"'{self.backend}'")
         if self.device not in DEVICES:
             raise SettingsError(f"device must be one of {', '.join(DEVICES)}, not '{self.device}'")
+        if self.precision not in PRECISIONS:
+            raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not "
+                                f"'{self.precision}'")
         if self.downsample_ratio is not None and not 0.05 <= self.downsample_ratio <= 1.0:
             raise SettingsError(f"downsample ratio must be between 0.05 and 1, or auto; got "
                                 f"{self.downsample_ratio}")

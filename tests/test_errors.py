@@ -168,3 +168,18 @@ def test_an_output_extension_that_cannot_hold_the_result(capsys, sample_clip, tm
     assert run(picture, "-o", tmp_path / "p.mp4") == 2
     assert "a picture is written as" in error_of(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+
+
+def test_float16_on_a_cpu_is_refused_before_any_work(capsys, sample_clip, tmp_path) -> None:
+    out = tmp_path / "o.mp4"
+    assert run(sample_clip, "--bg", "blur", "-o", out, "--precision", "fp16",
+               "--device", "cpu") == 2
+    assert "fp16 runs on an NVIDIA GPU" in error_of(capsys)
+    assert not out.exists()
+
+
+def test_an_unknown_precision_in_a_config_file_is_refused(capsys, sample_clip, tmp_path) -> None:
+    config = tmp_path / "rtmatte.toml"
+    config.write_text('precision = "fp8"\n')
+    assert run(sample_clip, "--config", config, "-o", tmp_path / "o.mp4") == 2
+    assert "precision must be one of auto, fp16, fp32" in error_of(capsys)

@@ -50,3 +50,7 @@ def test_cuda_fp16_agrees_with_cpu_fp32(onnx_path: Path):
 def test_auto_device_takes_the_gpu(onnx_path: Path):
     assert TorchBackend(onnx_path, device="auto").name == "torch/cuda/fp16"
     assert create_backend(onnx_path, backend="torch", device="cuda").name == "torch/cuda/fp16"
+    full = create_backend(onnx_path, backend="torch", device="cuda", precision="fp32")
+    assert full.name == "torch/cuda/fp32"
+    alpha, _, state = full.infer(clip_frame(0, 1, 320, 240), full.initial_state(), 0.5)
+    assert alpha.shape == (240, 320) and all(s.dtype == torch.float32 for s in state)

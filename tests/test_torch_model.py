@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 import onnxruntime as ort
 
-from rtmatte.errors import BackendUnavailable, ModelError
+from rtmatte.errors import BackendUnavailable, ModelError, SettingsError
 from rtmatte.matting.backend import create_backend
 from rtmatte.matting.convert import (
     cached_weights,
@@ -354,3 +354,11 @@ def test_missing_torch_says_how_to_install(onnx_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(BackendUnavailable, match=r"pip install rtmatte\[torch\]"):
         TorchBackend(onnx_path, device="cpu")
+
+
+def test_precision_choices_on_cpu(onnx_path):
+    assert TorchBackend(onnx_path, device="cpu", precision="fp32").name == "torch/cpu/fp32"
+    with pytest.raises(SettingsError, match="float16 runs on a CUDA GPU"):
+        TorchBackend(onnx_path, device="cpu", precision="fp16")
+    with pytest.raises(SettingsError, match="unknown precision"):
+        create_backend(onnx_path, backend="torch", device="cpu", precision="fp8")

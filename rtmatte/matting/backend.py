@@ -16,6 +16,8 @@ from rtmatte.errors import BackendUnavailable, SettingsError
 
 BACKENDS = ("auto", "onnx", "torch", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")
+#: ``auto`` is float16 on a GPU and float32 on a CPU, which has no fast float16 convolutions
+PRECISIONS = ("auto", "fp16", "fp32")
 
 
 class Backend(Protocol):
@@ -39,20 +41,28 @@ class Backend(Protocol):
 
 def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
                    cpu_threads: int | None = None, spin: bool = False,
-                   precision: str = "fp16") -> Backend:
+                   precision: str = "auto") -> Backend:
     """Build the asked-for backend; ``auto`` takes the fastest present: TensorRT > CUDA > CPU.
 
-    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool, ``precision`` (fp16 or
-    fp32) TensorRT's engines (see OnnxBackend).
+    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool. ``precision`` is what
+    PyTorch runs in and TensorRT builds its engines in; ONNX Runtime's CPU and CUDA providers run
+    a graph in the precision it was exported in (``rtmatte models export --fp16`` makes one).
     """
     if backend not in BACKENDS:
         raise SettingsError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     if device not in DEVICES:
         raise SettingsError(f"unknown device '{device}'; choose one of {', '.join(DEVICES)}")
+    if precision not in PRECISIONS:
+        raise SettingsError(f"unknown precision '{precision}'; choose one of "
+                            f"{', '.join(PRECISIONS)}")
+    if precision == "fp16" and device == "cpu":
+        raise SettingsError("--precision fp16 runs on an NVIDIA GPU; on a CPU rtmatte runs "
+                            "float32 (drop --precision or --device cpu)")
+    gpu_precision = "fp16" if precision == "auto" else precision
     if backend == "torch":
         from rtmatte.matting.torch_backend import TorchBackend
 
-        return TorchBackend(model_path, device=device)
+        return TorchBackend(model_path, device=device, precision=precision)
 
     from rtmatte.matting.onnx_backend import OnnxBackend, available_providers
     from rtmatte.matting.trt_cache import tensorrt_found
@@ -60,7 +70,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
     if backend == "tensorrt":
         if device == "cpu":
             raise SettingsError("--backend tensorrt runs on an NVIDIA GPU; drop --device cpu")
-        return OnnxBackend(model_path, provider="TensorrtExecutionProvider", precision=precision)
+        return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=gpu_precision)
     if backend == "onnx":
         if device == "cuda":
             return OnnxBackend(model_path, provider="CUDAExecutionProvider")
@@ -70,18 +80,21 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
     if device != "cpu":
         # onnxruntime-gpu lists its TensorRT provider even where TensorRT is not installed
         if "TensorrtExecutionProvider" in providers and tensorrt_found():
-            return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=precision)
+            return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=gpu_precision)
         if "CUDAExecutionProvider" in providers:
             return OnnxBackend(model_path, provider="CUDAExecutionProvider")
         if backend == "auto" and _torch_cuda_available():
             from rtmatte.matting.torch_backend import TorchBackend
 
-            return TorchBackend(model_path, device="cuda")
+            return TorchBackend(model_path, device="cuda", precision=precision)
         if device == "cuda":
             raise BackendUnavailable(
                 "no CUDA inference is installed: `pip install onnxruntime-gpu` (NVIDIA driver and "
                 "CUDA 12 needed) or `pip install rtmatte[torch]` with a CUDA build of PyTorch"
             )
+    if precision == "fp16":
+        raise BackendUnavailable("--precision fp16 needs an NVIDIA GPU, and no CUDA inference is "
+                                 "usable here; drop --precision to run float32 on the CPU")
     return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
 
 

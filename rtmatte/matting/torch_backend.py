@@ -43,10 +43,13 @@ def _import_torch() -> ModuleType:
 class TorchBackend:
     """Runs :class:`~rtmatte.matting.rvm.MattingNetwork` one frame at a time."""
 
-    def __init__(self, model_path: Path, device: str = "auto") -> None:
+    def __init__(self, model_path: Path, device: str = "auto", precision: str = "auto") -> None:
+        """``precision`` auto is float16 on CUDA and float32 on CPU."""
         torch = _import_torch()
         if device not in ("auto", "cpu", "cuda"):
             raise SettingsError(f"unknown device '{device}'; choose one of auto, cpu, cuda")
+        if precision not in ("auto", "fp16", "fp32"):
+            raise SettingsError(f"unknown precision '{precision}'; choose one of auto, fp16, fp32")
         cuda = torch.cuda.is_available()
         if device == "cuda" and not cuda:
             raise BackendUnavailable(
@@ -60,10 +63,14 @@ class TorchBackend:
         self._device = torch.device("cuda" if device == "cuda" or (device == "auto" and cuda)
                                     else "cpu")
         on_gpu = self._device.type == "cuda"
-        self._dtype = torch.float16 if on_gpu else torch.float32
+        if precision == "fp16" and not on_gpu:
+            raise SettingsError("float16 runs on a CUDA GPU; on a CPU the torch backend runs "
+                                "float32 (drop --precision fp16)")
+        half = on_gpu and precision != "fp32"
+        self._dtype = torch.float16 if half else torch.float32
         network = load_network(model_path, self._device)
         self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
-        self.name = f"torch/{self._device.type}/{'fp16' if on_gpu else 'fp32'}"
+        self.name = f"torch/{self._device.type}/{'fp16' if half else 'fp32'}"
 
     def initial_state(self) -> State:
         zeros = self._torch.zeros((1, 1, 1, 1), dtype=self._dtype, device=self._device)
