@@ -1,0 +1,493 @@
+"""Model-alone speed of each backend and precision present here, set against RVM's own figures.
+
+RVM publishes MobileNetV3 speeds measured on frames already on the GPU, so the comparable figure
+is the network call on device tensors, timed on the device (CUDA events) after warm-up. What a
+user pays also includes moving the frame up and the matte down, so the backend's whole
+``infer()`` is timed beside it. Without a GPU the same code measures the CPU variants, so the tool
+never has nothing to say; its output states which case it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from rtmatte.errors import UserError
+from rtmatte.matting.backend import Backend
+from rtmatte.samples import clip_frame
+
+#: RVM's published MobileNetV3 speeds, RTX 3090, FP16, batch 1: the issue's anchor
+ANCHOR_FPS = {(1920, 1080): 172.0, (3840, 2160): 154.0}
+#: the issue asks a data-centre GPU for this multiple of the anchor
+TARGET_FACTOR = 3.0
+#: the issue's rule for GPU figures: the median of at least this many frames
+GPU_MIN_FRAMES = 200
+#: distinct frames cycled through a run, so the recurrent state sees motion
+DISTINCT_FRAMES = 6
+
+_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+              "cpu": "CPUExecutionProvider"}
+_STATE_INPUTS = ("r1i", "r2i", "r3i", "r4i")
+_OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One frame size and the downsample ratio the model runs it at."""
+
+    width: int
+    height: int
+    ratio: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+DEFAULT_CASES = (Case(1920, 1080, 0.25), Case(3840, 2160, 0.125))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-frame milliseconds summarised by percentiles, which a few slow frames cannot move."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+
+    @classmethod
+    def of(cls, times_ms: Sequence[float]) -> Timing:
+        p10, median, p90 = np.percentile(np.asarray(times_ms, dtype=np.float64), [10, 50, 90])
+        return cls(float(median), float(p10), float(p90))
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.median_ms
+
+
+@dataclass
+class Row:
+    """One variant at one size, or one variant that could not run (``case`` is then None)."""
+
+    variant: str
+    case: Case | None = None
+    frames: int = 0
+    warmup: int = 0
+    clock: str = ""
+    model: Timing | None = None
+    infer: Timing | None = None
+    on_gpu: bool = False
+    skipped: str | None = None
+    failed: str | None = None
+
+    @property
+    def anchor_fps(self) -> float | None:
+        return ANCHOR_FPS.get((self.case.width, self.case.height)) if self.case else None
+
+    @property
+    def vs_anchor(self) -> float | None:
+        anchor = self.anchor_fps
+        return self.model.fps / anchor if anchor and self.model else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("model", "infer"):
+            timing = getattr(self, key)
+            if timing is not None:
+                data[key]["fps"] = timing.fps
+        data["anchor_fps"] = self.anchor_fps
+        data["vs_anchor"] = self.vs_anchor
+        if self.on_gpu and self.vs_anchor is not None:
+            data["target_met"] = self.vs_anchor >= TARGET_FACTOR
+        return data
+
+
+def _wall(call: Callable[[], Any]) -> tuple[Any, float]:
+    began = time.perf_counter()
+    result = call()
+    return result, (time.perf_counter() - began) * 1000.0
+
+
+class _CudaEvents:
+    """Times a call on the GPU's own clock: host-side timing of asynchronous launches would
+    measure queueing, not the work."""
+
+    def __init__(self, torch: Any) -> None:
+        self._start = torch.cuda.Event(enable_timing=True)
+        self._end = torch.cuda.Event(enable_timing=True)
+
+    def __call__(self, call: Callable[[], Any]) -> tuple[Any, float]:
+        self._start.record()
+        result = call()
+        self._end.record()
+        self._end.synchronize()
+        return result, self._start.elapsed_time(self._end)
+
+
+def _measure(step: Callable[[Any, Any], Any], sources: Sequence[Any], state: Any, warmup: int,
+             count: int, clock: Callable[[Callable[[], Any]], tuple[Any, float]]) -> list[float]:
+    """Milliseconds of ``count`` steps after ``warmup``; the state runs on through the frames as
+    in a clip, since a first frame (zero state) costs differently from the rest."""
+    times = []
+    for index in range(warmup + count):
+        state, ms = clock(functools.partial(step, sources[index % len(sources)], state))
+        if index >= warmup:
+            times.append(ms)
+    return times
+
+
+class _TorchModel:
+    """rtmatte's network in the layout the torch backend uses (channels-last), called directly,
+    so precisions the backend does not offer (fp32 on CUDA) can be measured too."""
+
+    def __init__(self, model_path: Path, device: str, precision: str) -> None:
+        import torch
+
+        from rtmatte.matting.convert import load_network
+
+        self._torch = torch
+        self._device = torch.device(device)
+        self._dtype = torch.float16 if precision == "fp16" else torch.float32
+        network = load_network(model_path, self._device)
+        self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
+        self.clock = "cuda-events" if device == "cuda" else "wall"
+
+    def times(self, frames: Sequence[np.ndarray], ratio: float, warmup: int,
+              count: int) -> list[float]:
+        torch = self._torch
+        with torch.inference_mode():
+            sources = [
+                torch.from_numpy(rgb).to(self._device).permute(2, 0, 1).unsqueeze(0)
+                .to(self._dtype).mul_(1.0 / 255.0).contiguous(memory_format=torch.channels_last)
+                for rgb in frames
+            ]
+            zeros = torch.zeros((1, 1, 1, 1), dtype=self._dtype, device=self._device)
+
+            def step(src: Any, state: tuple) -> tuple:
+                return tuple(self._network(src, *state, ratio)[2:])
+
+            clock = _CudaEvents(torch) if self._device.type == "cuda" else _wall
+            return _measure(step, sources, (zeros,) * 4, warmup, count, clock)
+
+
+class _OnnxModel:
+    """An ONNX Runtime session on the released graph, run on frames, states and outputs bound on
+    its device, so on a GPU a run moves nothing across the bus (one code path for CPU and GPU).
+    ONNX Runtime works on its own CUDA stream, so the clock is the host's around a run that ends
+    synchronised."""
+
+    def __init__(self, model_path: Path, provider: str, cpu_threads: int | None) -> None:
+        options = ort.SessionOptions()
+        # as OnnxBackend does: idle threads that spin steal cores and measured no faster
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if cpu_threads:
+            options.intra_op_num_threads = cpu_threads
+        self._session = ort.InferenceSession(str(model_path), options, providers=[provider])
+        self._device = "cpu" if provider == _PROVIDERS["cpu"] else "cuda"
+        self.clock = "wall" if self._device == "cpu" else "wall+sync"
+
+    def times(self, frames: Sequence[np.ndarray], ratio: float, warmup: int,
+              count: int) -> list[float]:
+        # kept referenced: on CPU an OrtValue wraps the array's memory without copying it
+        arrays = [rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32) / np.float32(255)
+                  for rgb in frames]
+        zeros = np.zeros((1, 1, 1, 1), dtype=np.float32)
+        ratio_array = np.array([ratio], dtype=np.float32)
+
+        def bound(array: np.ndarray) -> ort.OrtValue:
+            return ort.OrtValue.ortvalue_from_numpy(array, self._device, 0)
+
+        binding = self._session.io_binding()
+        binding.bind_ortvalue_input("downsample_ratio", ort.OrtValue.ortvalue_from_numpy(
+            ratio_array))
+
+        def step(src: ort.OrtValue, state: list) -> list:
+            binding.bind_ortvalue_input("src", src)
+            for name, value in zip(_STATE_INPUTS, state, strict=True):
+                binding.bind_ortvalue_input(name, value)
+            for name in _OUTPUTS:
+                binding.bind_output(name, self._device)
+            self._session.run_with_iobinding(binding)
+            binding.synchronize_outputs()
+            return binding.get_outputs()[2:]
+
+        return _measure(step, [bound(a) for a in arrays], [bound(zeros)] * 4, warmup, count,
+                        _wall)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A backend, device and precision, named as rtmatte's ``--backend`` and ``--device`` flags
+    name them (TensorRT runs through ONNX Runtime's provider, in OnnxBackend's default fp16)."""
+
+    backend: str
+    device: str
+    precision: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}/{self.device}/{self.precision}"
+
+    def matches(self, selector: str) -> bool:
+        return selector in (self.name, self.backend, self.device)
+
+    def unavailable(self) -> str | None:
+        """Why this variant cannot run here, or None when it can."""
+        if self.backend != "torch":
+            provider = self._provider()
+            if provider in ort.get_available_providers():
+                return None
+            extra = ", TensorRT" if self.backend == "tensorrt" else ""
+            return (f"onnxruntime {ort.__version__} has no {provider} (needs onnxruntime-gpu"
+                    f"{extra} and an NVIDIA GPU)")
+        try:
+            import torch
+        except ImportError:
+            return "PyTorch is not installed (`pip install rtmatte[torch]`)"
+        try:
+            import onnx  # noqa: F401 - the torch network reads its weights from the ONNX file
+        except ImportError:
+            return "the onnx package is missing; it reads the weights (`pip install rtmatte[onnx]`)"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            return (f"PyTorch {torch.__version__} sees no CUDA GPU (CUDA build: "
+                    f"{torch.version.cuda or 'none'})")
+        return None
+
+    def model(self, model_path: Path, cpu_threads: int | None) -> _TorchModel | _OnnxModel | None:
+        """The bare network; None for TensorRT, whose engines are built per frame size by
+        OnnxBackend (shapes, precision, cache), so only its whole ``infer()`` is measured."""
+        if self.backend == "torch":
+            return _TorchModel(model_path, self.device, self.precision)
+        if self.backend == "tensorrt":
+            return None
+        return _OnnxModel(model_path, self._provider(), cpu_threads)
+
+    def full_backend(self, model_path: Path, cpu_threads: int | None) -> Backend | None:
+        """rtmatte's backend for this variant; None for torch fp32 on CUDA, which no backend
+        runs (the torch backend takes fp16 there)."""
+        if self.backend == "torch":
+            if self.device == "cuda" and self.precision != "fp16":
+                return None
+            from rtmatte.matting.torch_backend import TorchBackend
+
+            return TorchBackend(model_path, device=self.device)
+        from rtmatte.matting.onnx_backend import OnnxBackend
+
+        return OnnxBackend(model_path, provider=self._provider(), cpu_threads=cpu_threads)
+
+    def _provider(self) -> str:
+        return _PROVIDERS["tensorrt" if self.backend == "tensorrt" else self.device]
+
+
+VARIANTS = (
+    Variant("torch", "cuda", "fp16"),
+    Variant("torch", "cuda", "fp32"),
+    Variant("tensorrt", "cuda", "fp16"),
+    Variant("onnx", "cuda", "fp32"),
+    Variant("onnx", "cpu", "fp32"),
+    Variant("torch", "cpu", "fp32"),
+)
+
+
+def sample_frames(case: Case, count: int = DISTINCT_FRAMES) -> list[np.ndarray]:
+    """Frames of a person at the case's size, cycled: the state then carries what a real clip
+    gives it, and the frames are made once rather than inside the timed loop."""
+    return [clip_frame(index, count, case.width, case.height) for index in range(count)]
+
+
+def time_infer(backend: Backend, frames: Sequence[np.ndarray], ratio: float, warmup: int,
+               count: int) -> list[float]:
+    """Milliseconds of whole ``infer()`` calls. Each returns host arrays, so the download has
+    waited for the GPU and the host clock covers the work."""
+    def step(rgb: np.ndarray, state: Any) -> Any:
+        return backend.infer(rgb, state, ratio)[2]
+
+    return _measure(step, frames, backend.initial_state(), warmup, count, _wall)
+
+
+def run(model_path: Path, variants: Iterable[Variant], cases: Sequence[Case],
+        frames: int | None = None, warmup: int | None = None, cpu_frames: int = 10,
+        cpu_warmup: int = 2, gpu_warmup: int = 20, cpu_threads: int | None = None,
+        report: Callable[[Row], None] | None = None) -> list[Row]:
+    """Measure each variant present here at each case; ``frames``/``warmup`` override the
+    per-device defaults (GPU: the issue's 200 frames; CPU: few, as a 4K frame takes seconds).
+
+    ``cpu_threads`` also sets torch's thread count for the whole process. A variant that fails
+    at run time becomes a ``failed`` row: on a lent GPU with limited time, one broken provider
+    should not cost the figures of the others.
+    """
+    if cpu_threads:
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            torch.set_num_threads(cpu_threads)
+    frames_by_case = {case: sample_frames(case) for case in cases}
+    rows: list[Row] = []
+
+    def add(row: Row) -> None:
+        rows.append(row)
+        if report:
+            report(row)
+
+    for variant in variants:
+        on_gpu = variant.device == "cuda"
+        reason = variant.unavailable()
+        if reason:
+            add(Row(variant.name, on_gpu=on_gpu, skipped=reason))
+            continue
+        count = frames or (GPU_MIN_FRAMES if on_gpu else cpu_frames)
+        skip = warmup if warmup is not None else (gpu_warmup if on_gpu else cpu_warmup)
+        try:
+            model = variant.model(model_path, cpu_threads)
+            backend = variant.full_backend(model_path, cpu_threads)
+            for case in cases:
+                sources = frames_by_case[case]
+                row = Row(variant.name, case, count, skip, model.clock if model else "wall",
+                          on_gpu=on_gpu)
+                if model is not None:
+                    row.model = Timing.of(model.times(sources, case.ratio, skip, count))
+                if backend is not None:
+                    row.infer = Timing.of(time_infer(backend, sources, case.ratio, skip, count))
+                add(row)
+        except UserError as exc:  # e.g. a provider listed whose libraries are missing
+            add(Row(variant.name, on_gpu=on_gpu, skipped=str(exc)))
+        except Exception as exc:  # any provider or driver error: report it, measure the rest
+            first_line = next(iter(str(exc).strip().splitlines()), "")
+            add(Row(variant.name, on_gpu=on_gpu, failed=f"{type(exc).__name__}: {first_line}"))
+    return rows
+
+
+def environment() -> dict[str, Any]:
+    """What the figures depend on, so a reader can tell one machine's numbers from another's."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "onnxruntime": ort.__version__,
+        "onnxruntime_providers": ort.get_available_providers(),
+        "gpu": _nvidia_smi(),
+        "torch": None,
+        "cuda": None,
+        "cudnn": None,
+        "torch_cuda_available": False,
+        "tensorrt": None,
+    }
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        cuda = torch.cuda.is_available()
+        info.update(torch=torch.__version__, cuda=torch.version.cuda,
+                    cudnn=torch.backends.cudnn.version() if cuda else None,
+                    torch_cuda_available=cuda)
+        if cuda and not info["gpu"]:
+            info["gpu"] = [torch.cuda.get_device_name(0)]
+    try:
+        import tensorrt
+    except ImportError:
+        pass
+    else:
+        info["tensorrt"] = tensorrt.__version__
+    return info
+
+
+def _nvidia_smi() -> list[str]:
+    """``name, driver version`` of each GPU, as nvidia-smi reports them."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def notes(rows: Sequence[Row]) -> list[str]:
+    """The caveats a reader needs before trusting the table."""
+    measured = [row for row in rows if row.case is not None]
+    said = []
+    if not any(row.on_gpu for row in measured):
+        said.append(f"no CUDA GPU here: CPU figures only. On a GPU the issue's rule applies: "
+                    f"CUDA events after warm-up, median of >= {GPU_MIN_FRAMES} frames.")
+    short = sorted({row.frames for row in measured if row.on_gpu and row.frames < GPU_MIN_FRAMES})
+    if short:
+        said.append(f"GPU rows use {', '.join(map(str, short))} frames, fewer than the "
+                    f"{GPU_MIN_FRAMES} the issue asks for.")
+    if any(row.model is None for row in measured):
+        said.append("tensorrt rows: whole infer() only; OnnxBackend builds their engines per "
+                    "frame size, so no bare-model figure or anchor ratio is taken.")
+    if any(row.clock == "wall+sync" for row in measured):
+        said.append("wall+sync: ONNX Runtime runs on its own CUDA stream, so its model time is "
+                    "the host clock around a run on device-bound inputs and outputs, synchronised.")
+    return said
+
+
+def format_header(env: dict[str, Any]) -> str:
+    gpu = "; ".join(env["gpu"]) if env["gpu"] else "none found"
+    torch = (f"torch {env['torch']} (CUDA {env['cuda'] or 'none'}, cuDNN {env['cudnn'] or 'none'})"
+             if env["torch"] else "torch not installed")
+    return "\n".join([
+        f"# GPU (name, driver): {gpu}",
+        f"# CPU: {env['cpu']}, {env['logical_cpus']} logical cores; Python {env['python']}",
+        f"# {torch}; onnxruntime {env['onnxruntime']} ({', '.join(env['onnxruntime_providers'])})"
+        f"; TensorRT {env['tensorrt'] or 'not installed'}",
+        f"# anchor: RVM MobileNetV3 on an RTX 3090 in FP16, {ANCHOR_FPS[1920, 1080]:g} fps at "
+        f"1920x1080, {ANCHOR_FPS[3840, 2160]:g} fps at 3840x2160; target on a data-centre GPU: "
+        f">= {TARGET_FACTOR:g}x",
+    ])
+
+
+_COLUMNS = (("variant", 18), ("size", 10), ("ratio", 6), ("frames", 6), ("clock", 11),
+            ("model ms (p10-p90)", 22), ("model fps", 9), ("x anchor", 8), ("3x", 4),
+            ("infer() ms", 10), ("infer() fps", 11))
+
+
+def format_row(row: Row) -> str:
+    if row.case is None:
+        why = f"skipped: {row.skipped}" if row.skipped else f"failed: {row.failed}"
+        return f"{row.variant:<{_COLUMNS[0][1]}}  {why}"
+    model, infer, vs = row.model, row.infer, row.vs_anchor
+    target = "-" if vs is None or not row.on_gpu else ("yes" if vs >= TARGET_FACTOR else "no")
+    cells = [row.variant, row.case.label, f"{row.case.ratio:g}", str(row.frames), row.clock,
+             "-" if model is None else
+             f"{model.median_ms:.2f} ({model.p10_ms:.2f}-{model.p90_ms:.2f})",
+             "-" if model is None else f"{model.fps:.2f}", "-" if vs is None else f"{vs:.3g}x",
+             target,
+             "-" if infer is None else f"{infer.median_ms:.2f}",
+             "-" if infer is None else f"{infer.fps:.2f}"]
+    return _line(cells)
+
+
+def format_columns() -> str:
+    return _line([title for title, _ in _COLUMNS])
+
+
+def _line(cells: Sequence[str]) -> str:
+    return "  ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, _COLUMNS, strict=True)).rstrip()
