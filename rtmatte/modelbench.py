@@ -465,7 +465,7 @@ def format_header(env: dict[str, Any]) -> str:
 
 
 _COLUMNS = (("variant", 18), ("size", 10), ("ratio", 6), ("frames", 6), ("clock", 11),
-            ("model ms (p10-p90)", 22), ("model fps", 9), ("x anchor", 8), ("3x", 4),
+            ("model ms (p10-p90)", 24), ("model fps", 9), ("x anchor", 8), ("3x", 4),
             ("infer() ms", 10), ("infer() fps", 11))
 
 
