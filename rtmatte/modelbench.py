@@ -148,8 +148,8 @@ def _measure(step: Callable[[Any, Any], Any], sources: Sequence[Any], state: Any
 
 
 class _TorchModel:
-    """rtmatte's network in the layout the torch backend uses (channels-last), called directly,
-    so precisions the backend does not offer (fp32 on CUDA) can be measured too."""
+    """rtmatte's network in the dtype and layout (channels-last) the torch backend gives it,
+    called on tensors already on the device: the backend's own call includes the transfers."""
 
     def __init__(self, model_path: Path, device: str, precision: str) -> None:
         import torch
@@ -228,8 +228,8 @@ class _OnnxModel:
 
 @dataclass(frozen=True)
 class Variant:
-    """A backend, device and precision, named as rtmatte's ``--backend`` and ``--device`` flags
-    name them (TensorRT runs through ONNX Runtime's provider, in OnnxBackend's default fp16)."""
+    """A backend, device and precision, named as rtmatte's ``--backend``, ``--device`` and
+    ``--precision`` flags name them (TensorRT runs through ONNX Runtime's provider)."""
 
     backend: str
     device: str
@@ -273,17 +273,16 @@ class Variant:
             return None
         return _OnnxModel(model_path, self._provider(), cpu_threads)
 
-    def full_backend(self, model_path: Path, cpu_threads: int | None) -> Backend | None:
-        """rtmatte's backend for this variant; None for torch fp32 on CUDA, which no backend
-        runs (the torch backend takes fp16 there)."""
+    def full_backend(self, model_path: Path, cpu_threads: int | None) -> Backend:
+        """rtmatte's backend for this variant, as a user's run would build it."""
         if self.backend == "torch":
-            if self.device == "cuda" and self.precision != "fp16":
-                return None
             from rtmatte.matting.torch_backend import TorchBackend
 
-            return TorchBackend(model_path, device=self.device)
+            return TorchBackend(model_path, device=self.device, precision=self.precision)
         from rtmatte.matting.onnx_backend import OnnxBackend
 
+        if self.backend == "tensorrt":  # its engines' precision; other providers run the graph
+            return OnnxBackend(model_path, provider=self._provider(), precision=self.precision)
         return OnnxBackend(model_path, provider=self._provider(), cpu_threads=cpu_threads)
 
     def _provider(self) -> str:
@@ -294,6 +293,7 @@ VARIANTS = (
     Variant("torch", "cuda", "fp16"),
     Variant("torch", "cuda", "fp32"),
     Variant("tensorrt", "cuda", "fp16"),
+    Variant("tensorrt", "cuda", "fp32"),
     Variant("onnx", "cuda", "fp32"),
     Variant("onnx", "cpu", "fp32"),
     Variant("torch", "cpu", "fp32"),
@@ -359,8 +359,7 @@ def run(model_path: Path, variants: Iterable[Variant], cases: Sequence[Case],
                           on_gpu=on_gpu)
                 if model is not None:
                     row.model = Timing.of(model.times(sources, case.ratio, skip, count))
-                if backend is not None:
-                    row.infer = Timing.of(time_infer(backend, sources, case.ratio, skip, count))
+                row.infer = Timing.of(time_infer(backend, sources, case.ratio, skip, count))
                 add(row)
         except UserError as exc:  # e.g. a provider listed whose libraries are missing
             add(Row(variant.name, on_gpu=on_gpu, skipped=str(exc)))
@@ -397,12 +396,10 @@ def environment() -> dict[str, Any]:
                     torch_cuda_available=cuda)
         if cuda and not info["gpu"]:
             info["gpu"] = [torch.cuda.get_device_name(0)]
-    try:
-        import tensorrt
-    except ImportError:
-        pass
-    else:
-        info["tensorrt"] = tensorrt.__version__
+    from rtmatte.matting.trt_cache import tensorrt_found, tensorrt_version
+
+    if tensorrt_found():
+        info["tensorrt"] = tensorrt_version()
     return info
 
 
