@@ -62,3 +62,25 @@ def test_state_resets_on_resolution_change_and_hard_cut(matter: Matter) -> None:
     matter(np.full((240, 320, 3), 250, np.uint8))
     assert matter.cuts == cuts + 1
     assert first.shape == (240, 320)
+
+
+def test_state_held_as_bound_values_gives_the_same_mattes(model_file) -> None:
+    """The GPU providers keep the state as ONNX Runtime values through I/O binding; the same
+    binding code runs here with the values in host memory, against plain arrays."""
+    import onnxruntime as ort
+
+    from rtmatte.matting.onnx_backend import OnnxBackend
+
+    bound, plain = OnnxBackend(model_file, state_device="cpu"), OnnxBackend(model_file)
+    bound_state, plain_state = bound.initial_state(), plain.initial_state()
+    for index in range(5):
+        rgb = clip_frame(index, 5, 256, 192)
+        alpha, fgr, bound_state = bound.infer(rgb, bound_state, 0.5)
+        ref_alpha, ref_fgr, plain_state = plain.infer(rgb, plain_state, 0.5)
+        assert alpha.shape == (192, 256) and fgr.shape == (192, 256, 3)
+        assert np.abs(alpha - ref_alpha).max() <= 1e-5
+        assert np.abs(fgr - ref_fgr).max() <= 1e-5
+    assert all(isinstance(value, ort.OrtValue) for value in bound_state)
+    assert [value.shape() for value in bound_state] == [list(a.shape) for a in plain_state]
+    assert all(np.abs(value.numpy() - array).max() <= 1e-5
+               for value, array in zip(bound_state, plain_state, strict=True))

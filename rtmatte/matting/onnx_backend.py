@@ -40,17 +40,20 @@ def available_providers() -> list[str]:
 
 
 class OnnxBackend:
-    """ONNX Runtime sessions; the recurrent state travels as numpy arrays between frames."""
+    """ONNX Runtime sessions. On a GPU the recurrent state stays in the GPU's memory between
+    frames, as ONNX Runtime values bound to the next run; only the frame goes up and the matte
+    comes down. On a CPU it is plain numpy arrays."""
 
     def __init__(self, model_path: Path, provider: str = "CPUExecutionProvider",
                  cpu_threads: int | None = None, spin: bool = False,
-                 precision: str = "fp16") -> None:
+                 precision: str = "fp16", state_device: str | None = None) -> None:
         """``cpu_threads`` (default: one per core) and ``spin`` tune the CPU thread pool. Spinning
         threads wait for work by burning CPU; that takes cores from decode, compositing and
         encode running beside the model, and measured no faster even for the model alone (720p,
         2 cores: 7.4 fps without spinning, 6.9 with), so it is off by default. ``precision``
         (fp16 or fp32) is what TensorRT builds its engines in; other providers run the graph as
-        it is."""
+        it is. ``state_device`` is where the recurrent state is kept through I/O binding: by
+        default ``cuda`` for the GPU providers and none (plain arrays) for the CPU one."""
         if provider not in available_providers():
             raise BackendUnavailable(_missing_provider_message(provider))
         if precision not in PRECISIONS:
@@ -85,6 +88,9 @@ class OnnxBackend:
             self._session = session
             self.name = f"onnxruntime/{provider}"
         self._ratio = np.zeros(1, dtype=np.float32)
+        self._state_device = state_device
+        if state_device is None and provider != "CPUExecutionProvider":
+            self._state_device = "cuda"
 
     def initial_state(self) -> list[np.ndarray] | None:
         """Zeros of shape 1x1x1x1, which the graph broadcasts; None for TensorRT, whose engines
@@ -94,8 +100,8 @@ class OnnxBackend:
         return [np.zeros((1, 1, 1, 1), dtype=np.float32) for _ in _STATE_NAMES]
 
     def infer(
-        self, rgb: np.ndarray, state: list[np.ndarray] | None, downsample_ratio: float
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        self, rgb: np.ndarray, state: list | None, downsample_ratio: float
+    ) -> tuple[np.ndarray, np.ndarray, list]:
         """One step; an exported graph with a baked ratio ignores ``downsample_ratio``."""
         src = rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
         src *= _SCALE
@@ -112,9 +118,29 @@ class OnnxBackend:
         else:
             session = self._session
         feeds.update(zip(_STATE_NAMES, state, strict=True))
-        fgr, pha, *next_state = session.run(_OUTPUT_NAMES, feeds)
+        if self._state_device is None:
+            fgr, pha, *next_state = session.run(_OUTPUT_NAMES, feeds)
+        else:
+            fgr, pha, *next_state = _run_bound(session, feeds, self._state_device)
         # planes to interleaved HWC in one pass: later full-frame maths then reads memory in order
         return pha[0, 0], cv2.merge(list(fgr[0])), next_state
+
+
+def _run_bound(session: ort.InferenceSession, feeds: dict, state_device: str) -> list:
+    """One run through I/O binding: the mattes come back to the host as arrays, the next state
+    stays on ``state_device`` as ONNX Runtime values, ready to be bound to the next run."""
+    binding = session.io_binding()
+    for name, value in feeds.items():
+        if isinstance(value, ort.OrtValue):
+            binding.bind_ortvalue_input(name, value)
+        else:
+            binding.bind_cpu_input(name, value)
+    for name in _OUTPUT_NAMES:
+        binding.bind_output(name, "cpu" if name in ("fgr", "pha") else state_device)
+    session.run_with_iobinding(binding)
+    binding.synchronize_outputs()
+    fgr, pha, *state = binding.get_outputs()
+    return [fgr.numpy(), pha.numpy(), *state]
 
 
 class _TensorrtSessions:
