@@ -148,37 +148,29 @@ def _measure(step: Callable[[Any, Any], Any], sources: Sequence[Any], state: Any
 
 
 class _TorchModel:
-    """rtmatte's network in the dtype and layout (channels-last) the torch backend gives it,
-    called on tensors already on the device: the backend's own call includes the transfers."""
+    """The torch backend's device step (a CUDA graph replay on a GPU, after a clip's first
+    frame) on frames already on the device: the backend's whole call adds the transfers."""
 
     def __init__(self, model_path: Path, device: str, precision: str) -> None:
         import torch
 
-        from rtmatte.matting.convert import load_network
+        from rtmatte.matting.torch_backend import TorchBackend
 
         self._torch = torch
-        self._device = torch.device(device)
-        self._dtype = torch.float16 if precision == "fp16" else torch.float32
-        network = load_network(model_path, self._device)
-        self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
+        self._backend = TorchBackend(model_path, device=device, precision=precision)
         self.clock = "cuda-events" if device == "cuda" else "wall"
 
     def times(self, frames: Sequence[np.ndarray], ratio: float, warmup: int,
               count: int) -> list[float]:
-        torch = self._torch
+        torch, backend = self._torch, self._backend
         with torch.inference_mode():
-            sources = [
-                torch.from_numpy(rgb).to(self._device).permute(2, 0, 1).unsqueeze(0)
-                .to(self._dtype).mul_(1.0 / 255.0).contiguous(memory_format=torch.channels_last)
-                for rgb in frames
-            ]
-            zeros = torch.zeros((1, 1, 1, 1), dtype=self._dtype, device=self._device)
+            sources = [torch.from_numpy(rgb).to(backend.device) for rgb in frames]
 
-            def step(src: Any, state: tuple) -> tuple:
-                return tuple(self._network(src, *state, ratio)[2:])
+            def step(frame: Any, state: tuple) -> tuple:
+                return tuple(backend.run_on_device(frame, state, ratio)[2:])
 
-            clock = _CudaEvents(torch) if self._device.type == "cuda" else _wall
-            return _measure(step, sources, (zeros,) * 4, warmup, count, clock)
+            clock = _CudaEvents(torch) if backend.device.type == "cuda" else _wall
+            return _measure(step, sources, backend.initial_state(), warmup, count, clock)
 
 
 class _OnnxModel:

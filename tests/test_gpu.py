@@ -54,3 +54,23 @@ def test_auto_device_takes_the_gpu(onnx_path: Path):
     assert full.name == "torch/cuda/fp32"
     alpha, _, state = full.infer(clip_frame(0, 1, 320, 240), full.initial_state(), 0.5)
     assert alpha.shape == (240, 320) and all(s.dtype == torch.float32 for s in state)
+
+
+def test_cuda_graph_replays_match_eager_runs(onnx_path: Path):
+    graphed = TorchBackend(onnx_path, device="cuda")
+    eager = TorchBackend(onnx_path, device="cuda")
+    eager.graphs = None
+    graphed_state, eager_state = graphed.initial_state(), eager.initial_state()
+    for index in range(12):
+        rgb = clip_frame(index, 12, 640, 480)
+        alpha, fgr, graphed_state = graphed.infer(rgb, graphed_state, 0.375)
+        ref_alpha, ref_fgr, eager_state = eager.infer(rgb, eager_state, 0.375)
+        assert np.abs(alpha - ref_alpha).max() <= 1e-2
+        assert np.abs(fgr - ref_fgr).max() <= 1e-2
+    assert graphed.graphs is not None and graphed.graphs.disabled is None
+    assert len(graphed.graphs) == 1
+    # a new size records a second graph; its first frame (fresh state) runs eagerly
+    state = graphed.initial_state()
+    for index in range(3):
+        alpha, _, state = graphed.infer(clip_frame(index, 3, 320, 240), state, 0.5)
+    assert alpha.shape == (240, 320) and len(graphed.graphs) == 2

@@ -11,6 +11,9 @@ from ordinary memory the driver first copies through a staging buffer of its own
 from PyTorch's caching host allocator, so they are not allocated anew each frame, and a matte
 handed downstream keeps its buffer until the pipeline lets go of it. The copies run on the
 compute stream: with one frame in flight there is nothing for a second stream to overlap with.
+On CUDA each frame's work after the first of a clip is replayed as a CUDA graph
+(:mod:`rtmatte.matting.cuda_graphs`), and cuDNN picks its fastest convolution algorithms for the
+frame size once, when the graph is recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rtmatte.errors import BackendUnavailable, SettingsError
+from rtmatte.matting.cuda_graphs import GraphedStep
 
 if TYPE_CHECKING:
     import torch
@@ -60,20 +64,25 @@ class TorchBackend:
         from rtmatte.matting.convert import load_network
 
         self._torch = torch
-        self._device = torch.device("cuda" if device == "cuda" or (device == "auto" and cuda)
-                                    else "cpu")
-        on_gpu = self._device.type == "cuda"
+        #: where the network, its state and :meth:`run_on_device`'s tensors live
+        self.device = torch.device("cuda" if device == "cuda" or (device == "auto" and cuda)
+                                   else "cpu")
+        on_gpu = self.device.type == "cuda"
         if precision == "fp16" and not on_gpu:
             raise SettingsError("float16 runs on a CUDA GPU; on a CPU the torch backend runs "
                                 "float32 (drop --precision fp16)")
         half = on_gpu and precision != "fp32"
         self._dtype = torch.float16 if half else torch.float32
-        network = load_network(model_path, self._device)
+        network = load_network(model_path, self.device)
         self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
-        self.name = f"torch/{self._device.type}/{'fp16' if half else 'fp32'}"
+        self.name = f"torch/{self.device.type}/{'fp16' if half else 'fp32'}"
+        self.graphs: GraphedStep | None = None
+        if on_gpu:
+            torch.backends.cudnn.benchmark = True  # a clip keeps one frame size throughout
+            self.graphs = GraphedStep(torch, self._step)
 
     def initial_state(self) -> State:
-        zeros = self._torch.zeros((1, 1, 1, 1), dtype=self._dtype, device=self._device)
+        zeros = self._torch.zeros((1, 1, 1, 1), dtype=self._dtype, device=self.device)
         return (zeros, zeros, zeros, zeros)
 
     def infer(
@@ -81,22 +90,39 @@ class TorchBackend:
     ) -> tuple[np.ndarray, np.ndarray, State]:
         torch = self._torch
         with torch.inference_mode():
-            src = self._upload(rgb).permute(2, 0, 1).unsqueeze(0).to(self._dtype).mul_(1.0 / 255.0)
-            src = src.contiguous(memory_format=torch.channels_last)
-            fgr, pha, *next_state = self._network(src, *state, downsample_ratio)
-            alpha = self._download(pha[0, 0].float())
-            foreground = self._download(fgr[0].permute(1, 2, 0).float())
-            if self._device.type == "cuda":
-                torch.cuda.current_stream(self._device).synchronize()
-        return alpha.numpy(), foreground.numpy(), tuple(next_state)
+            alpha, fgr, *next_state = self.run_on_device(self._upload(rgb), state,
+                                                         downsample_ratio)
+            alpha, fgr = self._download(alpha), self._download(fgr)
+            if self.device.type == "cuda":
+                torch.cuda.current_stream(self.device).synchronize()
+        return alpha.numpy(), fgr.numpy(), tuple(next_state)
+
+    def run_on_device(self, frame: torch.Tensor, state: State,
+                      downsample_ratio: float) -> tuple[torch.Tensor, ...]:
+        """One frame already on the device: alpha (H, W), foreground (H, W, 3) float32 and the
+        next state, all still there. A CUDA graph replay where one is recorded; the returned
+        tensors are then its buffers, valid until the next call."""
+        if self.graphs is None:
+            return self._step(frame, *state, downsample_ratio)
+        return self.graphs(frame, state, downsample_ratio)
+
+    def _step(self, frame: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, r3: torch.Tensor,
+              r4: torch.Tensor, downsample_ratio: float) -> tuple[torch.Tensor, ...]:
+        """Device tensors in, device tensors out: the part a CUDA graph can record. ``frame`` is
+        the uint8 (H, W, 3) picture; returns alpha (H, W), foreground (H, W, 3) as float32, and
+        the next state."""
+        src = frame.permute(2, 0, 1).unsqueeze(0).to(self._dtype).mul_(1.0 / 255.0)
+        src = src.contiguous(memory_format=self._torch.channels_last)
+        fgr, pha, *state = self._network(src, r1, r2, r3, r4, downsample_ratio)
+        return (pha[0, 0].float(), fgr[0].permute(1, 2, 0).float(), *state)
 
     def _upload(self, rgb: np.ndarray) -> torch.Tensor:
         torch = self._torch
-        if self._device.type == "cpu":
+        if self.device.type == "cpu":
             return torch.from_numpy(np.ascontiguousarray(rgb))
         staged = torch.empty(rgb.shape, dtype=torch.uint8, pin_memory=True)
         staged.numpy()[...] = rgb
-        return staged.to(self._device, non_blocking=True)
+        return staged.to(self.device, non_blocking=True)
 
     def _download(self, tensor: torch.Tensor) -> torch.Tensor:
         """Start the copy to the host; on CUDA it is complete after the stream synchronises."""
