@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rtmatte.matting.fetch import ensure_model
-from rtmatte.samples import make_clip
+from rtmatte.samples import clip_frame, make_clip
 
 CLIP_FRAMES = 24
 CLIP_SIZE = (320, 240)
@@ -91,3 +91,18 @@ def region_means(alpha: np.ndarray) -> tuple[float, float]:
     background = np.concatenate([box(0.88, 0.98, 0.02, 0.15).ravel(),
                                  box(0.0, 0.06, 0.15, 0.45).ravel()])
     return float(person.mean()), float(background.mean())
+
+
+def run_side_by_side(first, second, frames: int, width: int, height: int, ratio: float):
+    """Two backends on the same frames of the sample clip, each carrying its own state.
+
+    Returns the ((alpha, fgr), (ref_alpha, ref_fgr)) pairs of every frame and both final states.
+    """
+    states = [first.initial_state(), second.initial_state()]
+    pairs = []
+    for index in range(frames):
+        rgb = clip_frame(index, frames, width, height)
+        alpha, fgr, states[0] = first.infer(rgb, states[0], ratio)
+        ref_alpha, ref_fgr, states[1] = second.infer(rgb, states[1], ratio)
+        pairs.append(((alpha, fgr), (ref_alpha, ref_fgr)))
+    return pairs, states

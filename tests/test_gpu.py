@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_side_by_side
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
@@ -31,15 +32,11 @@ def onnx_path(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_cuda_fp16_agrees_with_cpu_fp32(onnx_path: Path):
-    cpu = TorchBackend(onnx_path, device="cpu")
     gpu = TorchBackend(onnx_path, device="cuda")
     assert gpu.name == "torch/cuda/fp16"
-    cpu_state, gpu_state = cpu.initial_state(), gpu.initial_state()
-    frames = 24
-    for index in range(frames):
-        rgb = clip_frame(index, frames, 640, 480)
-        cpu_alpha, cpu_fgr, cpu_state = cpu.infer(rgb, cpu_state, 0.375)
-        gpu_alpha, gpu_fgr, gpu_state = gpu.infer(rgb, gpu_state, 0.375)
+    pairs, (gpu_state, _) = run_side_by_side(gpu, TorchBackend(onnx_path, device="cpu"),
+                                             24, 640, 480, 0.375)
+    for (gpu_alpha, gpu_fgr), (cpu_alpha, cpu_fgr) in pairs:
         assert gpu_alpha.dtype == np.float32 and gpu_alpha.shape == (480, 640)
         assert gpu_fgr.dtype == np.float32 and gpu_fgr.shape == (480, 640, 3)
         assert np.abs(gpu_alpha - cpu_alpha).mean() <= 5e-3
@@ -60,11 +57,8 @@ def test_cuda_graph_replays_match_eager_runs(onnx_path: Path):
     graphed = TorchBackend(onnx_path, device="cuda")
     eager = TorchBackend(onnx_path, device="cuda")
     eager.graphs = None
-    graphed_state, eager_state = graphed.initial_state(), eager.initial_state()
-    for index in range(12):
-        rgb = clip_frame(index, 12, 640, 480)
-        alpha, fgr, graphed_state = graphed.infer(rgb, graphed_state, 0.375)
-        ref_alpha, ref_fgr, eager_state = eager.infer(rgb, eager_state, 0.375)
+    pairs, _ = run_side_by_side(graphed, eager, 12, 640, 480, 0.375)
+    for (alpha, fgr), (ref_alpha, ref_fgr) in pairs:
         assert np.abs(alpha - ref_alpha).max() <= 1e-2
         assert np.abs(fgr - ref_fgr).max() <= 1e-2
     assert graphed.graphs is not None and graphed.graphs.disabled is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import region_means
+from conftest import region_means, run_side_by_side
 
 from rtmatte import api
 from rtmatte.matting.matter import Matter, auto_downsample_ratio
@@ -71,12 +71,9 @@ def test_state_held_as_bound_values_gives_the_same_mattes(model_file) -> None:
 
     from rtmatte.matting.onnx_backend import OnnxBackend
 
-    bound, plain = OnnxBackend(model_file, state_device="cpu"), OnnxBackend(model_file)
-    bound_state, plain_state = bound.initial_state(), plain.initial_state()
-    for index in range(5):
-        rgb = clip_frame(index, 5, 256, 192)
-        alpha, fgr, bound_state = bound.infer(rgb, bound_state, 0.5)
-        ref_alpha, ref_fgr, plain_state = plain.infer(rgb, plain_state, 0.5)
+    pairs, (bound_state, plain_state) = run_side_by_side(
+        OnnxBackend(model_file, state_device="cpu"), OnnxBackend(model_file), 5, 256, 192, 0.5)
+    for (alpha, fgr), (ref_alpha, ref_fgr) in pairs:
         assert alpha.shape == (192, 256) and fgr.shape == (192, 256, 3)
         assert np.abs(alpha - ref_alpha).max() <= 1e-5
         assert np.abs(fgr - ref_fgr).max() <= 1e-5

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 import onnxruntime as ort
+from conftest import run_side_by_side
 
 from rtmatte.errors import BackendUnavailable, ModelError, SettingsError
 from rtmatte.matting.backend import create_backend
@@ -165,12 +166,9 @@ def test_backend_agrees_with_the_onnx_backend(onnx_path):
     """Same uint8 frames in, same mattes out: covers the upload, layout and state handling."""
     from rtmatte.matting.onnx_backend import OnnxBackend
 
-    torch_backend, onnx_backend = TorchBackend(onnx_path, device="cpu"), OnnxBackend(onnx_path)
-    torch_state, onnx_state = torch_backend.initial_state(), onnx_backend.initial_state()
-    for index in range(6):
-        rgb = clip_frame(index, 6, 240, 180)
-        alpha, fgr, torch_state = torch_backend.infer(rgb, torch_state, 0.5)
-        ref_alpha, ref_fgr, onnx_state = onnx_backend.infer(rgb, onnx_state, 0.5)
+    pairs, _ = run_side_by_side(TorchBackend(onnx_path, device="cpu"), OnnxBackend(onnx_path),
+                                6, 240, 180, 0.5)
+    for (alpha, fgr), (ref_alpha, ref_fgr) in pairs:
         assert np.abs(alpha - ref_alpha).max() <= 1e-3
         assert np.abs(fgr - ref_fgr).max() <= 1e-3
 
