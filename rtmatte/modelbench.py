@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte.errors import UserError
-from rtmatte.matting.backend import Backend
+from rtmatte.matting.backend import Backend, create_backend
 from rtmatte.samples import clip_frame
 
 #: RVM's published MobileNetV3 speeds, RTX 3090, FP16, batch 1: the issue's anchor
@@ -267,15 +267,8 @@ class Variant:
 
     def full_backend(self, model_path: Path, cpu_threads: int | None) -> Backend:
         """rtmatte's backend for this variant, as a user's run would build it."""
-        if self.backend == "torch":
-            from rtmatte.matting.torch_backend import TorchBackend
-
-            return TorchBackend(model_path, device=self.device, precision=self.precision)
-        from rtmatte.matting.onnx_backend import OnnxBackend
-
-        if self.backend == "tensorrt":  # its engines' precision; other providers run the graph
-            return OnnxBackend(model_path, provider=self._provider(), precision=self.precision)
-        return OnnxBackend(model_path, provider=self._provider(), cpu_threads=cpu_threads)
+        return create_backend(model_path, self.backend, self.device, cpu_threads=cpu_threads,
+                              precision=self.precision)
 
     def _provider(self) -> str:
         return _PROVIDERS["tensorrt" if self.backend == "tensorrt" else self.device]
