@@ -16,7 +16,9 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte.errors import BackendUnavailable, ModelError, OutputError, SettingsError
+from rtmatte.matting.coarse_graph import GAIN, OFFSET, STATE_OUTPUTS, ensure_coarse
 from rtmatte.matting.fetch import sha256_of
+from rtmatte.matting.host_refine import apply_maps
 from rtmatte.matting.trt_cache import (
     PRECISIONS,
     engine_key,
@@ -31,6 +33,7 @@ _INPUT_NAMES = {"src", *_STATE_NAMES, "downsample_ratio"}
 _BAKED_INPUT_NAMES = {"src", *_STATE_NAMES}
 _BAKED_RATIO_KEY = "rtmatte.downsample_ratio"
 _OUTPUT_NAMES = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
+_COARSE_OUTPUT_NAMES = [GAIN, OFFSET, *STATE_OUTPUTS]
 _SCALE = np.float32(1.0 / 255.0)
 _TENSORRT = "TensorrtExecutionProvider"
 
@@ -46,14 +49,19 @@ class OnnxBackend:
 
     def __init__(self, model_path: Path, provider: str = "CPUExecutionProvider",
                  cpu_threads: int | None = None, spin: bool = False,
-                 precision: str = "fp16", state_device: str | None = None) -> None:
+                 precision: str = "fp16", state_device: str | None = None,
+                 host_refine: bool | None = None) -> None:
         """``cpu_threads`` (default: one per core) and ``spin`` tune the CPU thread pool. Spinning
         threads wait for work by burning CPU; that takes cores from decode, compositing and
         encode running beside the model, and measured no faster even for the model alone (720p,
         2 cores: 7.4 fps without spinning, 6.9 with), so it is off by default. ``precision``
         (fp16 or fp32) is what TensorRT builds its engines in; other providers run the graph as
         it is. ``state_device`` is where the recurrent state is kept through I/O binding: by
-        default ``cuda`` for the GPU providers and none (plain arrays) for the CPU one."""
+        default ``cuda`` for the GPU providers and none (plain arrays) for the CPU one.
+        ``host_refine`` (default: on the CPU) runs the graph without its full-resolution step
+        and does that step with OpenCV (:mod:`rtmatte.matting.coarse_graph`); a graph of
+        another shape is run whole. It runs the coarse graph without I/O binding: it is for the
+        CPU, where the state is in host memory anyway."""
         if provider not in available_providers():
             raise BackendUnavailable(_missing_provider_message(provider))
         if precision not in PRECISIONS:
@@ -62,12 +70,17 @@ class OnnxBackend:
         if provider == _TENSORRT and not tensorrt_found():
             raise BackendUnavailable(_missing_tensorrt_message())
         options = _session_options(cpu_threads, spin)
+        coarse = None
+        if host_refine or (host_refine is None and provider == "CPUExecutionProvider"):
+            coarse = ensure_coarse(model_path)
+        #: True when the graph stops at the refiner's maps and :func:`apply_maps` finishes it
+        self.host_refine = coarse is not None
         if provider == _TENSORRT:
             # TensorRT sessions wait for the frame size; a plain CPU session reads the graph's
             # inputs, metadata and state channels meanwhile
             session = _open(model_path, _inspection_options(), ["CPUExecutionProvider"])
         else:
-            session = _open(model_path, options, [provider])
+            session = _open(coarse or model_path, options, [provider])
         names = {i.name for i in session.get_inputs()}
         metadata = session.get_modelmeta().custom_metadata_map
         #: the ratio fixed inside an exported graph; None when the graph takes it per frame
@@ -118,6 +131,10 @@ class OnnxBackend:
         else:
             session = self._session
         feeds.update(zip(_STATE_NAMES, state, strict=True))
+        if self.host_refine:
+            gain, offset, *next_state = session.run(_COARSE_OUTPUT_NAMES, feeds)
+            alpha, fgr = apply_maps(rgb, gain[0], offset[0])
+            return alpha, fgr, next_state
         if self._state_device is None:
             fgr, pha, *next_state = session.run(_OUTPUT_NAMES, feeds)
         else:

@@ -1,0 +1,85 @@
+"""The guided filter's full-resolution step done on the host gives what the whole graph gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from conftest import run_side_by_side
+from onnx import TensorProto, helper
+
+from rtmatte.matting.coarse_graph import coarse_path, ensure_coarse
+from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.samples import clip_frame
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTMATTE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "models"
+
+
+@pytest.mark.parametrize(("width", "height", "ratio"),
+                         [(321, 243, 0.4), (640, 360, 0.25), (160, 120, 1.0)])
+def test_host_step_matches_the_whole_graph(model_file, home, width, height, ratio) -> None:
+    host = OnnxBackend(model_file)
+    assert host.host_refine
+    whole = OnnxBackend(model_file, host_refine=False)
+    pairs, (host_state, whole_state) = run_side_by_side(host, whole, 5, width, height, ratio)
+    for (alpha, fgr), (ref_alpha, ref_fgr) in pairs:
+        assert alpha.shape == (height, width) and alpha.dtype == np.float32
+        assert fgr.shape == (height, width, 3) and fgr.dtype == np.float32
+        assert fgr.flags.c_contiguous
+        assert np.abs(alpha - ref_alpha).max() <= 1e-4
+        assert np.abs(fgr - ref_fgr).max() <= 1e-4
+    for ours, reference in zip(host_state, whole_state, strict=True):
+        assert np.array_equal(ours, reference)
+
+
+def test_coarse_graph_is_cached_and_smaller(model_file, home) -> None:
+    coarse = ensure_coarse(model_file)
+    assert coarse == coarse_path(model_file) and coarse.parent == home
+    graph = onnx.load(str(coarse)).graph
+    assert [o.name for o in graph.output] == ["gain", "offset", "r1o", "r2o", "r3o", "r4o"]
+    full = onnx.load(str(model_file)).graph
+    assert 0 < len(full.node) - len(graph.node) < 40  # only the full-resolution tail is gone
+    stamp = coarse.stat().st_mtime_ns
+    assert ensure_coarse(model_file) == coarse and coarse.stat().st_mtime_ns == stamp
+
+
+def test_an_exported_graph_is_taken_over_too(model_file, home, tmp_path) -> None:
+    pytest.importorskip("torch")
+    from rtmatte.matting.export import export_onnx
+
+    exported = export_onnx(model_file, tmp_path / "baked.onnx", 0.5)
+    host, whole = OnnxBackend(exported), OnnxBackend(exported, host_refine=False)
+    assert host.host_refine and host.baked_ratio == 0.5
+    pairs, _ = run_side_by_side(host, whole, 3, 288, 208, 0.5)
+    for (alpha, fgr), (ref_alpha, ref_fgr) in pairs:
+        assert np.abs(alpha - ref_alpha).max() <= 1e-4
+        assert np.abs(fgr - ref_fgr).max() <= 1e-4
+
+
+def test_a_graph_of_another_shape_runs_whole(home, tmp_path) -> None:
+    """Same inputs and outputs as RVM, but alpha is just the grey level: nothing to take over."""
+    states = [f"r{i}" for i in range(1, 5)]
+    nodes = [helper.make_node("Identity", ["src"], ["fgr"]),
+             helper.make_node("ReduceMean", ["src"], ["pha"], axes=[1], keepdims=1)]
+    nodes += [helper.make_node("Identity", [f"{s}i"], [f"{s}o"]) for s in states]
+    tensor = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes, "not-a-guided-filter",
+        [tensor("src", TensorProto.FLOAT, [1, 3, None, None]),
+         *[tensor(f"{s}i", TensorProto.FLOAT, None) for s in states],
+         tensor("downsample_ratio", TensorProto.FLOAT, [1])],
+        [tensor("fgr", TensorProto.FLOAT, None), tensor("pha", TensorProto.FLOAT, None),
+         *[tensor(f"{s}o", TensorProto.FLOAT, None) for s in states]],
+    )
+    path = tmp_path / "grey.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), str(path))
+    backend = OnnxBackend(path)
+    assert not backend.host_refine and not coarse_path(path).exists()
+    rgb = clip_frame(0, 1, 64, 48)
+    alpha, fgr, _ = backend.infer(rgb, backend.initial_state(), 0.5)
+    assert np.allclose(alpha, rgb.mean(axis=2) / 255.0, atol=1e-5)
+    assert np.allclose(fgr, rgb / 255.0, atol=1e-6)
