@@ -247,10 +247,6 @@ class Variant:
             import torch
         except ImportError:
             return "PyTorch is not installed (`pip install rtmatte[torch]`)"
-        try:
-            import onnx  # noqa: F401 - the torch network reads its weights from the ONNX file
-        except ImportError:
-            return "the onnx package is missing; it reads the weights (`pip install rtmatte[onnx]`)"
         if self.device == "cuda" and not torch.cuda.is_available():
             return (f"PyTorch {torch.__version__} sees no CUDA GPU (CUDA build: "
                     f"{torch.version.cuda or 'none'})")

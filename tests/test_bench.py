@@ -14,7 +14,6 @@ def test_bench_reports_every_figure(backend, model_file, tmp_path, capsys, monke
                                    request) -> None:
     if backend == "torch":
         torch = pytest.importorskip("torch")
-        pytest.importorskip("onnx")
         monkeypatch.setenv("RTMATTE_HOME", str(tmp_path / "home"))  # converted weights go here
         # one thread: on a busy machine PyTorch's thread barriers can cost 5x the time
         threads = torch.get_num_threads()

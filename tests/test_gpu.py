@@ -10,7 +10,6 @@ import pytest
 from conftest import run_side_by_side
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("onnx")
 
 from rtmatte.matting.backend import create_backend
 from rtmatte.matting.fetch import ensure_model

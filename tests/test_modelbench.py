@@ -39,7 +39,6 @@ def tool():
 def one_torch_thread():
     """torch on CPU slows sharply when its threads fight other processes for two cores."""
     torch = pytest.importorskip("torch")
-    pytest.importorskip("onnx")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-onnx = pytest.importorskip("onnx")
-
+import onnx
 import onnxruntime as ort
 from conftest import run_side_by_side
 

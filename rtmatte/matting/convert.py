@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
 import torch
+from onnx import numpy_helper
 from torch import nn
 
-from rtmatte.errors import BackendUnavailable, ModelError
+from rtmatte.errors import ModelError
 from rtmatte.matting.derived import build_derived, ensure_derived
 from rtmatte.matting.fetch import models_home
 from rtmatte.matting.rvm import MattingNetwork
@@ -33,14 +35,6 @@ _LABELS = {"mobilenetv3": "MobileNetV3", "resnet50": "ResNet-50"}
 
 def onnx_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
     """Read the convolution weights of an RVM ONNX graph as a network state dict."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError as exc:
-        raise BackendUnavailable(
-            "reading ONNX weights for the PyTorch backend needs the onnx package: "
-            "`pip install rtmatte[onnx]`"
-        ) from exc
     try:
         graph = onnx.load(str(onnx_path)).graph
     except Exception as exc:  # onnx raises protobuf's untyped errors for damaged files

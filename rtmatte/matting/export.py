@@ -14,10 +14,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
-from rtmatte.errors import BackendUnavailable, SettingsError
+from rtmatte.errors import SettingsError
 from rtmatte.matting.convert import load_network
 from rtmatte.matting.rvm import MattingNetwork
 
@@ -65,11 +66,6 @@ def export_onnx(
         raise SettingsError(f"downsample ratio must be in (0, 1], got {downsample_ratio}")
     if size is not None and min(size) < 16:
         raise SettingsError(f"frame size {size[0]}x{size[1]} is too small to matte")
-    try:
-        import onnx
-    except ImportError as exc:
-        raise BackendUnavailable("exporting to ONNX needs `pip install rtmatte[onnx]`") from exc
-
     dtype = torch.float16 if fp16 else torch.float32
     module = _FixedRatio(load_network(model_path, "cpu"), downsample_ratio, dtype)
     width, height = size or _TRACE_SIZE

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmatte.errors import ModelError
 from rtmatte.matting.derived import build_derived, is_current
 from rtmatte.matting.fetch import models_home
 
@@ -45,17 +44,15 @@ def ensure_quantized(fp32: Path, notify: Notify | None = None) -> Path:
 
 def quantize(fp32: Path, target: Path) -> None:
     """Write the int8 version of ``fp32`` to ``target``."""
-    try:
-        import onnx
-        from onnx import version_converter
-        from onnxruntime.quantization import (
-            CalibrationMethod,
-            QuantFormat,
-            QuantType,
-            quantize_static,
-        )
-    except ImportError as exc:
-        raise ModelError("--int8 needs the onnx package: `pip install rtmatte[onnx]`") from exc
+    import onnx
+    from onnx import version_converter
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
     upgraded = Path(target).with_suffix(".opset13.onnx")
     onnx.save(version_converter.convert_version(onnx.load(str(fp32)), _OPSET), str(upgraded))
     try:
