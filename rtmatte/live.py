@@ -207,7 +207,8 @@ class LiveRunner:
         self.input_name = input_name
         self.output_name = output_name
         self._vcams = [o for o in self.outputs if hasattr(o, "watched")]
-        self._grabber = Grabber(reader)
+        self._grabber = Grabber(reader, idle=self._idle)
+        self._was_idle = False
         self._mattes: Mailbox[tuple[Frame, Matte | None]] = Mailbox()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
@@ -281,29 +282,31 @@ class LiveRunner:
     def _watched(self) -> bool:
         return not self._vcams or any(v.watched for v in self._vcams)
 
+    def _idle(self) -> bool:
+        """Asked by the capture thread: nobody watches any virtual camera (``--on-demand``), so
+        the camera is let go and the model idles; the virtual camera repeats its last picture."""
+        idle = not self._watched()
+        if idle != self._was_idle:
+            self._was_idle = idle
+            self._say("nobody is watching the virtual camera; the camera is released and the "
+                      "model idles" if idle else
+                      "the virtual camera has a viewer; opening the camera, matting again")
+        return idle
+
     def _lost(self) -> int:
         """Frames dropped so far at either hand-over."""
         return self._grabber.frames.dropped + self._mattes.dropped
 
     def _matte_loop(self) -> None:
         timing = self._timing["matte"]
-        idle = False
         lost = self._lost()
         while not self._stop.is_set():
             try:
                 frame = self._grabber.frames.get(timeout=_POLL_S)
             except Closed:
                 return
-            if frame is None:
+            if frame is None or not self._watched():  # one grabbed just before going idle
                 continue
-            if not self._watched():
-                if not idle:
-                    self._say("nobody is watching the virtual camera; the model idles")
-                idle = True
-                continue
-            if idle:
-                self._say("the virtual camera has a viewer; matting again")
-                idle = False
             if not self.effect:
                 self._mattes.put((frame, None))
                 continue

@@ -335,3 +335,81 @@ def test_camera_reconnects_after_a_disconnect() -> None:
     assert stamps == sorted(stamps) and len(set(stamps)) == 6
     stop.set()
     assert reader.read(stop) is None
+
+
+class _EndlessCapture:
+    """cv2.VideoCapture's surface for a camera that always has a picture; counts opens."""
+
+    opened = 0
+    released = 0
+
+    def __init__(self, target: int | str) -> None:
+        _EndlessCapture.opened += 1
+
+    def isOpened(self) -> bool:
+        return True
+
+    def set(self, prop: int, value: float) -> bool:
+        return True
+
+    def get(self, prop: int) -> float:
+        return {3: 64.0, 4: 48.0, 5: 30.0}.get(prop, 0.0)
+
+    def read(self):
+        time.sleep(0.002)
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+    def release(self) -> None:
+        _EndlessCapture.released += 1
+
+
+def test_an_idle_grabber_lets_go_of_the_camera_and_takes_it_back() -> None:
+    from rtmatte.io.camera import CameraReader
+    from rtmatte.io.realtime import Grabber
+
+    _EndlessCapture.opened = _EndlessCapture.released = 0
+    notes: list[str] = []
+    reader = CameraReader("camera:2", notify=notes.append, opener=_EndlessCapture)
+    nobody_watches = threading.Event()
+    grabber = Grabber(reader, idle=nobody_watches.is_set)
+    grabber.start()
+    try:
+        assert grabber.frames.get(timeout=2.0) is not None
+        nobody_watches.set()
+        deadline = time.monotonic() + 2.0
+        while _EndlessCapture.released == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _EndlessCapture.released == 1  # the camera's light goes off
+        time.sleep(0.05)  # a frame read just before the release may still be posted
+        posted = grabber.captured
+        time.sleep(0.3)
+        assert grabber.captured == posted  # nothing is read while idle
+        nobody_watches.clear()
+        deadline = time.monotonic() + 2.0
+        while grabber.captured == posted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert grabber.captured > posted and _EndlessCapture.opened == 2
+    finally:
+        grabber.stop()
+        reader.close()
+    assert "camera camera:2 released" in notes and "camera camera:2 opened again" in notes
+    assert reader.reconnects == 0  # a release on purpose is not a disconnect
+
+
+def test_a_paused_file_resumes_at_its_own_pace(sample_clip) -> None:
+    from rtmatte.io.realtime import RealtimeFileReader
+
+    reader = RealtimeFileReader(sample_clip)
+    stop = threading.Event()
+    try:
+        first = reader.read(stop)
+        reader.release()
+        time.sleep(0.3)  # seven frame times at 24 fps pass while paused
+        began = time.perf_counter()
+        resumed = [reader.read(stop) for _ in range(4)]
+        seconds = time.perf_counter() - began
+    finally:
+        reader.close()
+    assert first is not None and all(f is not None for f in resumed)
+    assert [f.index for f in resumed] == [first.index + 1 + i for i in range(4)]
+    assert seconds >= 2.5 / 24  # played at the clip's rate, not rushed to catch up

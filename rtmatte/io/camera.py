@@ -58,7 +58,8 @@ class CameraReader:
     The driver's own buffer is shrunk to one frame where it can be: a deep driver queue would
     hand out old frames just like an application queue would. When reads start failing (the
     camera was unplugged, or another program took it) the reader says so once, then tries to
-    reopen it every couple of seconds until it is back or the run stops.
+    reopen it every couple of seconds until it is back or the run stops. :meth:`release` closes
+    it on purpose (nobody watches, so its light should go off); the next read opens it again.
     """
 
     def __init__(self, spec: str, size: tuple[int, int] | None = None, fps: float | None = None,
@@ -80,6 +81,7 @@ class CameraReader:
         self.time_base = CAMERA_TIME_BASE
         self.reconnects = 0
         self.busy_s = 0.0
+        self._released = False
         self._capture = self._open()
         if self._capture is None:
             raise InputError(
@@ -111,6 +113,12 @@ class CameraReader:
         return capture
 
     def read(self, stop: threading.Event) -> Frame | None:
+        if self._released:
+            self._released = False
+            self._capture = self._open()
+            self._say(f"camera {self.spec} opened again" if self._capture is not None else
+                      f"camera {self.spec} cannot be opened again; retrying every "
+                      f"{self._retry_s:g} s")
         while not stop.is_set():
             if self._capture is not None:
                 ok, bgr = self._capture.read()
@@ -144,6 +152,12 @@ class CameraReader:
     def _say(self, message: str) -> None:
         if self._notify:
             self._notify(message)
+
+    def release(self) -> None:
+        if self._capture is not None:
+            self.close()
+            self._released = True
+            self._say(f"camera {self.spec} released")
 
     def close(self) -> None:
         if self._capture is not None:

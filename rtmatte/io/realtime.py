@@ -16,6 +16,8 @@ from rtmatte.io.mailbox import Mailbox
 from rtmatte.io.sources import VideoSource
 
 Notify = Callable[[str], None]
+#: how often an idle capture thread asks whether someone watches again
+_IDLE_POLL_S = 0.1
 
 
 class LiveReader(Protocol):
@@ -33,6 +35,9 @@ class LiveReader(Protocol):
     def read(self, stop: threading.Event) -> Frame | None:
         """The next frame with ``captured`` set; None once the stream ended or ``stop`` is set."""
 
+    def release(self) -> None:
+        """Let go of the source while nobody needs pictures; the next :meth:`read` resumes."""
+
     def close(self) -> None: ...
 
 
@@ -40,11 +45,14 @@ class Grabber:
     """Runs a reader in its own thread and posts each frame to a newest-wins mailbox.
 
     Reading never waits on the consumer, so a slow model can only cause dropped frames, never a
-    backlog: the frame it takes next is always the most recent one the reader produced.
+    backlog: the frame it takes next is always the most recent one the reader produced. While
+    ``idle()`` says so (nobody watches the output), the reader is released and nothing is read:
+    a camera's light goes off and no CPU is spent on pictures nobody sees.
     """
 
-    def __init__(self, reader: LiveReader) -> None:
+    def __init__(self, reader: LiveReader, idle: Callable[[], bool] | None = None) -> None:
         self.reader = reader
+        self._idle = idle
         self.frames: Mailbox[Frame] = Mailbox()
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -62,8 +70,16 @@ class Grabber:
         return self.frames.posted
 
     def _run(self) -> None:
+        released = False
         try:
             while not self._stop.is_set():
+                if self._idle is not None and self._idle():
+                    if not released:
+                        self.reader.release()
+                        released = True
+                    self._stop.wait(_IDLE_POLL_S)
+                    continue
+                released = False
                 frame = self.reader.read(self._stop)
                 if frame is None:
                     break
@@ -122,6 +138,11 @@ class RealtimeFileReader:
             return None
         frame.captured = time.perf_counter()
         return frame
+
+    def release(self) -> None:
+        """Pause playback: the clock restarts at the next read, which plays the next frame at
+        once rather than rushing through the ones that fell due meanwhile."""
+        self._origin = None
 
     def close(self) -> None:
         self._source.close()
