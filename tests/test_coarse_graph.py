@@ -60,26 +60,41 @@ def test_an_exported_graph_is_taken_over_too(model_file, home, tmp_path) -> None
         assert np.abs(fgr - ref_fgr).max() <= 1e-4
 
 
-def test_a_graph_of_another_shape_runs_whole(home, tmp_path) -> None:
-    """Same inputs and outputs as RVM, but alpha is just the grey level: nothing to take over."""
+def _grey_graph(path, element: int) -> None:
+    """RVM's inputs and outputs, but alpha is just the grey level, with the frame and states in
+    ``element`` (float or float16; the ratio stays float, as in RVM's float16 release)."""
     states = [f"r{i}" for i in range(1, 5)]
     nodes = [helper.make_node("Identity", ["src"], ["fgr"]),
-             helper.make_node("ReduceMean", ["src"], ["pha"], axes=[1], keepdims=1)]
+             helper.make_node("Cast", ["src"], ["src32"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["src32"], ["grey"], axes=[1], keepdims=1),
+             helper.make_node("Cast", ["grey"], ["pha"], to=element)]
     nodes += [helper.make_node("Identity", [f"{s}i"], [f"{s}o"]) for s in states]
     tensor = helper.make_tensor_value_info
     graph = helper.make_graph(
         nodes, "not-a-guided-filter",
-        [tensor("src", TensorProto.FLOAT, [1, 3, None, None]),
-         *[tensor(f"{s}i", TensorProto.FLOAT, None) for s in states],
+        [tensor("src", element, [1, 3, None, None]),
+         *[tensor(f"{s}i", element, None) for s in states],
          tensor("downsample_ratio", TensorProto.FLOAT, [1])],
-        [tensor("fgr", TensorProto.FLOAT, None), tensor("pha", TensorProto.FLOAT, None),
-         *[tensor(f"{s}o", TensorProto.FLOAT, None) for s in states]],
+        [tensor("fgr", element, None), tensor("pha", element, None),
+         *[tensor(f"{s}o", element, None) for s in states]],
     )
-    path = tmp_path / "grey.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), str(path))
+
+
+@pytest.mark.parametrize(("element", "tolerance"), [(TensorProto.FLOAT, 1e-6),
+                                                    (TensorProto.FLOAT16, 2e-3)])
+def test_a_graph_of_another_shape_runs_whole(home, tmp_path, element, tolerance) -> None:
+    path = tmp_path / "grey.onnx"
+    _grey_graph(path, element)
     backend = OnnxBackend(path)
     assert not backend.host_refine and not coarse_path(path).exists()
     rgb = clip_frame(0, 1, 64, 48)
-    alpha, fgr, _ = backend.infer(rgb, backend.initial_state(), 0.5)
-    assert np.allclose(alpha, rgb.mean(axis=2) / 255.0, atol=1e-5)
-    assert np.allclose(fgr, rgb / 255.0, atol=1e-6)
+    state = backend.initial_state()
+    for _ in range(2):  # the second run takes the first one's state back
+        alpha, fgr, state = backend.infer(rgb, state, 0.5)
+        assert alpha.dtype == np.float32 and fgr.dtype == np.float32
+        assert fgr.shape == (48, 64, 3) and fgr.flags.c_contiguous
+        assert np.allclose(alpha, rgb.mean(axis=2) / 255.0, atol=tolerance)
+        assert np.allclose(fgr, rgb / 255.0, atol=tolerance)
+    expected = np.float16 if element == TensorProto.FLOAT16 else np.float32
+    assert all(s.dtype == expected for s in state)

@@ -35,6 +35,7 @@ _BAKED_RATIO_KEY = "rtmatte.downsample_ratio"
 _OUTPUT_NAMES = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 _COARSE_OUTPUT_NAMES = [GAIN, OFFSET, *STATE_OUTPUTS]
 _SCALE = np.float32(1.0 / 255.0)
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 _TENSORRT = "TensorrtExecutionProvider"
 
 
@@ -100,7 +101,10 @@ class OnnxBackend:
         else:
             self._session = session
             self.name = f"onnxruntime/{provider}"
-        self._ratio = np.zeros(1, dtype=np.float32)
+        # RVM's float16 release takes its frame and states in float16 (the ratio stays float32)
+        types = {i.name: _NUMPY_TYPES.get(i.type, np.float32) for i in session.get_inputs()}
+        self._dtype = types["src"]
+        self._ratio = np.zeros(1, dtype=types.get("downsample_ratio", np.float32))
         self._state_device = state_device
         if state_device is None and provider != "CPUExecutionProvider":
             self._state_device = "cuda"
@@ -110,7 +114,7 @@ class OnnxBackend:
         take exactly their state shapes, known only with the first frame (see :meth:`infer`)."""
         if self._tensorrt is not None:
             return None
-        return [np.zeros((1, 1, 1, 1), dtype=np.float32) for _ in _STATE_NAMES]
+        return [np.zeros((1, 1, 1, 1), dtype=self._dtype) for _ in _STATE_NAMES]
 
     def infer(
         self, rgb: np.ndarray, state: list | None, downsample_ratio: float
@@ -118,7 +122,7 @@ class OnnxBackend:
         """One step; an exported graph with a baked ratio ignores ``downsample_ratio``."""
         src = rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
         src *= _SCALE
-        feeds = {"src": src}
+        feeds = {"src": src if self._dtype == np.float32 else src.astype(self._dtype)}
         if self.baked_ratio is None:
             self._ratio[0] = downsample_ratio
             feeds["downsample_ratio"] = self._ratio
@@ -127,7 +131,8 @@ class OnnxBackend:
             ratio = self.baked_ratio or downsample_ratio
             session = self._tensorrt.session(height, width, ratio)
             if state is None:  # zeros of the full shapes give what 1x1x1x1 zeros give
-                state = self._tensorrt.zero_state(height, width, ratio)
+                state = [z.astype(self._dtype) for z in
+                         self._tensorrt.zero_state(height, width, ratio)]
         else:
             session = self._session
         feeds.update(zip(_STATE_NAMES, state, strict=True))
@@ -139,6 +144,8 @@ class OnnxBackend:
             fgr, pha, *next_state = session.run(_OUTPUT_NAMES, feeds)
         else:
             fgr, pha, *next_state = _run_bound(session, feeds, self._state_device)
+        if fgr.dtype != np.float32:
+            fgr, pha = fgr.astype(np.float32), pha.astype(np.float32)
         # planes to interleaved HWC in one pass: later full-frame maths then reads memory in order
         return pha[0, 0], cv2.merge(list(fgr[0])), next_state
 
