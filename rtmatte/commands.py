@@ -46,13 +46,14 @@ def models(argv: Sequence[str]) -> int:
     if args.action in ("convert", "export"):
         return _torch_model_command(args)
     if args.action == "list":
+        width = max(len(entry.id) for entry in load_catalogue())
         for entry in load_catalogue():
             state = "fetched" if is_cached(entry) else (
                 "not fetched" if entry.verifiable else "no checksum: --model PATH only")
             mark = " (default)" if entry.default else ""
-            print(f"{entry.id:18} {state:14} {entry.licence:8} {entry.description}{mark}")
+            print(f"{entry.id:{width}} {state:14} {entry.licence:8} {entry.description}{mark}")
             if is_cached(entry):
-                print(f"{'':18} {cached_path(entry)}")
+                print(f"{'':{width}} {cached_path(entry)}")
         return 0
     from rtmatte.matting.catalogue import default_model_id
 
