@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted; no output was left half-written")
         return 130
+    except BrokenPipeError:  # whoever read our output stopped (`rtmatte models list | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return 128 + 13  # what a shell reports for a command ended by SIGPIPE
     except (UserError, StreamError) as exc:
         if debug:
             raise

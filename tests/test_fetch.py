@@ -66,3 +66,21 @@ def test_models_list_and_fetch_commands(home, model_file, capsys) -> None:
     listing = capsys.readouterr().out
     assert "rvm-mobilenetv3" in listing and "fetched" in listing
     assert main(["models", "fetch", "rvm-unknown"]) == 2
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_error(home) -> None:
+    """`rtmatte models list | head -1`: the pipe closes under us, and that is the reader's
+    choice, not a failure to report."""
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    # a long listing, so the write outlives the reader
+    script = ("import sys; from rtmatte.cli import main; "
+              "sys.exit(max(main(['models', 'list']) for _ in range(2000)))")
+    listing = subprocess.run([sys.executable, "-c", script], stdout=reader.stdin,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    reader.stdin.close()
+    reader.wait(timeout=10)
+    assert listing.stderr == ""
+    assert listing.returncode == 141
