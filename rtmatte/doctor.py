@@ -22,6 +22,12 @@ from pathlib import Path
 from rtmatte import __version__
 
 _V4L = Path("/sys/class/video4linux")
+_AUTO_CHOICES = {
+    "tensorrt": "ONNX Runtime with TensorRT (engines built once per frame size, then cached)",
+    "onnx-cuda": "ONNX Runtime on CUDA",
+    "torch-cuda": "PyTorch on CUDA (float16, CUDA graphs)",
+    "onnx-cpu": "ONNX Runtime on the CPU",
+}
 _PROBE_INDICES = 4
 
 
@@ -47,8 +53,12 @@ def check_backends() -> list[Check]:
     if importlib.util.find_spec("torch") is not None:
         found.append(Check("inference", True, f"torch {_version('torch')} installed "
                                               "(--backend torch)"))
+    from rtmatte.matting.backend import fastest_present
     from rtmatte.matting.catalogue import default_model_id, get_model
     from rtmatte.matting.fetch import cached_path, is_cached
+
+    found.append(Check("inference", None,
+                       f"--backend auto runs {_AUTO_CHOICES[fastest_present()]} here"))
 
     entry = get_model(default_model_id())
     found.append(Check("model", is_cached(entry),
@@ -68,12 +78,23 @@ def check_gpu() -> list[Check]:
                                   capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             gpus = ""
-    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    if gpus and cuda:
-        return [Check("gpu", True, f"{gpus.replace(chr(10), '; ')}; ONNX Runtime can use it")]
+    from rtmatte.matting.backend import fastest_present
+    from rtmatte.matting.trt_cache import tensorrt_found
+
+    providers = ort.get_available_providers()
+    named = gpus.replace(chr(10), "; ")
+    if gpus and "CUDAExecutionProvider" in providers:
+        checks = [Check("gpu", True, f"{named}; ONNX Runtime can use it")]
+        if "TensorrtExecutionProvider" in providers and not tensorrt_found():
+            checks.append(Check("gpu", None, "TensorRT is not installed: `pip install tensorrt` "
+                                             "for --backend tensorrt, the fastest"))
+        return checks
+    if gpus and fastest_present() == "torch-cuda":
+        return [Check("gpu", True, f"{named}; PyTorch can use it (--backend torch); for ONNX "
+                                   "Runtime and TensorRT on it: `pip install onnxruntime-gpu`")]
     if gpus:
-        return [Check("gpu", False, f"{gpus.replace(chr(10), '; ')}, but this onnxruntime is "
-                                    "CPU-only: `pip install onnxruntime-gpu` for CUDA")]
+        return [Check("gpu", False, f"{named}, but this onnxruntime is CPU-only: `pip install "
+                                    "onnxruntime-gpu` for CUDA")]
     return [Check("gpu", None, "no NVIDIA GPU found; the CPU path adapts its working size "
                                "to keep live video on time")]
 

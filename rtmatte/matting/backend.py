@@ -64,8 +64,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
 
         return TorchBackend(model_path, device=device, precision=precision)
 
-    from rtmatte.matting.onnx_backend import OnnxBackend, available_providers
-    from rtmatte.matting.trt_cache import tensorrt_found
+    from rtmatte.matting.onnx_backend import OnnxBackend
 
     if backend == "tensorrt":
         if device == "cpu":
@@ -76,26 +75,43 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
             return OnnxBackend(model_path, provider="CUDAExecutionProvider")
         if device == "cpu":
             return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
-    providers = available_providers()
-    if device != "cpu":
-        # onnxruntime-gpu lists its TensorRT provider even where TensorRT is not installed
-        if "TensorrtExecutionProvider" in providers and tensorrt_found():
-            return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=gpu_precision)
-        if "CUDAExecutionProvider" in providers:
-            return OnnxBackend(model_path, provider="CUDAExecutionProvider")
-        if backend == "auto" and _torch_cuda_available():
-            from rtmatte.matting.torch_backend import TorchBackend
+    choice = fastest_present(device, with_torch=backend == "auto")
+    if choice == "tensorrt":
+        return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=gpu_precision)
+    if choice == "onnx-cuda":
+        return OnnxBackend(model_path, provider="CUDAExecutionProvider")
+    if choice == "torch-cuda":
+        from rtmatte.matting.torch_backend import TorchBackend
 
-            return TorchBackend(model_path, device="cuda", precision=precision)
-        if device == "cuda":
-            raise BackendUnavailable(
-                "no CUDA inference is installed: `pip install onnxruntime-gpu` (NVIDIA driver and "
-                "CUDA 12 needed) or `pip install rtmatte[torch]` with a CUDA build of PyTorch"
-            )
+        return TorchBackend(model_path, device="cuda", precision=precision)
+    if device == "cuda":
+        raise BackendUnavailable(
+            "no CUDA inference is installed: `pip install onnxruntime-gpu` (NVIDIA driver and "
+            "CUDA 12 needed) or `pip install rtmatte[torch]` with a CUDA build of PyTorch"
+        )
     if precision == "fp16":
         raise BackendUnavailable("--precision fp16 needs an NVIDIA GPU, and no CUDA inference is "
                                  "usable here; drop --precision to run float32 on the CPU")
     return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
+
+
+def fastest_present(device: str = "auto", with_torch: bool = True) -> str:
+    """What ``--backend auto`` runs on this machine: ``tensorrt``, ``onnx-cuda``, ``torch-cuda``
+    or ``onnx-cpu`` (``with_torch`` False: what ``--backend onnx`` runs)."""
+    import onnxruntime as ort
+
+    from rtmatte.matting.trt_cache import tensorrt_found
+
+    if device != "cpu":
+        providers = ort.get_available_providers()
+        # onnxruntime-gpu lists its TensorRT provider even where TensorRT is not installed
+        if "TensorrtExecutionProvider" in providers and tensorrt_found():
+            return "tensorrt"
+        if "CUDAExecutionProvider" in providers:
+            return "onnx-cuda"
+        if with_torch and _torch_cuda_available():
+            return "torch-cuda"
+    return "onnx-cpu"
 
 
 def _torch_cuda_available() -> bool:
