@@ -293,35 +293,46 @@ def test_every_other_frame_carries_the_alpha(live_backend: OnnxBackend) -> None:
     assert np.allclose(mattes[1].fgr, frames[1] / 255.0, atol=1e-6)  # the current pixels
 
 
+class _StandInCapture:
+    """cv2.VideoCapture's surface: a 64x48 camera giving ``pictures`` frames per opening (None:
+    endless), counting its openings and releases."""
+
+    pictures: int | None = None
+    opened = 0
+    released = 0
+
+    def __init__(self, target: int | str) -> None:
+        type(self).opened += 1
+        self.left = self.pictures
+
+    def isOpened(self) -> bool:
+        return True
+
+    def set(self, prop: int, value: float) -> bool:
+        return True
+
+    def get(self, prop: int) -> float:
+        return {3: 64.0, 4: 48.0, 5: 30.0}.get(prop, 0.0)
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        if self.left is not None:
+            self.left -= 1
+        time.sleep(0.002)  # a camera paces its pictures
+        return True, np.zeros((48, 64, 3), np.uint8)
+
+    def release(self) -> None:
+        type(self).released += 1
+
+
 def test_camera_reconnects_after_a_disconnect() -> None:
     from rtmatte.io.camera import CameraReader
 
-    class FlakyCapture:
-        """cv2.VideoCapture's surface: three pictures, then the cable is pulled."""
+    class FlakyCapture(_StandInCapture):
+        """Three pictures, then the cable is pulled."""
 
-        opened = 0
-
-        def __init__(self, target: int | str) -> None:
-            FlakyCapture.opened += 1
-            self.left = 3
-
-        def isOpened(self) -> bool:
-            return True
-
-        def set(self, prop: int, value: float) -> bool:
-            return True
-
-        def get(self, prop: int) -> float:
-            return {3: 64.0, 4: 48.0, 5: 30.0}.get(prop, 0.0)
-
-        def read(self):
-            if self.left == 0:
-                return False, None
-            self.left -= 1
-            return True, np.zeros((48, 64, 3), np.uint8)
-
-        def release(self) -> None:
-            pass
+        pictures = 3
 
     notes: list[str] = []
     reader = CameraReader("camera:3", notify=notes.append, opener=FlakyCapture, retry_s=0.01)
@@ -337,39 +348,15 @@ def test_camera_reconnects_after_a_disconnect() -> None:
     assert reader.read(stop) is None
 
 
-class _EndlessCapture:
-    """cv2.VideoCapture's surface for a camera that always has a picture; counts opens."""
-
-    opened = 0
-    released = 0
-
-    def __init__(self, target: int | str) -> None:
-        _EndlessCapture.opened += 1
-
-    def isOpened(self) -> bool:
-        return True
-
-    def set(self, prop: int, value: float) -> bool:
-        return True
-
-    def get(self, prop: int) -> float:
-        return {3: 64.0, 4: 48.0, 5: 30.0}.get(prop, 0.0)
-
-    def read(self):
-        time.sleep(0.002)
-        return True, np.zeros((48, 64, 3), np.uint8)
-
-    def release(self) -> None:
-        _EndlessCapture.released += 1
-
-
 def test_an_idle_grabber_lets_go_of_the_camera_and_takes_it_back() -> None:
     from rtmatte.io.camera import CameraReader
     from rtmatte.io.realtime import Grabber
 
-    _EndlessCapture.opened = _EndlessCapture.released = 0
+    class EndlessCapture(_StandInCapture):
+        pass
+
     notes: list[str] = []
-    reader = CameraReader("camera:2", notify=notes.append, opener=_EndlessCapture)
+    reader = CameraReader("camera:2", notify=notes.append, opener=EndlessCapture)
     nobody_watches = threading.Event()
     grabber = Grabber(reader, idle=nobody_watches.is_set)
     grabber.start()
@@ -377,9 +364,9 @@ def test_an_idle_grabber_lets_go_of_the_camera_and_takes_it_back() -> None:
         assert grabber.frames.get(timeout=2.0) is not None
         nobody_watches.set()
         deadline = time.monotonic() + 2.0
-        while _EndlessCapture.released == 0 and time.monotonic() < deadline:
+        while EndlessCapture.released == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert _EndlessCapture.released == 1  # the camera's light goes off
+        assert EndlessCapture.released == 1  # the camera's light goes off
         time.sleep(0.05)  # a frame read just before the release may still be posted
         posted = grabber.captured
         time.sleep(0.3)
@@ -388,7 +375,7 @@ def test_an_idle_grabber_lets_go_of_the_camera_and_takes_it_back() -> None:
         deadline = time.monotonic() + 2.0
         while grabber.captured == posted and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert grabber.captured > posted and _EndlessCapture.opened == 2
+        assert grabber.captured > posted and EndlessCapture.opened == 2
     finally:
         grabber.stop()
         reader.close()
