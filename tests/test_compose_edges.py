@@ -66,3 +66,30 @@ def test_compositor_keeps_solid_and_clear_pixels_exact() -> None:
     assert tuple(out[60, 80]) == tuple(np.round(RED * 255).astype(np.uint8))
     rgba = Compositor(None, PostSettings())(frame, Matte(alpha, fgr))
     np.testing.assert_array_equal(rgba[..., 3], np.round(alpha * 255).astype(np.uint8))
+
+
+def test_blur_background_fills_behind_the_subject_with_its_surroundings() -> None:
+    """1080p: a blue left half and a yellow right half behind a bright green subject. The blur
+    must keep each side's colour, mix them only across the seam, and never show the subject's
+    green, which would be a halo around the person."""
+    from rtmatte.compose.backgrounds import BlurBackground
+
+    height, width = 1080, 1920
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:, : width // 2] = (30, 60, 200)
+    rgb[:, width // 2:] = (220, 200, 40)
+    alpha = np.zeros((height, width), np.float32)
+    alpha[300:1080, 700:1200] = 1.0
+    rgb[alpha > 0] = (0, 255, 0)
+    for strength in (0.3, 1.0, 3.0):
+        picture = BlurBackground(strength).render(Frame(rgb=rgb, index=0), alpha)
+        assert picture.shape == (height, width, 3) and picture.dtype == np.uint8
+        assert np.abs(picture[40:200, 40:400].astype(int) - (30, 60, 200)).max() <= 3
+        assert np.abs(picture[40:200, -400:-40].astype(int) - (220, 200, 40)).max() <= 3
+        # around the subject and just inside its edge, where a soft edge lets it show: no green
+        # from the subject (at most yellow's 200); deeper inside it is hidden, whatever it is
+        for rows, cols in [(slice(250, 310), slice(650, 1250)), (slice(250, 1080), slice(650, 710)),
+                           (slice(250, 1080), slice(1190, 1250))]:
+            assert picture[rows, cols, 1].max() <= 205
+        seam = picture[100, width // 2 - 5: width // 2 + 5].astype(int)
+        assert (np.diff(seam[:, 0]) >= 0).all()  # blue to yellow, smoothly

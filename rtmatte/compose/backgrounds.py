@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from rtmatte.compose.colours import NAMED_COLOURS, parse_colour
-from rtmatte.compose.filters import SCALE, quarter, weighted_blur
+from rtmatte.compose.filters import SCALE, premultiplied_blur, quarter
 from rtmatte.errors import BackgroundError, InputError, StreamError
 from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_video_path
@@ -19,6 +19,8 @@ from rtmatte.io.sources import VideoSource, read_image
 TRANSPARENT = "transparent"
 #: default blur: Gaussian sigma as a fraction of the frame's long side
 _BLUR_SIGMA = 0.02
+#: the blur background halves its working copy while its sigma is above twice this (pixels)
+_SIGMA_AT_WORK = 2.5
 
 
 class Background(Protocol):
@@ -135,6 +137,11 @@ class BlurBackground(_Still):
     A plain blur of the frame smears the person into a halo around them; normalised convolution
     (blur of the background-only pixels divided by the blur of the background mask) fills the
     space behind the subject with nearby background colours instead.
+
+    The blur is wide (sigma 2 % of the long side, 38 px at 1080p), so it is taken on a copy
+    halved (image pyramid) until sigma is at most twice :data:`_SIGMA_AT_WORK` px: the result is
+    smooth enough that enlarging it again loses nothing visible, and the three wide blurs cost a
+    fraction of what they cost on the quarter-size copy.
     """
 
     def __init__(self, strength: float = 1.0) -> None:
@@ -142,10 +149,14 @@ class BlurBackground(_Still):
 
     def render(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
         height, width = frame.rgb.shape[:2]
+        sigma = max(1.0, self.strength * _BLUR_SIGMA * max(height, width) / SCALE)
         small = quarter(frame.rgb).astype(np.float32)
         keep = 1.0 - quarter(alpha)
-        sigma = max(1.0, self.strength * _BLUR_SIGMA * max(height, width) / SCALE)
-        blurred, support = weighted_blur(small, keep, sigma)
+        held = small * keep[..., None]
+        while sigma > 2 * _SIGMA_AT_WORK and min(keep.shape) >= 16:
+            small, held, keep = cv2.pyrDown(small), cv2.pyrDown(held), cv2.pyrDown(keep)
+            sigma /= 2
+        blurred, support = premultiplied_blur(held, keep, sigma)
         plain = cv2.GaussianBlur(small, (0, 0), sigma)
         filled = np.where(support[..., None] > 1e-3, blurred, plain)
         return cv2.resize(np.clip(filled, 0, 255).astype(np.uint8), (width, height),

@@ -27,7 +27,15 @@ def weighted_blur(image: np.ndarray, weight: np.ndarray,
     nearby (the second result, the blurred weight, is about 0 there) get an arbitrary value, so
     callers check it.
     """
+    return premultiplied_blur(image * weight[..., None], weight, sigma)
+
+
+def premultiplied_blur(weighted: np.ndarray, weight: np.ndarray,
+                       sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`weighted_blur` of an image already multiplied by its weight. Shrinking both
+    (``cv2.pyrDown``) before the blur keeps the result a weighted average, which lets a wide
+    blur be taken on a much smaller copy."""
     support = cv2.GaussianBlur(weight, (0, 0), sigma)
-    mean = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
+    mean = cv2.GaussianBlur(weighted, (0, 0), sigma)
     mean /= np.maximum(support, 1e-4)[..., None]
     return mean, support
