@@ -13,19 +13,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_SCALE = np.float32(1.0 / 255.0)
 _GREY = np.full((1, 3), 1.0 / 3.0, dtype=np.float32)
 
 
-def apply_maps(rgb: np.ndarray, gain: np.ndarray, offset: np.ndarray
+def apply_maps(frame: np.ndarray, gain: np.ndarray, offset: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha (H, W) and foreground (H, W, 3), float32 in [0, 1], from the uint8 frame ``rgb``
-    and the planar (4, h, w) maps. The foreground is the residual plus the frame, so with
-    ``frame * gain + offset + frame = frame * (gain + 1) + offset`` one multiply-accumulate
-    gives it."""
-    size = (rgb.shape[1], rgb.shape[0])
-    frame = rgb.astype(np.float32)
-    frame *= _SCALE
+    """Alpha (H, W) and foreground (H, W, 3), float32 in [0, 1], from ``frame`` (float32
+    (H, W, 3) in [0, 1], the same the graph was given) and the planar (4, h, w) maps. The
+    foreground is the residual plus the frame, so with ``frame * gain + offset + frame =
+    frame * (gain + 1) + offset`` one multiply-accumulate gives it."""
+    size = (frame.shape[1], frame.shape[0])
     colour_gain = cv2.resize(cv2.merge([plane + np.float32(1.0) for plane in gain[:3]]), size,
                              interpolation=cv2.INTER_LINEAR)
     fgr = cv2.resize(cv2.merge(list(offset[:3])), size, interpolation=cv2.INTER_LINEAR)

@@ -120,9 +120,12 @@ class OnnxBackend:
         self, rgb: np.ndarray, state: list | None, downsample_ratio: float
     ) -> tuple[np.ndarray, np.ndarray, list]:
         """One step; an exported graph with a baked ratio ignores ``downsample_ratio``."""
-        src = rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
-        src *= _SCALE
-        feeds = {"src": src if self._dtype == np.float32 else src.astype(self._dtype)}
+        # scaled once, interleaved, for the host step; ONNX Runtime gets a contiguous planar copy
+        # (from a strided array it would make that copy itself, on top of ours)
+        frame = rgb.astype(np.float32)
+        frame *= _SCALE
+        src = np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=self._dtype)[np.newaxis]
+        feeds = {"src": src}
         if self.baked_ratio is None:
             self._ratio[0] = downsample_ratio
             feeds["downsample_ratio"] = self._ratio
@@ -131,14 +134,13 @@ class OnnxBackend:
             ratio = self.baked_ratio or downsample_ratio
             session = self._tensorrt.session(height, width, ratio)
             if state is None:  # zeros of the full shapes give what 1x1x1x1 zeros give
-                state = [z.astype(self._dtype) for z in
-                         self._tensorrt.zero_state(height, width, ratio)]
+                state = self._tensorrt.zero_state(height, width, ratio, self._dtype)
         else:
             session = self._session
         feeds.update(zip(_STATE_NAMES, state, strict=True))
         if self.host_refine:
             gain, offset, *next_state = session.run(_COARSE_OUTPUT_NAMES, feeds)
-            alpha, fgr = apply_maps(rgb, gain[0], offset[0])
+            alpha, fgr = apply_maps(frame, gain[0], offset[0])
             return alpha, fgr, next_state
         if self._state_device is None:
             fgr, pha, *next_state = session.run(_OUTPUT_NAMES, feeds)
@@ -185,8 +187,9 @@ class _TensorrtSessions:
             self._sessions[key] = self._build(height, width, ratio)
         return self._sessions[key]
 
-    def zero_state(self, height: int, width: int, ratio: float) -> list[np.ndarray]:
-        return [np.zeros(shape, dtype=np.float32)
+    def zero_state(self, height: int, width: int, ratio: float,
+                   dtype: type = np.float32) -> list[np.ndarray]:
+        return [np.zeros(shape, dtype=dtype)
                 for shape in state_shapes(height, width, ratio, self._channels)]
 
     def _build(self, height: int, width: int, ratio: float) -> ort.InferenceSession:
