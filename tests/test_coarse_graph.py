@@ -8,8 +8,8 @@ import pytest
 from conftest import run_side_by_side
 from onnx import TensorProto, helper
 
-from rtmatte.matting.coarse_graph import coarse_path, ensure_coarse
-from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.matting.backends.coarse_graph import coarse_path, ensure_coarse
+from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.samples import clip_frame
 
 
@@ -49,7 +49,7 @@ def test_coarse_graph_is_cached_and_smaller(model_file, home) -> None:
 
 def test_an_exported_graph_is_taken_over_too(model_file, home, tmp_path) -> None:
     pytest.importorskip("torch")
-    from rtmatte.matting.export import export_onnx
+    from rtmatte.matting.models.export import export_onnx
 
     exported = export_onnx(model_file, tmp_path / "baked.onnx", 0.5)
     host, whole = OnnxBackend(exported), OnnxBackend(exported, host_refine=False)

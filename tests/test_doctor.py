@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rtmatte import cli, doctor
+from rtmatte import cli
+from rtmatte.diagnostics import doctor
 
 
 def test_doctor_reports_every_area(capsys: pytest.CaptureFixture) -> None:
@@ -56,7 +57,8 @@ def test_cameras_and_loopback_devices_are_told_apart(tmp_path: Path, monkeypatch
 def test_doctor_names_what_auto_runs(monkeypatch) -> None:
     import onnxruntime as ort
 
-    from rtmatte.matting import backend, trt_cache
+    from rtmatte.matting import backends as backend
+    from rtmatte.matting.models import trt_cache
 
     def auto_line() -> str:
         return next(c.detail for c in doctor.check_backends() if "--backend auto" in c.detail)
@@ -76,7 +78,7 @@ def test_doctor_names_what_auto_runs(monkeypatch) -> None:
 def test_a_gpu_that_pytorch_can_use_is_not_reported_unusable(tmp_path, monkeypatch) -> None:
     import onnxruntime as ort
 
-    from rtmatte.matting import backend
+    from rtmatte.matting import backends as backend
 
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 550.54.15'\n")

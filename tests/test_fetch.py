@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from rtmatte.errors import ModelError
-from rtmatte.matting import fetch
-from rtmatte.matting.catalogue import get_model, load_catalogue
+from rtmatte.matting.models import fetch
+from rtmatte.matting.models.catalogue import get_model, load_catalogue
 
 
 @pytest.fixture

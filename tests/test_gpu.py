@@ -11,9 +11,9 @@ from conftest import run_side_by_side
 
 torch = pytest.importorskip("torch")
 
-from rtmatte.matting.backend import create_backend
-from rtmatte.matting.fetch import ensure_model
-from rtmatte.matting.torch_backend import TorchBackend
+from rtmatte.matting.backends import create_backend
+from rtmatte.matting.backends.torch import TorchBackend
+from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.samples import clip_frame
 
 pytestmark = [

@@ -69,7 +69,7 @@ def test_state_held_as_bound_values_gives_the_same_mattes(model_file) -> None:
     binding code runs here with the values in host memory, against plain arrays."""
     import onnxruntime as ort
 
-    from rtmatte.matting.onnx_backend import OnnxBackend
+    from rtmatte.matting.backends.onnx import OnnxBackend
 
     pairs, (bound_state, plain_state) = run_side_by_side(
         OnnxBackend(model_file, state_device="cpu", host_refine=False),

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from rtmatte import modelbench
+from rtmatte.bench import modelbench
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = modelbench.Case(320, 192, 0.5)

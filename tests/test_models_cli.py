@@ -7,7 +7,7 @@ import pytest
 from conftest import CLIP_FRAMES, stream_summary
 
 from rtmatte.cli import main
-from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.samples import clip_frame
 
 pytest.importorskip("torch")

@@ -17,19 +17,19 @@ import onnxruntime as ort
 from conftest import run_side_by_side
 
 from rtmatte.errors import BackendUnavailable, ModelError, SettingsError
-from rtmatte.matting.backend import create_backend
-from rtmatte.matting.convert import (
+from rtmatte.matting.backends import create_backend
+from rtmatte.matting.backends.torch import TorchBackend
+from rtmatte.matting.matter import Matter
+from rtmatte.matting.models.convert import (
     cached_weights,
     convert_onnx,
     load_network,
     onnx_state_dict,
 )
-from rtmatte.matting.export import export_onnx
-from rtmatte.matting.fetch import models_home, sha256_of
-from rtmatte.matting.matter import Matter
+from rtmatte.matting.models.export import export_onnx
+from rtmatte.matting.models.fetch import models_home, sha256_of
 from rtmatte.matting.rvm import MattingNetwork
 from rtmatte.matting.rvm.checkpoint import fold_batchnorm
-from rtmatte.matting.torch_backend import TorchBackend
 from rtmatte.samples import clip_frame, portrait
 
 STATES = ("r1i", "r2i", "r3i", "r4i")
@@ -37,7 +37,7 @@ STATES = ("r1i", "r2i", "r3i", "r4i")
 
 @pytest.fixture(scope="module")
 def onnx_path() -> Path:
-    from rtmatte.matting.fetch import ensure_model
+    from rtmatte.matting.models.fetch import ensure_model
 
     return ensure_model("rvm-mobilenetv3")
 
@@ -163,7 +163,7 @@ def test_backend_mattes_the_person_not_the_background(onnx_path):
 
 def test_backend_agrees_with_the_onnx_backend(onnx_path):
     """Same uint8 frames in, same mattes out: covers the upload, layout and state handling."""
-    from rtmatte.matting.onnx_backend import OnnxBackend
+    from rtmatte.matting.backends.onnx import OnnxBackend
 
     pairs, _ = run_side_by_side(TorchBackend(onnx_path, device="cpu"), OnnxBackend(onnx_path),
                                 6, 240, 180, 0.5)

@@ -17,11 +17,11 @@ import pytest
 
 from rtmatte.cli import main
 from rtmatte.errors import BackendUnavailable, SettingsError
-from rtmatte.matting import trt_cache
-from rtmatte.matting.backend import create_backend
-from rtmatte.matting.fetch import sha256_of
+from rtmatte.matting.backends import create_backend
+from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.matting.matter import auto_downsample_ratio
-from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.matting.models import trt_cache
+from rtmatte.matting.models.fetch import sha256_of
 from rtmatte.samples import clip_frame
 
 MOBILENET_CHANNELS = (16, 20, 40, 64)

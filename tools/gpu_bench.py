@@ -7,7 +7,7 @@
 On a CUDA GPU each variant is timed over 200 frames after 20 warm-up ones (CUDA events around the
 network call on frames already on the device), and its whole ``infer()`` beside it. Without a GPU
 it measures the CPU variants over 10 frames and says so. The measuring is in
-:mod:`rtmatte.modelbench`; this is its command line.
+:mod:`rtmatte.bench.modelbench`; this is its command line.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from rtmatte import modelbench
 from rtmatte.argtypes import frame_size
+from rtmatte.bench import modelbench
 from rtmatte.errors import UserError
-from rtmatte.matting.fetch import ensure_model
 from rtmatte.matting.matter import auto_downsample_ratio
+from rtmatte.matting.models.fetch import ensure_model
 
 
 class _Parser(argparse.ArgumentParser):

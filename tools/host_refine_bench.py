@@ -15,8 +15,8 @@ import sys
 import time
 
 from rtmatte.argtypes import frame_size
-from rtmatte.matting.fetch import ensure_model
-from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.matting.backends.onnx import OnnxBackend
+from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.samples import clip_frame
 
 

@@ -27,9 +27,9 @@ from rtmatte.io.realtime import RealtimeFileReader
 from rtmatte.live import Backgrounds, LiveResult, LiveRunner
 from rtmatte.live_cli import live_cpu_threads
 from rtmatte.live_matter import LiveMatter
-from rtmatte.matting.backend import create_backend
+from rtmatte.matting.backends import create_backend
 from rtmatte.matting.matter import Matter
-from rtmatte.matting.quantize import ensure_quantized
+from rtmatte.matting.models.quantize import ensure_quantized
 from rtmatte.post import build_post
 from rtmatte.samples import clip_frame, make_clip
 from rtmatte.settings import load_settings

@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rtmatte.matting.backend import Backend
+from rtmatte.matting.backends import Backend
 
 #: RVM works best when the frame it sees internally has a long side of 256-512 px; 480 is the
 #: figure behind its own recommendations (0.25 for 1080p, 0.125 for 2160p).

@@ -49,7 +49,7 @@ class MattingNetwork(nn.Module):
     ``mobilenetv3`` (MobileNetV3-Large, the real-time one) or ``resnet50``.
 
     Submodules are registered in the order they run, which is the order their convolutions appear
-    in the released ONNX graph; :mod:`rtmatte.matting.convert` relies on that to map weights.
+    in the released ONNX graph; :mod:`rtmatte.matting.models.convert` relies on that to map weights.
     """
 
     def __init__(self, variant: str = "mobilenetv3") -> None:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rtmatte.errors import SettingsError
-from rtmatte.matting.convert import load_network
+from rtmatte.matting.models.convert import load_network
 from rtmatte.matting.rvm import MattingNetwork
 
 INPUT_NAMES = ["src", "r1i", "r2i", "r3i", "r4i"]

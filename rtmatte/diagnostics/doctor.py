@@ -53,9 +53,9 @@ def check_backends() -> list[Check]:
     if importlib.util.find_spec("torch") is not None:
         found.append(Check("inference", True, f"torch {_version('torch')} installed "
                                               "(--backend torch)"))
-    from rtmatte.matting.backend import fastest_present
-    from rtmatte.matting.catalogue import default_model_id, get_model
-    from rtmatte.matting.fetch import cached_path, is_cached
+    from rtmatte.matting.backends import fastest_present
+    from rtmatte.matting.models.catalogue import default_model_id, get_model
+    from rtmatte.matting.models.fetch import cached_path, is_cached
 
     found.append(Check("inference", None,
                        f"--backend auto runs {_AUTO_CHOICES[fastest_present()]} here"))
@@ -78,8 +78,8 @@ def check_gpu() -> list[Check]:
                                   capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             gpus = ""
-    from rtmatte.matting.backend import fastest_present
-    from rtmatte.matting.trt_cache import tensorrt_found
+    from rtmatte.matting.backends import fastest_present
+    from rtmatte.matting.models.trt_cache import tensorrt_found
 
     providers = ort.get_available_providers()
     named = gpus.replace(chr(10), "; ")

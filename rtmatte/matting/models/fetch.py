@@ -21,7 +21,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from rtmatte.errors import ModelError
-from rtmatte.matting.catalogue import ModelEntry, get_model
+from rtmatte.matting.models.catalogue import ModelEntry, get_model
 
 Notify = Callable[[str], None]
 _CHUNK = 1 << 20

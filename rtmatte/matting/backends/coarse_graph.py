@@ -5,7 +5,7 @@ linear maps (gain and offset, four channels each) from the network's working siz
 apply them to the frame and clamp. That step is a dozen passes over full-size planar tensors; on
 a 2-core CPU at 1920x1080 it took 70 of ONNX Runtime's 249 ms per frame. The coarse graph made
 here outputs the two small maps in place of the mattes, everything before them unchanged, and
-:mod:`rtmatte.matting.host_refine` applies them with OpenCV in a few interleaved passes.
+:mod:`rtmatte.matting.backends.host_refine` applies them with OpenCV in a few interleaved passes.
 
 The maps are found by the shape of the graph's end, which RVM's released graphs and rtmatte's
 exports share: ``pha = Clip(Split(Add(Mul(Resize(gain), Concat(src, ReduceMean(src))),
@@ -21,8 +21,8 @@ from pathlib import Path
 import onnx
 from onnx import helper
 
-from rtmatte.matting.derived import ensure_derived
-from rtmatte.matting.fetch import models_home
+from rtmatte.matting.models.derived import ensure_derived
+from rtmatte.matting.models.fetch import models_home
 
 #: bump when what the coarse graph holds changes, so cached ones are rebuilt
 RECIPE = 1

@@ -12,8 +12,8 @@ from PyTorch's caching host allocator, so they are not allocated anew each frame
 handed downstream keeps its buffer until the pipeline lets go of it. The copies run on the
 compute stream: with one frame in flight there is nothing for a second stream to overlap with.
 On CUDA each frame's work after the first of a clip is replayed as a CUDA graph
-(:mod:`rtmatte.matting.cuda_graphs`), and cuDNN picks its fastest convolution algorithms for the
-frame size once, when the graph is recorded.
+(:mod:`rtmatte.matting.backends.cuda_graphs`), and cuDNN picks its fastest convolution algorithms
+for the frame size once, when the graph is recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rtmatte.errors import BackendUnavailable, SettingsError
-from rtmatte.matting.cuda_graphs import GraphedStep
+from rtmatte.matting.backends.cuda_graphs import GraphedStep
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +61,7 @@ class TorchBackend:
                 f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); install "
                 "a CUDA build of PyTorch and the NVIDIA driver, or use --device cpu"
             )
-        from rtmatte.matting.convert import load_network
+        from rtmatte.matting.models.convert import load_network
 
         self._torch = torch
         #: where the network, its state and :meth:`run_on_device`'s tensors live

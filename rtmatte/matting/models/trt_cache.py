@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from rtmatte.matting.fetch import models_home
+from rtmatte.matting.models.fetch import models_home
 
 PRECISIONS = ("fp16", "fp32")
 UNKNOWN_GPU = "unknown-gpu"

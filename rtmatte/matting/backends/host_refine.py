@@ -3,9 +3,10 @@
 The network leaves, at its working size, a gain and an offset per pixel for each of four outputs
 (foreground residual R, G, B and alpha); upsampled to the frame, they map the frame's colour (for
 alpha, its grey level) to the output. Done here rather than in the graph (see
-:mod:`rtmatte.matting.coarse_graph`), every full-size array is contiguous and interleaved, which
-OpenCV's vectorised resize and multiply-accumulate run through in one pass each, and the
-foreground comes out interleaved, as the compositor wants it, without a planar-to-interleaved copy.
+:mod:`rtmatte.matting.backends.coarse_graph`), every full-size array is contiguous and
+interleaved, which OpenCV's vectorised resize and multiply-accumulate run through in one pass
+each, and the foreground comes out interleaved, as the compositor wants it, without a
+planar-to-interleaved copy.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmatte.matting.derived import build_derived, is_current
-from rtmatte.matting.fetch import models_home
+from rtmatte.matting.models.derived import build_derived, is_current
+from rtmatte.matting.models.fetch import models_home
 
 Notify = Callable[[str], None]
 #: bump when the recipe changes, so cached files made the old way are rebuilt
@@ -77,7 +77,7 @@ class _Calibration:
 
 
 def _calibration_feeds(fp32: Path) -> Iterator[dict[str, np.ndarray]]:
-    from rtmatte.matting.onnx_backend import OnnxBackend
+    from rtmatte.matting.backends.onnx import OnnxBackend
     from rtmatte.samples import clip_frame
 
     backend = OnnxBackend(fp32)

@@ -27,7 +27,7 @@ import onnxruntime as ort
 
 from rtmatte import api
 from rtmatte.argtypes import frame_size
-from rtmatte.matting.backend import BACKENDS, DEVICES, PRECISIONS
+from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
 from rtmatte.samples import make_clip, sunset_background
 from rtmatte.settings import load_settings
 

@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte.errors import UserError
-from rtmatte.matting.backend import Backend, create_backend
+from rtmatte.matting.backends import Backend, create_backend
 from rtmatte.samples import clip_frame
 
 #: RVM's published MobileNetV3 speeds, RTX 3090, FP16, batch 1: the issue's anchor
@@ -154,7 +154,7 @@ class _TorchModel:
     def __init__(self, model_path: Path, device: str, precision: str) -> None:
         import torch
 
-        from rtmatte.matting.torch_backend import TorchBackend
+        from rtmatte.matting.backends.torch import TorchBackend
 
         self._torch = torch
         self._backend = TorchBackend(model_path, device=device, precision=precision)
@@ -377,7 +377,7 @@ def environment() -> dict[str, Any]:
                     torch_cuda_available=cuda)
         if cuda and not info["gpu"]:
             info["gpu"] = [torch.cuda.get_device_name(0)]
-    from rtmatte.matting.trt_cache import tensorrt_found, tensorrt_version
+    from rtmatte.matting.models.trt_cache import tensorrt_found, tensorrt_version
 
     if tensorrt_found():
         info["tensorrt"] = tensorrt_version()

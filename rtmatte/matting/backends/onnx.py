@@ -3,8 +3,8 @@
 On CPU and CUDA one session serves every frame size. TensorRT compiles an engine for fixed input
 shapes, so the TensorRT provider gets one session per frame size and downsample ratio, made on the
 first frame that needs it, with every input's shape pinned to that size. Its engines and the
-timing cache are kept on disk under :mod:`rtmatte.matting.trt_cache`'s keys (model content, GPU,
-TensorRT release, size, precision), so the minutes an engine takes to build are spent once.
+timing cache are kept on disk under :mod:`rtmatte.matting.models.trt_cache`'s keys (model content,
+GPU, TensorRT release, size, precision), so the minutes an engine takes to build are spent once.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte.errors import BackendUnavailable, ModelError, OutputError, SettingsError
-from rtmatte.matting.coarse_graph import GAIN, OFFSET, STATE_OUTPUTS, ensure_coarse
-from rtmatte.matting.fetch import sha256_of
-from rtmatte.matting.host_refine import apply_maps
-from rtmatte.matting.trt_cache import (
+from rtmatte.matting.backends.coarse_graph import GAIN, OFFSET, STATE_OUTPUTS, ensure_coarse
+from rtmatte.matting.backends.host_refine import apply_maps
+from rtmatte.matting.models.fetch import sha256_of
+from rtmatte.matting.models.trt_cache import (
     PRECISIONS,
     engine_key,
     profile_shapes,
@@ -60,7 +60,7 @@ class OnnxBackend:
         it is. ``state_device`` is where the recurrent state is kept through I/O binding: by
         default ``cuda`` for the GPU providers and none (plain arrays) for the CPU one.
         ``host_refine`` (default: on the CPU) runs the graph without its full-resolution step
-        and does that step with OpenCV (:mod:`rtmatte.matting.coarse_graph`); a graph of
+        and does that step with OpenCV (:mod:`rtmatte.matting.backends.coarse_graph`); a graph of
         another shape is run whole. It runs the coarse graph without I/O binding: it is for the
         CPU, where the state is in host memory anyway."""
         if provider not in available_providers():

@@ -8,8 +8,8 @@ another architecture is refused rather than loaded wrongly. The backbone (Mobile
 ResNet-50) is told apart by the number of convolutions, and afterwards by the weights' names.
 
 Converting parses the whole graph, so it is done once and cached in the models folder as
-``<stem>.pt`` with a ``<stem>.pt.json`` record (see :mod:`rtmatte.matting.derived`): a new ONNX
-file or a truncated or edited ``.pt`` is rebuilt.
+``<stem>.pt`` with a ``<stem>.pt.json`` record (see :mod:`rtmatte.matting.models.derived`): a
+new ONNX file or a truncated or edited ``.pt`` is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from onnx import numpy_helper
 from torch import nn
 
 from rtmatte.errors import ModelError
-from rtmatte.matting.derived import build_derived, ensure_derived
-from rtmatte.matting.fetch import models_home
+from rtmatte.matting.models.derived import build_derived, ensure_derived
+from rtmatte.matting.models.fetch import models_home
 from rtmatte.matting.rvm import MattingNetwork
 from rtmatte.matting.rvm.checkpoint import fold_batchnorm, has_batchnorm
 from rtmatte.matting.rvm.network import VARIANTS, variant_of

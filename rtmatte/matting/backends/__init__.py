@@ -60,11 +60,11 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
                             "float32 (drop --precision or --device cpu)")
     gpu_precision = "fp16" if precision == "auto" else precision
     if backend == "torch":
-        from rtmatte.matting.torch_backend import TorchBackend
+        from rtmatte.matting.backends.torch import TorchBackend
 
         return TorchBackend(model_path, device=device, precision=precision)
 
-    from rtmatte.matting.onnx_backend import OnnxBackend
+    from rtmatte.matting.backends.onnx import OnnxBackend
 
     if backend == "tensorrt":
         if device == "cpu":
@@ -81,7 +81,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
     if choice == "onnx-cuda":
         return OnnxBackend(model_path, provider="CUDAExecutionProvider")
     if choice == "torch-cuda":
-        from rtmatte.matting.torch_backend import TorchBackend
+        from rtmatte.matting.backends.torch import TorchBackend
 
         return TorchBackend(model_path, device="cuda", precision=precision)
     if device == "cuda":
@@ -100,7 +100,7 @@ def fastest_present(device: str = "auto", with_torch: bool = True) -> str:
     or ``onnx-cpu`` (``with_torch`` False: what ``--backend onnx`` runs)."""
     import onnxruntime as ort
 
-    from rtmatte.matting.trt_cache import tensorrt_found
+    from rtmatte.matting.models.trt_cache import tensorrt_found
 
     if device != "cpu":
         providers = ort.get_available_providers()

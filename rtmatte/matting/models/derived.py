@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rtmatte.matting.fetch import sha256_of
+from rtmatte.matting.models.fetch import sha256_of
 
 Build = Callable[[Path, Path], object]
 
