@@ -3,6 +3,8 @@ surroundings. Each renders a uint8 RGB picture of the frame's size for a given f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +19,9 @@ from rtmatte.io.media import is_video_path
 from rtmatte.io.sources import VideoSource, read_image
 
 TRANSPARENT = "transparent"
+
+Notify = Callable[[str], None]
+
 #: default blur: Gaussian sigma as a fraction of the frame's long side
 _BLUR_SIGMA = 0.02
 #: the blur background halves its working copy while its sigma is above twice this (pixels)
@@ -75,60 +80,117 @@ class ImageBackground(_Still):
 
 
 class VideoBackground:
-    """A video played behind the subject, looped, in step with the input's timestamps."""
+    """A video played behind the subject, looped, in step with the input's timestamps.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    Times are exact fractions of a second: with floats, a background frame due at the very
+    instant of an input frame can land a rounding step late after a loop, so one frame repeats
+    and the next is skipped. The background's clock starts at its first frame and the input's at
+    the first frame rendered after :meth:`restart`, so streams whose timestamps do not start at
+    zero (MPEG-TS) still begin together.
+
+    A background cut off part way loops the part that can be read and says so once through
+    ``notify``; one with not a single readable frame is refused.
+    """
+
+    def __init__(self, path: Path, notify: Notify | None = None) -> None:
+        self.path = Path(path)
+        self._notify = notify
         self._source: VideoSource | None = None
-        self._period: float | None = None
+        # One pass's length in seconds and in frames, known once the first pass has ended: later
+        # passes stop at the same frame even where decoding a damaged file could go further.
+        self._period: Fraction | None = None
+        self._length: int | None = None
         self.restart()
         if self._upcoming is None:
-            raise BackgroundError(f"background video {path} has no frames")
+            raise BackgroundError(f"background video {self.path} has no frame that can be read")
 
     def restart(self) -> None:
-        self._open(loop_offset=0.0)
+        self._origin: Fraction | None = None  # the input's time at its first rendered frame
+        self._loop_start = Fraction(0)  # background time at which the current pass began
         self._current: Frame | None = None
-        self._fitted: tuple[int, np.ndarray] | None = None
+        self._fitted: tuple[Frame, np.ndarray] | None = None
+        self._open()
         self._upcoming: Frame | None = self._next()
 
-    def _open(self, loop_offset: float) -> None:
+    def _open(self) -> None:
         if self._source is not None:
             self._source.close()
         self._source = VideoSource(self.path)
-        self._frames = iter(self._source)
-        self._loop_offset = loop_offset
+        self._frames: Iterator[Frame] = iter(self._source)
+        self._read = 0
+        self._first_pts = 0
+        self._broken = False
 
     def _next(self) -> Frame | None:
+        """The pass's next frame; None where the pass ends, at its end or where it is cut off."""
+        if self._length is not None and self._read >= self._length:
+            return None
         try:
             frame = next(self._frames, None)
-        except StreamError:
-            frame = None
-        if frame is not None:
-            frame.extras["bg_time"] = frame.seconds + self._loop_offset
+        except StreamError as exc:
+            if self._read == 0:
+                raise BackgroundError(f"background video {self.path}: not a single frame can be "
+                                      f"read ({exc})") from exc
+            self._broken = True
+            return None
+        if frame is None:
+            return None
+        if self._read == 0:
+            self._first_pts = _pts(frame)
+        self._read += 1
         return frame
 
-    def _rewind(self, last: Frame) -> None:
-        interval = 1.0 / float(self._source.info.rate or 25)
-        self._period = self._period or last.seconds + interval
-        self._open(self._loop_offset + self._period)
+    def _time(self, frame: Frame) -> Fraction:
+        """When ``frame`` of the current pass is due, in seconds since the background began."""
+        return self._loop_start + (_pts(frame) - self._first_pts) * self._source.info.time_base
+
+    def _end_pass(self, last: Frame) -> None:
+        """Start the next pass one period on: the last frame plus one frame's duration."""
+        if self._period is None:
+            info = self._source.info
+            ticks = max(1, round(1 / (info.rate * info.time_base)))
+            self._period = (_pts(last) - self._first_pts + ticks) * info.time_base
+            self._length = self._read
+            if self._broken and self._notify is not None:
+                promised = info.frames or round(info.duration * info.rate)
+                of = f" (of {promised})" if promised > self._read else ""
+                self._notify(f"background video {self.path} is cut off after {self._read} "
+                             f"frames{of}; looping the part that can be read")
+        self._loop_start += self._period
+        self._open()
 
     def render(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
-        target_time = frame.seconds
+        now = _input_time(frame)
+        if self._origin is None:
+            self._origin = now
+        now -= self._origin
         while self._upcoming is not None and (
-            self._current is None or self._upcoming.extras["bg_time"] <= target_time
+            self._current is None or self._time(self._upcoming) <= now
         ):
             self._current = self._upcoming
             self._upcoming = self._next()
             if self._upcoming is None:
-                self._rewind(self._current)
+                self._end_pass(self._current)
                 self._upcoming = self._next()
         assert self._current is not None
         height, width = frame.rgb.shape[:2]
-        key = id(self._current)
-        if self._fitted is None or self._fitted[0] != key or \
+        if self._fitted is None or self._fitted[0] is not self._current or \
                 self._fitted[1].shape[:2] != (height, width):
-            self._fitted = (key, cover_fit(self._current.rgb, height, width))
+            self._fitted = (self._current, cover_fit(self._current.rgb, height, width))
         return self._fitted[1]
+
+
+def _pts(frame: Frame) -> int:
+    """A background frame's pts, in its source's time base (VideoSource gives every frame one)."""
+    assert frame.pts is not None
+    return frame.pts
+
+
+def _input_time(frame: Frame) -> Fraction:
+    """The frame's presentation time, exact; 0 when its source gives no timestamps."""
+    if frame.pts is None or frame.time_base is None:
+        return Fraction(0)
+    return frame.pts * frame.time_base
 
 
 class BlurBackground(_Still):
@@ -163,8 +225,12 @@ class BlurBackground(_Still):
                           interpolation=cv2.INTER_LINEAR)
 
 
-def parse_background(spec: str) -> Background | None:
-    """Turn a --bg value into a Background; None means transparent (RGBA output)."""
+def parse_background(spec: str, notify: Notify | None = None) -> Background | None:
+    """Turn a --bg value into a Background; None means transparent (RGBA output).
+
+    ``notify`` hears what the person should know but that does not stop the run (a background
+    video that is cut off part way and loops only its readable part).
+    """
     text = spec.strip()
     lowered = text.lower()
     if lowered == TRANSPARENT:
@@ -185,8 +251,6 @@ def parse_background(spec: str) -> Background | None:
         return ColourBackground(colour)
     path = Path(text).expanduser()
     if not path.exists():
-        if lowered.startswith("#"):
-            raise BackgroundError(f"--bg {spec}: not a colour; write it as #rrggbb")
         names = ", ".join(sorted(NAMED_COLOURS))
         raise BackgroundError(
             f"--bg {spec}: no such file, and not a colour ({names}, #rrggbb), 'blur' or "
@@ -194,7 +258,7 @@ def parse_background(spec: str) -> Background | None:
         )
     try:
         if is_video_path(path):
-            return VideoBackground(path)
+            return VideoBackground(path, notify)
         return ImageBackground(read_image(path))
     except InputError as exc:
         raise BackgroundError(f"background {exc}") from exc
