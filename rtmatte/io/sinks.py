@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.io.atomic import check_kind, check_target, commit, discard, kept_path, partial_path
+from rtmatte.io.atomic import (
+    Staging,
+    check_kind,
+    check_target,
+    kept_path,
+    write_bytes,
+    write_error,
+)
 from rtmatte.io.audio import AudioCarrier
 from rtmatte.io.media import ALPHA_IMAGE_EXTENSIONS, ALPHA_VIDEO_CODECS
 
@@ -50,11 +58,12 @@ class VideoFileSink:
         self._rate = rate
         self._crf = crf
         self._audio_from = audio_from
-        self._partial = partial_path(self.target)
+        self._staging = Staging(self.target.parent)
         try:
-            self._container = av.open(str(self._partial), "w")
+            self._container = av.open(str(self._staging.file(self.target.name)), "w")
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise OutputError(f"cannot write {self.target}: {exc}") from exc
+            self._staging.discard()
+            raise write_error(self.target, exc) from exc
         self._stream: av.video.stream.VideoStream | None = None
         self._audio: AudioCarrier | None = None
         self._pad: tuple[int, int] = (0, 0)
@@ -99,8 +108,11 @@ class VideoFileSink:
         frame = av.VideoFrame.from_ndarray(picture, format="rgba" if self.alpha else "rgb24")
         frame.pts = self.frames if pts is None else pts
         frame.time_base = self._time_base
-        for packet in self._stream.encode(frame):
-            self._mux_video(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._mux_video(packet)
+        except (OSError, av.error.FFmpegError) as exc:
+            raise write_error(self.target, exc) from exc
         self.frames += 1
 
     def _mux_video(self, packet: av.Packet) -> None:
@@ -109,18 +121,30 @@ class VideoFileSink:
         self._container.mux(packet)
 
     def close(self, keep_incomplete: bool = False) -> Path:
-        """Flush and finalize. Returns where the file went: the target, or a ``.partial`` name."""
+        """Flush and finalize. Returns where the file went: the target, or a ``.partial`` name.
+
+        Anything that fails on the way (the encoder's last packets, the audio's tail, the
+        container's index on a disk that just filled up) aborts the sink: the target is left
+        as it was and no staged file stays behind.
+        """
         if self._stream is None:
-            self._container.close()
-            discard(self._partial)
+            self.abort()
             raise OutputError(f"no frames to write to {self.target}")
-        for packet in self._stream.encode(None):
-            self._mux_video(packet)
-        if self._audio is not None:
-            self._audio.finish()
-        self._container.close()
-        destination = kept_path(self.target) if keep_incomplete else self.target
-        commit(self._partial, destination)
+        try:
+            for packet in self._stream.encode(None):
+                self._mux_video(packet)
+            if self._audio is not None:
+                self._audio.finish()
+            self._container.close()
+            destination = kept_path(self.target) if keep_incomplete else self.target
+            self._staging.commit(self.target.name, destination)
+        except (OSError, av.error.FFmpegError) as exc:
+            self.abort()
+            raise write_error(self.target, exc) from exc
+        except BaseException:
+            self.abort()
+            raise
+        self._staging.discard()
         return destination
 
     def abort(self) -> None:
@@ -129,9 +153,9 @@ class VideoFileSink:
             if self._audio is not None:
                 self._audio.close()
             self._container.close()
-        except av.error.FFmpegError:
+        except (OSError, av.error.FFmpegError):
             pass
-        discard(self._partial)
+        self._staging.discard()
 
 
 def write_image(target: Path, picture: np.ndarray, overwrite: bool = False) -> None:
@@ -144,48 +168,118 @@ def write_image(target: Path, picture: np.ndarray, overwrite: bool = False) -> N
         bgr = cv2.cvtColor(picture, cv2.COLOR_RGBA2BGRA)
     else:
         bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-    _encode_to(target, bgr)
+    write_bytes(target, _encoded(target, bgr))
 
 
 class AlphaSequenceSink:
     """Writes each frame's matte losslessly as an 8-bit grey PNG named by a printf pattern.
 
     ``alpha/%05d.png`` gives ``alpha/00001.png`` for the first frame (numbering from 1, as
-    FFmpeg's image sequences do). The folder is created when missing.
+    FFmpeg's image sequences do). The folder is created when missing. The pictures are staged
+    and only moved into place by :meth:`close`, so an interrupted run leaves none of them, and
+    a sequence written with ``--overwrite`` over a longer one removes the old one's extra frames
+    instead of leaving them mixed in.
     """
 
     def __init__(self, pattern: str, overwrite: bool = False) -> None:
-        self.pattern = pattern
+        self.pattern = FramePattern(pattern)
+        self.overwrite = overwrite
+        folder = self.pattern.folder
         try:
-            first = Path(pattern % 1)
-        except TypeError as exc:
-            raise OutputError(f"--alpha-output {pattern!r} needs one number field like %05d") \
-                from exc
-        if first.suffix.lower() != ".png":
-            raise OutputError(f"--alpha-output {pattern!r}: the matte is written as .png files")
-        if first.exists() and not overwrite:
-            raise OutputError(f"{first} already exists; pass --overwrite to replace it")
-        try:
-            first.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create folder {first.parent}: {exc.strerror}") from exc
+            raise OutputError(f"cannot create folder {folder}: {exc.strerror}") from exc
+        existing = self.pattern.existing()
+        if existing and not overwrite:
+            raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the "
+                              "sequence")
+        self._staging = Staging(folder)
         self.frames = 0
 
     def write(self, alpha: np.ndarray) -> None:
-        self.frames += 1
         matte = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        _encode_to(Path(self.pattern % self.frames), matte)
+        name = self.pattern.name(self.frames + 1)
+        try:
+            self._staging.file(name).write_bytes(_encoded(Path(name), matte))
+        except OSError as exc:
+            raise write_error(self.pattern.folder / name, exc) from exc
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Move the staged pictures into place; returns the first one's path."""
+        try:
+            stale = [p for p in self.pattern.existing()
+                     if self.pattern.number(p.name) > self.frames]
+            for number in range(1, self.frames + 1):
+                name = self.pattern.name(number)
+                self._staging.commit(name, self.pattern.folder / name)
+            for path in stale:
+                path.unlink(missing_ok=True)
+        finally:
+            self._staging.discard()
+        return self.pattern.folder / self.pattern.name(1)
+
+    def abort(self) -> None:
+        """Drop the staged pictures; an older sequence under the pattern stays as it was."""
+        self._staging.discard()
 
 
-def _encode_to(target: Path, pixels: np.ndarray) -> None:
-    """Encode by ``target``'s extension into a partial file, then rename it into place."""
+class FramePattern:
+    """A printf-style file name with one frame number, as FFmpeg's image sequences take it.
+
+    Only ``%d`` or ``%0Nd`` (once, in the file name) and ``%%`` are accepted, so a stray ``%``
+    is refused up front instead of failing when the first picture is written.
+    """
+
+    _FIELD = re.compile(r"%(0\d+)?d|%%|%")
+
+    def __init__(self, pattern: str) -> None:
+        self.text = pattern
+        path = Path(pattern)
+        self.folder = path.parent
+        if "%" in str(self.folder):
+            raise OutputError(f"--alpha-output {pattern!r}: the frame number belongs in the file "
+                              "name, not the folder")
+        regex, fields = [], 0
+        position = 0
+        for match in self._FIELD.finditer(path.name):
+            regex.append(re.escape(path.name[position:match.start()]))
+            position = match.end()
+            if match.group(0) == "%%":
+                regex.append("%")
+            elif match.group(0) == "%":
+                raise OutputError(f"--alpha-output {pattern!r}: a lone % (write %% for a percent "
+                                  "sign, %05d for the frame number)")
+            else:
+                fields += 1
+                width = int(match.group(1) or 0)
+                regex.append(rf"(\d{{{max(width, 1)},}})")
+        regex.append(re.escape(path.name[position:]))
+        if fields != 1:
+            raise OutputError(f"--alpha-output {pattern!r} needs one number field like %05d")
+        self._name = path.name
+        self._regex = re.compile("".join(regex) + r"\Z")
+        if Path(self.name(1)).suffix.lower() != ".png":
+            raise OutputError(f"--alpha-output {pattern!r}: the matte is written as .png files")
+
+    def name(self, number: int) -> str:
+        return self._name % number
+
+    def number(self, name: str) -> int:
+        match = self._regex.match(name)
+        return int(match.group(1)) if match else 0
+
+    def existing(self) -> list[Path]:
+        """Files in the folder that the pattern could have written, in frame order."""
+        if not self.folder.is_dir():
+            return []
+        found = [p for p in self.folder.iterdir() if self.number(p.name) > 0]
+        return sorted(found, key=lambda p: self.number(p.name))
+
+
+def _encoded(target: Path, pixels: np.ndarray) -> bytes:
+    """``pixels`` encoded in the format ``target``'s extension names."""
     ok, encoded = cv2.imencode(target.suffix.lower() or ".png", pixels)
     if not ok:
         raise OutputError(f"cannot encode {target.name} as {target.suffix or 'png'}")
-    partial = partial_path(target)
-    try:
-        partial.write_bytes(encoded.tobytes())
-        commit(partial, target)
-    except OSError as exc:
-        discard(partial)
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return encoded.tobytes()

@@ -131,13 +131,32 @@ class VideoSource:
 
 def read_image(path: Path) -> np.ndarray:
     """Read a still picture as upright uint8 RGB (EXIF orientation applied)."""
+    return read_image_with_alpha(path)[0]
+
+
+def read_image_with_alpha(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Upright uint8 RGB, and the picture's own alpha as float32 in [0, 1] where it has one.
+
+    A picture that is already partly transparent (a PNG cut-out, a logo) says what it hides;
+    the caller keeps that hidden instead of showing whatever colour the hidden pixels hold.
+    """
     path = Path(path)
     _check_readable(path)
     data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYCOLOR) if data.size else None
+    if pixels is None:
         raise InputError(f"{path}: not an image rtmatte can read")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    exif = cv2.imdecode(data, cv2.IMREAD_COLOR)  # applies the EXIF turn; UNCHANGED does not
+    alpha = None
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        scale = float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
+        alpha = pixels[..., 3].astype(np.float32) / scale
+        if alpha.min() >= 1.0:
+            alpha = None  # an alpha channel that hides nothing
+        elif alpha.shape != exif.shape[:2]:
+            raise InputError(f"{path}: a transparent picture with an EXIF turn is not supported; "
+                             "save it upright")
+    return cv2.cvtColor(exif, cv2.COLOR_BGR2RGB), alpha
 
 
 def probe_kind(path: Path) -> str:
