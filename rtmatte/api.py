@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,14 @@ import numpy as np
 from rtmatte.compose.backgrounds import TRANSPARENT, parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, StreamError, UserError
-from rtmatte.io.atomic import check_kind, check_target
+from rtmatte.io.atomic import check_kind, check_target, same_file
 from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_image_path, is_video_path, media_in_folder
 from rtmatte.io.sinks import AlphaSequenceSink, VideoFileSink, refuse_alpha_target, write_image
-from rtmatte.io.sources import VideoSource, probe_kind, read_image
-from rtmatte.matting.backend import create_backend
-from rtmatte.matting.fetch import ensure_model
+from rtmatte.io.sources import VideoSource, probe_kind, read_image_with_alpha
+from rtmatte.matting.backends import create_backend
 from rtmatte.matting.matter import Matte, Matter
+from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.pipeline import Pipeline
 from rtmatte.post import PostChain, build_post
 from rtmatte.progress import Progress
@@ -124,21 +125,33 @@ class Job:
         check_target(target, self.settings.overwrite)  # before the model runs, not after
         if self.transparent:
             refuse_alpha_target(target)
-        rgb = read_image(source)
+        alpha_sink = self._alpha_sink()
+        rgb, own_alpha = read_image_with_alpha(source)
         started = time.perf_counter()
         self.matter.reset()
         self.post.reset()
         matte = self._matte(rgb)
+        if own_alpha is not None:  # what the picture already hides stays hidden
+            matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
         picture = self.compositor(Frame(rgb=rgb, index=0), matte)
-        write_image(target, picture, overwrite=self.settings.overwrite)
-        if self.settings.alpha_output:
-            sink = AlphaSequenceSink(self.settings.alpha_output, self.settings.overwrite)
-            sink.write(matte.alpha)
+        try:
+            write_image(target, picture, overwrite=self.settings.overwrite)
+            if alpha_sink is not None:
+                alpha_sink.write(matte.alpha)
+                alpha_sink.close()
+        finally:
+            if alpha_sink is not None:
+                alpha_sink.abort()
         return JobResult(
             input=str(source), output=str(target), kind="image", frames=1,
             seconds=time.perf_counter() - started, backend=self.matter.backend.name,
             downsample_ratio=self.matter.ratio_for(*rgb.shape[:2]),
         )
+
+    def _alpha_sink(self) -> AlphaSequenceSink | None:
+        if not self.settings.alpha_output:
+            return None
+        return AlphaSequenceSink(self.settings.alpha_output, self.settings.overwrite)
 
     def _video(self, source_path: Path, target: Path) -> JobResult:
         with VideoSource(source_path) as source:
@@ -148,8 +161,11 @@ class Job:
                 audio_from=source_path if info.audio_streams else None,
                 crf=self.settings.crf, overwrite=self.settings.overwrite,
             )
-            alpha_sink = (AlphaSequenceSink(self.settings.alpha_output, self.settings.overwrite)
-                          if self.settings.alpha_output else None)
+            try:
+                alpha_sink = self._alpha_sink()
+            except BaseException:
+                sink.abort()
+                raise
             self.matter.reset()
             self.post.reset()
             ratio: list[float] = []
@@ -185,20 +201,20 @@ class Job:
             except StreamError as exc:
                 meter.finish()
                 if sink.frames == 0:
-                    sink.abort()
+                    _abort(sink, alpha_sink)
                     raise InputError(f"{exc}; nothing could be decoded") from exc
-                kept = sink.close(keep_incomplete=True)
+                kept = _close(sink, alpha_sink, keep_incomplete=True)
                 raise StreamError(f"{exc}; the {sink.frames} frames before it were written to "
                                   f"{kept}", frames_written=sink.frames) from exc
             except BaseException:
                 meter.finish()
-                sink.abort()
+                _abort(sink, alpha_sink)
                 raise
             meter.finish()
             if sink.frames == 0:
-                sink.abort()
+                _abort(sink, alpha_sink)
                 raise InputError(f"{source_path}: the video stream holds no frames")
-            written = sink.close()
+            written = _close(sink, alpha_sink)
         return JobResult(
             input=str(source_path), output=str(written), kind="video", frames=sink.frames,
             seconds=stats.seconds, backend=self.matter.backend.name,
@@ -208,24 +224,103 @@ class Job:
         )
 
 
-def plan_inputs(source: Path, target: Path | None, transparent: bool) -> list[tuple[Path, Path]]:
-    """Pair each input with its output; a folder expands to every video and image in it."""
+def _close(sink: VideoFileSink, alpha_sink: AlphaSequenceSink | None,
+           keep_incomplete: bool = False) -> Path:
+    """Finalize the video, then the matte sequence; when either fails, neither is left."""
+    try:
+        written = sink.close(keep_incomplete=keep_incomplete)
+    except BaseException:
+        _abort(None, alpha_sink)
+        raise
+    if alpha_sink is not None:
+        alpha_sink.close()
+    return written
+
+
+def _abort(sink: VideoFileSink | None, alpha_sink: AlphaSequenceSink | None) -> None:
+    for each in (sink, alpha_sink):
+        if each is not None:
+            each.abort()
+
+
+def plan_inputs(source: Path, target: Path | None, transparent: bool,
+                protect: Sequence[Path] = ()) -> list[tuple[Path, Path]]:
+    """Pair each input with its output; a folder expands to every video and image in it.
+
+    Outputs into another folder keep their input's name; into the input's own folder they keep
+    the ``.rtmatte`` tag. No output may land on an input (of this run, or a file in ``protect``
+    such as the background), nor two outputs on one name: that is refused before any work,
+    with or without ``--overwrite``.
+    """
     source = Path(source)
     if not source.is_dir():
-        return [(source, Path(target) if target else default_output(source, transparent))]
+        pairs = [(source, Path(target) if target else default_output(source, transparent))]
+    else:
+        pairs = _folder_pairs(source, target, transparent)
+    inputs = [item for item, _ in pairs] + [Path(p) for p in protect]
+    seen: dict[Path, Path] = {}
+    for item, out in pairs:
+        for other in inputs:
+            if same_file(out, other):
+                raise OutputError(f"{out} is an input of this run; rtmatte never writes over its "
+                                  "inputs: choose another output name or folder")
+        key = Path(os.path.abspath(out))
+        if key in seen:
+            raise OutputError(f"{seen[key].name} and {item.name} would both be written to "
+                              f"{out}; rename one of them or process them apart")
+        seen[key] = item
+    return pairs
+
+
+def _folder_pairs(source: Path, target: Path | None,
+                  transparent: bool) -> list[tuple[Path, Path]]:
     items = [p for p in media_in_folder(source) if OUTPUT_TAG not in p.suffixes]
     if not items:
         raise InputError(f"{source}: the folder holds no videos or images")
-    if target is not None:
-        target = Path(target)
-        if target.exists() and not target.is_dir():
-            raise OutputError(f"{target}: for a folder of inputs, -o must name a folder")
+    if target is None or same_file(target, source):
+        return [(item, default_output(item, transparent)) for item in items]
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: for a folder of inputs, -o must name a folder")
+    try:
         target.mkdir(parents=True, exist_ok=True)
-    pairs = []
-    for item in items:
-        out = default_output(item, transparent)
-        pairs.append((item, target / out.name.replace(OUTPUT_TAG, "") if target else out))
-    return pairs
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {target}: {exc.strerror or exc}") from exc
+    return [(item, target / default_output(item, transparent).name.replace(OUTPUT_TAG, ""))
+            for item in items]
+
+
+@dataclass
+class Failure:
+    """One input of a folder run that could not be processed, and why."""
+
+    input: str
+    error: str
+
+    def as_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+class BatchError(UserError):
+    """Some inputs of a folder run failed; the others were written. Carries both lists."""
+
+    exit_code = 3
+
+    def __init__(self, results: list[JobResult], failures: list[Failure]) -> None:
+        total = len(results) + len(failures)
+        names = "; ".join(f"{f.input}: {f.error}" for f in failures)
+        super().__init__(f"{len(failures)} of {total} files failed ({names})")
+        self.results = results
+        self.failures = failures
+        if not results:
+            self.exit_code = UserError.exit_code
+
+
+def describe(result: JobResult) -> str:
+    """The line said when an output is finished."""
+    audio = f", audio: {', '.join(result.audio)}" if result.audio else ""
+    return (f"wrote {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, "
+            f"{result.fps:.1f} fps, {result.backend}{audio})")
 
 
 def process(
@@ -235,7 +330,9 @@ def process(
 ) -> list[JobResult]:
     """Process a video, an image or a folder of them; returns one result per file written.
 
-    With a folder, each file is attempted; the first failure is raised after the others ran.
+    ``notify`` hears of each file as it is finished or fails. In a folder, every file is
+    attempted; when any failed, :class:`BatchError` is raised at the end, carrying the results
+    of those that worked and the reason of each that did not.
     """
     settings = settings or load_settings()
     if bg is not None:
@@ -246,21 +343,27 @@ def process(
     if source.is_file() and not (is_video_path(source) or is_image_path(source)):
         probe_kind(source)  # readable? (unknown extensions are tried as video)
     transparent = settings.bg.strip().lower() == TRANSPARENT
-    pairs = plan_inputs(source, Path(target) if target else None, transparent)
+    background_file = Path(settings.bg).expanduser()
+    protect = [background_file] if background_file.is_file() else []
+    pairs = plan_inputs(source, Path(target) if target else None, transparent, protect)
     job = Job(settings, notify=notify, progress=progress)
     results: list[JobResult] = []
-    failures: list[UserError | StreamError] = []
+    failures: list[Failure] = []
     for item, out in pairs:
         try:
-            results.append(job.run(item, out))
+            result = job.run(item, out)
         except (UserError, StreamError) as exc:
             if len(pairs) == 1:
                 raise
-            failures.append(exc)
+            failures.append(Failure(input=str(item), error=str(exc)))
             if notify:
-                notify(f"skipped {item.name}: {exc}")
+                notify(f"failed {item.name}: {exc}")
+            continue
+        results.append(result)
+        if notify:
+            notify(describe(result))
     if failures:
-        raise UserError(f"{len(failures)} of {len(pairs)} files failed; first: {failures[0]}")
+        raise BatchError(results, failures)
     return results
 
 

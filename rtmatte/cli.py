@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -104,34 +106,51 @@ def run_main_job(args: argparse.Namespace) -> int:
     if is_live_run(args):
         return run_live(args, settings)
     notify = None if args.quiet else say
-    results = api.process(args.input, args.output, settings=settings, notify=notify,
-                          progress=None if not args.quiet else False)
-    for result in results:
-        if not args.quiet:
-            say(f"wrote {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, "
-                 f"{result.fps:.1f} fps, {result.backend})")
+    folder = Path(args.input).is_dir()
+    try:
+        results = api.process(args.input, args.output, settings=settings, notify=notify,
+                              progress=None if not args.quiet else False)
+    except api.BatchError as exc:
+        if args.stats:
+            write_stats(args.stats, exc.results, exc.failures, batch=True)
+        raise
     if args.stats:
-        write_stats(args.stats, results)
+        write_stats(args.stats, results, batch=folder)
     return 0
 
 
-def write_stats(path: Path, results: Sequence[Any]) -> None:
-    """One result as a JSON object; a folder's results as {"files": [...], totals}."""
-    if len(results) == 1:
+def write_stats(path: Path, results: Sequence[Any], failures: Sequence[Any] = (),
+                batch: bool = False) -> None:
+    """One file's result as a JSON object; a folder's as {"files": [...], "failed": [...],
+    totals}. Written whole or not at all (a full disk leaves no empty file)."""
+    from rtmatte.io.atomic import write_bytes
+
+    if not batch:
         payload = results[0].as_dict()
     else:
         payload = {"files": [r.as_dict() for r in results],
+                   "failed": [f.as_dict() for f in failures],
                    "frames": sum(r.frames for r in results),
                    "seconds": round(sum(r.seconds for r in results), 4)}
     try:
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-    except OSError as exc:
-        raise UserError(f"cannot write --stats {path}: {exc.strerror or exc}") from exc
+        write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
+    except UserError as exc:
+        raise UserError(f"--stats: {exc}") from exc
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``docker stop``, systemd) arrived: unwind exactly as Ctrl-C does."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         if argv and argv[0] in SUBCOMMANDS:
             from rtmatte import commands
@@ -139,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(argv[0], argv[1:])
         args = build_parser().parse_args(argv)
         return run_main_job(args)
+    except Terminated:
+        say("terminated; no output was left half-written")
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         say("interrupted; no output was left half-written")
         return 130
@@ -161,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for the "
              "traceback, and please report it)")
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

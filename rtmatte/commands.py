@@ -22,8 +22,8 @@ def run(name: str, argv: Sequence[str]) -> int:
 
 
 def models(argv: Sequence[str]) -> int:
-    from rtmatte.matting.catalogue import load_catalogue
-    from rtmatte.matting.fetch import cached_path, fetch_model, is_cached
+    from rtmatte.matting.models.catalogue import load_catalogue
+    from rtmatte.matting.models.fetch import cached_path, fetch_model, is_cached
 
     parser = argparse.ArgumentParser(prog="rtmatte models", description="the model catalogue")
     sub = parser.add_subparsers(dest="action", required=True)
@@ -55,7 +55,7 @@ def models(argv: Sequence[str]) -> int:
             if is_cached(entry):
                 print(f"{'':{width}} {cached_path(entry)}")
         return 0
-    from rtmatte.matting.catalogue import default_model_id
+    from rtmatte.matting.models.catalogue import default_model_id
 
     path = fetch_model(args.model or default_model_id(), notify=say)
     print(path)
@@ -64,12 +64,12 @@ def models(argv: Sequence[str]) -> int:
 
 def _torch_model_command(args: argparse.Namespace) -> int:
     from rtmatte.errors import BackendUnavailable
-    from rtmatte.matting.catalogue import default_model_id
-    from rtmatte.matting.fetch import ensure_model
+    from rtmatte.matting.models.catalogue import default_model_id
+    from rtmatte.matting.models.fetch import ensure_model
 
     try:
-        from rtmatte.matting.convert import cached_weights
-        from rtmatte.matting.export import export_onnx
+        from rtmatte.matting.models.convert import cached_weights
+        from rtmatte.matting.models.export import export_onnx
     except ImportError as exc:
         raise BackendUnavailable("this needs PyTorch and onnx: pip install 'rtmatte[torch]'") \
             from exc
@@ -109,9 +109,6 @@ def demo(argv: Sequence[str]) -> int:
             notify(f"made a {args.frames}-frame sample clip with audio; replacing its background")
         results = api.process(clip, target, settings=settings, notify=notify,
                               progress=None if not args.quiet else False)
-    result = results[0]
-    say(f"wrote {result.output} ({result.frames} frames, {result.fps:.1f} fps, "
-         f"{result.backend}, audio: {', '.join(result.audio) or 'none'})")
     if args.stats:
         write_stats(args.stats, results)
     return 0
@@ -134,12 +131,12 @@ def _free_name(path: Path) -> Path:
 
 
 def bench(argv: Sequence[str]) -> int:
-    from rtmatte.benchmark import main as bench_main
+    from rtmatte.bench.pipeline import main as bench_main
 
     return bench_main(argv)
 
 
 def doctor(argv: Sequence[str]) -> int:
-    from rtmatte.doctor import main as doctor_main
+    from rtmatte.diagnostics.doctor import main as doctor_main
 
     return doctor_main(argv)

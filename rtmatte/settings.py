@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rtmatte.errors import SettingsError
-from rtmatte.matting.backend import BACKENDS, DEVICES, PRECISIONS
-from rtmatte.matting.catalogue import default_model_id
+from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
+from rtmatte.matting.models.catalogue import default_model_id
 from rtmatte.post import PostSettings
 from rtmatte.resources import data_dir
 
@@ -70,9 +70,9 @@ def load_settings(preset: str | None = None, config: Path | None = None,
     """Defaults ← preset ← config file ← overrides (CLI flags); later ones win."""
     settings = Settings()
     name = preset or DEFAULT_PRESET
-    preset_path = data_dir("configs") / f"{name}.toml"
-    if not preset_path.is_file():
+    if name not in preset_names():  # a name from the list, never a path to wander off with
         raise SettingsError(f"unknown preset '{name}'; presets: {', '.join(preset_names())}")
+    preset_path = data_dir("configs") / f"{name}.toml"
     apply_mapping(settings, _read_toml(preset_path), str(preset_path))
     if config is not None:
         apply_mapping(settings, _read_toml(Path(config)), str(config))
@@ -135,6 +135,9 @@ def _coerce(value: Any, current: Any, key: str, origin: str) -> Any:
 def _ratio(value: Any, origin: str) -> float | None:
     if isinstance(value, str) and value.lower() == "auto":
         return None
+    if isinstance(value, bool):
+        raise SettingsError(f"{origin}: downsample ratio must be a number or 'auto', not "
+                            f"{str(value).lower()}")
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
@@ -148,5 +151,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise SettingsError(f"config file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise SettingsError(f"config file {path} is a folder; give a .toml file") from exc
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read ({exc.strerror or exc})") \
+            from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"config file {path} is not a text file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
