@@ -4,6 +4,8 @@
 >>> api.process("talk.mp4", "talk_beach.mp4", bg="beach.jpg")        # doctest: +SKIP
 >>> matter = api.open_matter()                                        # doctest: +SKIP
 >>> matte = matter(rgb_frame)   # .alpha (H, W), .fgr (H, W, 3), recurrent state carried
+>>> with api.open_live("camera", bg="beach.jpg", sinks=[...]) as live:   # doctest: +SKIP
+...     result = live.run()
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +24,26 @@ import numpy as np
 
 from rtmatte.compose.backgrounds import TRANSPARENT, parse_background
 from rtmatte.compose.compositor import Compositor
-from rtmatte.errors import InputError, OutputError, StreamError, UserError
-from rtmatte.io.atomic import check_kind, check_target, same_file
-from rtmatte.io.frame import Frame
+from rtmatte.errors import InputError, OutputError, SettingsError, StreamError, UserError
+from rtmatte.io.atomic import same_file
+from rtmatte.io.camera import CameraReader, parse_camera
 from rtmatte.io.media import is_image_path, is_video_path, media_in_folder
-from rtmatte.io.sinks import AlphaSequenceSink, VideoFileSink, refuse_alpha_target, write_image
+from rtmatte.io.realtime import LiveReader, RealtimeFileReader
 from rtmatte.io.sources import VideoSource, probe_kind, read_image_with_alpha
+from rtmatte.live import Backgrounds, BackgroundWatch, LiveRunner
+from rtmatte.live_matter import LiveMatter
 from rtmatte.matting.backends import create_backend
-from rtmatte.matting.matter import Matte, Matter
+from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
+from rtmatte.matting.models.quantize import ensure_quantized
 from rtmatte.pipeline import Pipeline
 from rtmatte.post import PostChain, build_post
 from rtmatte.progress import Progress
 from rtmatte.settings import Settings, load_settings
+from rtmatte.sinks import AlphaSequenceSink, ImageSink, Sink, SinkGroup, VideoFileSink
+from rtmatte.sinks.preview import PreviewWindow
+from rtmatte.sinks.vcam import VirtualCameraSink
+from rtmatte.types import Frame, Matte
 
 Notify = Callable[[str], None]
 OUTPUT_TAG = ".rtmatte"
@@ -52,6 +63,8 @@ class JobResult:
     stages: dict[str, Any] = field(default_factory=dict)
     audio: list[str] = field(default_factory=list)
     scene_cuts: int = 0
+    #: what changed on the way for the audio and subtitles, as said to the user
+    notes: list[str] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -102,7 +115,7 @@ class Job:
         self.settings = settings
         self.notify = notify
         self.progress = progress
-        self.compositor = Compositor(parse_background(settings.bg), settings.post)
+        self.compositor = Compositor(parse_background(settings.bg, notify), settings.post)
         self.transparent = self.compositor.transparent
         self.matter = open_matter(settings, notify)
         self.post: PostChain = build_post(settings.post)
@@ -117,55 +130,48 @@ class Job:
             return self._image(source, Path(target))
         return self._video(source, Path(target))
 
-    def _matte(self, rgb: np.ndarray) -> Matte:
-        return self.post(rgb, self.matter(rgb))
-
     def _image(self, source: Path, target: Path) -> JobResult:
-        check_kind(target, "image")
-        check_target(target, self.settings.overwrite)  # before the model runs, not after
-        if self.transparent:
-            refuse_alpha_target(target)
-        alpha_sink = self._alpha_sink()
-        rgb, own_alpha = read_image_with_alpha(source)
-        started = time.perf_counter()
-        self.matter.reset()
-        self.post.reset()
-        matte = self._matte(rgb)
-        if own_alpha is not None:  # what the picture already hides stays hidden
-            matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
-        picture = self.compositor(Frame(rgb=rgb, index=0), matte)
+        sinks = SinkGroup([ImageSink(target, self.settings.overwrite, alpha=self.transparent),
+                           *self._alpha_sinks()])  # names checked before the model runs
         try:
-            write_image(target, picture, overwrite=self.settings.overwrite)
-            if alpha_sink is not None:
-                alpha_sink.write(matte.alpha)
-                alpha_sink.close()
-        finally:
-            if alpha_sink is not None:
-                alpha_sink.abort()
+            rgb, own_alpha = read_image_with_alpha(source)
+            started = time.perf_counter()
+            self.matter.reset()
+            self.post.reset()
+            matte = self.post(rgb, self.matter(rgb))
+            if own_alpha is not None:  # what the picture already hides stays hidden
+                matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
+            frame = Frame(rgb=rgb, index=0)
+            sinks.write(self.compositor(frame, matte), frame, matte)
+        except BaseException:
+            sinks.abort()
+            raise
+        sinks.close()
         return JobResult(
             input=str(source), output=str(target), kind="image", frames=1,
             seconds=time.perf_counter() - started, backend=self.matter.backend.name,
             downsample_ratio=self.matter.ratio_for(*rgb.shape[:2]),
         )
 
-    def _alpha_sink(self) -> AlphaSequenceSink | None:
+    def _alpha_sinks(self) -> list[AlphaSequenceSink]:
         if not self.settings.alpha_output:
-            return None
-        return AlphaSequenceSink(self.settings.alpha_output, self.settings.overwrite)
+            return []
+        return [AlphaSequenceSink(self.settings.alpha_output, self.settings.overwrite)]
 
     def _video(self, source_path: Path, target: Path) -> JobResult:
         with VideoSource(source_path) as source:
             info = source.info
-            sink = VideoFileSink(
+            video = VideoFileSink(
                 target, time_base=info.time_base, rate=info.rate, alpha=self.transparent,
-                audio_from=source_path if info.audio_streams else None,
+                audio_from=source_path if info.audio_streams or info.subtitle_streams else None,
                 crf=self.settings.crf, overwrite=self.settings.overwrite,
             )
             try:
-                alpha_sink = self._alpha_sink()
+                extra = SinkGroup(self._alpha_sinks())
             except BaseException:
-                sink.abort()
+                video.abort()
                 raise
+            sinks = SinkGroup([video, *extra.sinks])
             self.matter.reset()
             self.post.reset()
             ratio: list[float] = []
@@ -179,68 +185,48 @@ class Job:
                 frame, matte = item
                 return frame, self.post(frame.rgb, matte)
 
-            def composite(item: tuple[Frame, Matte]) -> tuple[Frame, np.ndarray, np.ndarray]:
+            def composite(item: tuple[Frame, Matte]) -> tuple[np.ndarray, Frame, Matte]:
                 frame, matte = item
-                return frame, self.compositor(frame, matte), matte.alpha
-
-            def write(item: tuple[Frame, np.ndarray, np.ndarray]) -> None:
-                frame, picture, alpha = item
-                sink.write(picture, frame.pts)
-                if alpha_sink is not None:
-                    alpha_sink.write(alpha)
+                return self.compositor(frame, matte), frame, matte
 
             meter = Progress(source_path.name, total=info.frames, enabled=self.progress)
             # post-processing gets its own thread when it has steps, off the model's critical path
             stages = [("infer", infer), ("post", post), ("composite", composite)]
             if not self.post.steps:
                 del stages[1]
-            pipeline = Pipeline(source, stages, write,
+            pipeline = Pipeline(source, stages, lambda item: sinks.write(*item),
                                 on_progress=meter.update)
             try:
                 stats = pipeline.run()
             except StreamError as exc:
                 meter.finish()
-                if sink.frames == 0:
-                    _abort(sink, alpha_sink)
+                if video.frames == 0:
+                    sinks.abort()
                     raise InputError(f"{exc}; nothing could be decoded") from exc
-                kept = _close(sink, alpha_sink, keep_incomplete=True)
-                raise StreamError(f"{exc}; the {sink.frames} frames before it were written to "
-                                  f"{kept}", frames_written=sink.frames) from exc
+                try:  # the frames before the damage: kept, under a name that says so
+                    kept = video.close(keep_incomplete=True)
+                except BaseException:
+                    extra.abort()
+                    raise
+                extra.close()
+                raise StreamError(f"{exc}; the {video.frames} frames before it were written to "
+                                  f"{kept}", frames_written=video.frames) from exc
             except BaseException:
                 meter.finish()
-                _abort(sink, alpha_sink)
+                sinks.abort()
                 raise
             meter.finish()
-            if sink.frames == 0:
-                _abort(sink, alpha_sink)
+            if video.frames == 0:
+                sinks.abort()
                 raise InputError(f"{source_path}: the video stream holds no frames")
-            written = _close(sink, alpha_sink)
+            written = sinks.close()[0]
         return JobResult(
-            input=str(source_path), output=str(written), kind="video", frames=sink.frames,
+            input=str(source_path), output=str(written), kind="video", frames=video.frames,
             seconds=stats.seconds, backend=self.matter.backend.name,
             downsample_ratio=ratio[0] if ratio else 0.0,
             stages={name: timing.as_dict() for name, timing in stats.stages.items()},
-            audio=sink.audio_codecs, scene_cuts=self.matter.cuts,
+            audio=video.audio_codecs, scene_cuts=self.matter.cuts, notes=video.notes,
         )
-
-
-def _close(sink: VideoFileSink, alpha_sink: AlphaSequenceSink | None,
-           keep_incomplete: bool = False) -> Path:
-    """Finalize the video, then the matte sequence; when either fails, neither is left."""
-    try:
-        written = sink.close(keep_incomplete=keep_incomplete)
-    except BaseException:
-        _abort(None, alpha_sink)
-        raise
-    if alpha_sink is not None:
-        alpha_sink.close()
-    return written
-
-
-def _abort(sink: VideoFileSink | None, alpha_sink: AlphaSequenceSink | None) -> None:
-    for each in (sink, alpha_sink):
-        if each is not None:
-            each.abort()
 
 
 def plan_inputs(source: Path, target: Path | None, transparent: bool,
@@ -361,10 +347,128 @@ def process(
             continue
         results.append(result)
         if notify:
+            for note in result.notes:
+                notify(note)
             notify(describe(result))
     if failures:
         raise BatchError(results, failures)
     return results
+
+
+def live_cpu_threads() -> int:
+    """ONNX Runtime threads for a live run: every core but one, which capture, compositing and
+    output need (figures in docs/benchmarks.md, "live path")."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def open_live_matter(settings: Settings, budget_s: float, notify: Notify | None = None,
+                     cpu_threads: int | None = None) -> LiveMatter:
+    """The model as the live path runs it: sized to keep up within ``budget_s`` a frame, on
+    ``cpu_threads`` (default: all cores but one)."""
+    path = model_path(settings, notify)
+    if settings.live.int8:
+        path = ensure_quantized(path, notify=notify)
+    backend = create_backend(path, settings.backend, settings.device,
+                             cpu_threads=cpu_threads or live_cpu_threads(),
+                             precision=settings.precision)
+    matter = Matter(backend, downsample_ratio=settings.downsample_ratio)
+    return LiveMatter(matter, build_post(settings.post), budget_s, adapt=settings.live.adapt,
+                      every=settings.live.matte_every)
+
+
+def open_source(source: str | Path, size: tuple[int, int] | None = None,
+                fps: float | None = None, notify: Notify | None = None) -> LiveReader:
+    """A camera (``camera``, ``camera:N``, ``/dev/videoN``) or a video file played in real time."""
+    if parse_camera(str(source)) is not None:
+        return CameraReader(str(source), size=size, fps=fps, notify=notify)
+    return RealtimeFileReader(Path(source), notify=notify)
+
+
+@dataclass
+class VirtualCamera:
+    """Where ``open_live`` sends pictures for Zoom, Teams, Meet or OBS (pyvirtualcam)."""
+
+    device: str | None = None
+    backend: str | None = None
+    #: Linux: run the model only while an app reads the virtual camera
+    on_demand: bool = False
+
+
+@contextmanager
+def open_live(
+    source: str | Path, *, bg: str | Sequence[str] | None = None,
+    settings: Settings | None = None, output: str | Path | None = None,
+    vcam: VirtualCamera | bool = False, preview: bool = False, sinks: Sequence[Sink] = (),
+    size: tuple[int, int] | None = None, fps: float | None = None,
+    watch: Path | None = None, notify: Notify | None = None,
+) -> Iterator[LiveRunner]:
+    """A live run over a camera or a file played in real time, newest frame winning.
+
+    ``bg`` is one background or several to switch between. Outputs: ``output`` records a file
+    (frames keep their capture times), ``vcam`` feeds a virtual camera, ``preview`` opens a
+    window, ``settings.alpha_output`` writes the matte of every delivered frame, and ``sinks``
+    adds any :class:`~rtmatte.sinks.base.Sink` of the caller's. The yielded runner is either
+    ``run()`` to the end (``.result`` then holds the figures) or iterated for
+    ``(picture, frame, matte)``::
+
+        with api.open_live("camera", bg="beach.jpg", vcam=True) as live:
+            for picture, frame, matte in live:
+                ...
+
+    Everything opens in the order that fails fastest (backgrounds, window, source, virtual
+    camera, files, the model last, as it is the slow part), and whatever was opened is
+    released when a later step fails. Leaving the block stops the run and finalizes every
+    sink, the caller's too.
+    """
+    settings = settings or load_settings()
+    specs = [bg] if isinstance(bg, str) else list(bg or [settings.bg])
+    transparent = any(spec.strip().lower() == TRANSPARENT for spec in specs)
+    if transparent and (vcam or preview or len(specs) > 1):
+        raise SettingsError("--bg transparent only works with -o FILE alone in a live run; for a "
+                            "virtual camera use a colour such as --bg '#00b140' and key it out")
+    opened: list[Sink] = list(sinks)
+    reader: LiveReader | None = None
+    try:
+        backgrounds = Backgrounds(specs, settings.post, notify)
+        if preview:
+            opened.append(PreviewWindow())
+        reader = open_source(source, size=size, fps=fps, notify=notify)
+        if notify:
+            notify(reader.description)
+        rate = fps or reader.fps
+        if vcam:
+            options = vcam if isinstance(vcam, VirtualCamera) else VirtualCamera()
+            camera = VirtualCameraSink(reader.size[0], reader.size[1], rate,
+                                       device=options.device, backend=options.backend,
+                                       on_demand=options.on_demand)
+            opened.append(camera)
+            if notify:
+                notify(f"virtual camera {camera.device} ({camera.backend}), {reader.size[0]}x"
+                       f"{reader.size[1]} at {rate:g} fps")
+                if options.on_demand and not camera.on_demand:
+                    notify("--on-demand needs a v4l2loopback device node (Linux); matting always")
+        if output is not None:
+            opened.append(VideoFileSink(Path(output), time_base=reader.time_base,
+                                        rate=Fraction(rate).limit_denominator(1001),
+                                        alpha=transparent, crf=settings.crf,
+                                        overwrite=settings.overwrite))
+        if settings.alpha_output:
+            opened.append(AlphaSequenceSink(settings.alpha_output, settings.overwrite))
+        matter = open_live_matter(settings, 1.0 / reader.fps, notify)
+    except BaseException:
+        SinkGroup(opened).abort()
+        if reader is not None:
+            reader.close()
+        raise
+    runner = LiveRunner(reader, matter, backgrounds, opened,
+                        watch=BackgroundWatch(watch) if watch else None, notify=notify,
+                        input_name=str(source),
+                        output_name=str(output or ("vcam" if vcam else "")))
+    try:
+        yield runner
+    finally:
+        runner.request_stop()
+        runner.close()
 
 
 def remove_background(rgb: np.ndarray, matter: Matter | None = None,

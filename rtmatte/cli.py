@@ -18,7 +18,8 @@ from typing import Any
 
 from rtmatte import __version__
 from rtmatte.errors import RtmatteError, StreamError, UserError
-from rtmatte.live_cli import add_live_arguments, is_live_run, run_live
+from rtmatte.live_cli import add_live_arguments, is_live_run, live_overrides, run_live
+from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
 from rtmatte.post.cli_args import add_post_arguments, post_overrides
 
 SUBCOMMANDS = ("models", "demo", "bench", "doctor")
@@ -31,10 +32,10 @@ def say(message: str) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="catalogue id (see `rtmatte models list`) or an ONNX file")
-    group.add_argument("--backend", choices=["auto", "onnx", "torch", "tensorrt"],
+    group.add_argument("--backend", choices=BACKENDS,
                        help="inference backend (default: auto, the fastest present)")
-    group.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
-    group.add_argument("--precision", choices=["auto", "fp16", "fp32"],
+    group.add_argument("--device", choices=DEVICES, help="default: auto")
+    group.add_argument("--precision", choices=PRECISIONS,
                        help="of the torch and tensorrt backends (default: auto, fp16 on a GPU)")
     group.add_argument("--downsample-ratio", metavar="auto|R",
                        help="scale at which the network sees the frame (default: auto, long "
@@ -94,6 +95,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     post = post_overrides(args)
     if post:
         overrides["post"] = post
+    live = live_overrides(args)
+    if live:
+        overrides["live"] = live
     return load_settings(args.preset, args.config, overrides)
 
 

@@ -12,44 +12,38 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from rtmatte.compose.backgrounds import parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import BackgroundError
-from rtmatte.io.frame import Frame
 from rtmatte.io.mailbox import Closed, Mailbox
 from rtmatte.io.realtime import Grabber, LiveReader
-from rtmatte.io.sinks import VideoFileSink
 from rtmatte.live_matter import LiveMatter
-from rtmatte.matting.matter import Matte
 from rtmatte.pipeline import StageTiming
 from rtmatte.post.chain import PostSettings
+from rtmatte.sinks.base import Sink
+from rtmatte.types import Frame, Matte
 
 Notify = Callable[[str], None]
 _POLL_S = 0.05
 _PREVIEW_WAIT_MS = 10  # waitKey blocks this long: short enough to show 60 fps
 
 
-class Output(Protocol):
-    def write(self, picture: np.ndarray, frame: Frame) -> None: ...
-
-    def close(self) -> None: ...
-
-
 class Backgrounds:
     """The backgrounds a run can switch between, all parsed up front so that a bad one is
     reported before the camera opens rather than when its key is pressed mid-call."""
 
-    def __init__(self, specs: Sequence[str], post: PostSettings | None = None) -> None:
+    def __init__(self, specs: Sequence[str], post: PostSettings | None = None,
+                 notify: Notify | None = None) -> None:
         self.specs = list(specs)
         self.post = post
+        self.notify = notify
         self._compositors: dict[str, Compositor] = {}
         for spec in self.specs:
             self._load(spec)
@@ -58,7 +52,7 @@ class Backgrounds:
 
     def _load(self, spec: str) -> Compositor:
         if spec not in self._compositors:
-            self._compositors[spec] = Compositor(parse_background(spec), self.post)
+            self._compositors[spec] = Compositor(parse_background(spec, self.notify), self.post)
         return self._compositors[spec]
 
     @property
@@ -108,28 +102,6 @@ class BackgroundWatch:
         except OSError:
             return None
         return text or None
-
-
-class RecordingOutput:
-    """``-o`` during a live run: frames keep their capture timestamps, so dropped frames become
-    a longer-shown picture instead of a shorter, sped-up recording."""
-
-    def __init__(self, target: Path, time_base: Fraction, fps: float, overwrite: bool,
-                 crf: int, transparent: bool = False) -> None:
-        self.sink = VideoFileSink(Path(target), time_base=time_base,
-                                  rate=Fraction(fps).limit_denominator(1001),
-                                  alpha=transparent, crf=crf, overwrite=overwrite)
-        self.written: Path | None = None
-
-    def write(self, picture: np.ndarray, frame: Frame) -> None:
-        self.sink.write(picture, frame.pts)
-
-    def close(self) -> None:
-        """Finalize the file (playable even after Ctrl-C or SIGTERM); nothing written: no file."""
-        if self.sink.frames:
-            self.written = self.sink.close()
-        else:
-            self.sink.abort()
 
 
 @dataclass
@@ -186,27 +158,29 @@ class LiveResult:
 
 
 class LiveRunner:
-    """Runs one live session until the source ends, :meth:`request_stop`, or the preview's q.
+    """Runs one live session until the source ends, :meth:`request_stop`, or a window's q.
 
-    ``run`` must be called from the main thread when a preview window is used (it pumps the
-    window there); everything else happens in worker threads.
+    Every output is a :class:`~rtmatte.sinks.base.Sink`; a sink that can ``pump`` (the preview
+    window) is also pumped by :meth:`run`, which must then be called from the main thread (some
+    platforms draw windows there only). Everything else happens in worker threads.
     """
 
     def __init__(self, reader: LiveReader, matter: LiveMatter, backgrounds: Backgrounds,
-                 outputs: Sequence[Output], *, preview: Any = None,
-                 watch: BackgroundWatch | None = None, notify: Notify | None = None,
-                 input_name: str = "", output_name: str = "") -> None:
+                 sinks: Sequence[Sink], *, watch: BackgroundWatch | None = None,
+                 notify: Notify | None = None, input_name: str = "",
+                 output_name: str = "") -> None:
         self.reader = reader
         self.matter = matter
         self.backgrounds = backgrounds
-        self.outputs = list(outputs)
-        self.preview = preview
+        self.sinks = list(sinks)
         self.watch = watch
         self.notify = notify
         self.effect = True
         self.input_name = input_name
         self.output_name = output_name
-        self._vcams = [o for o in self.outputs if hasattr(o, "watched")]
+        self.result: LiveResult | None = None
+        self._windows = [s for s in self.sinks if hasattr(s, "pump")]
+        self._vcams = [s for s in self.sinks if hasattr(s, "watched")]
         self._grabber = Grabber(reader, idle=self._idle)
         self._was_idle = False
         self._mattes: Mailbox[tuple[Frame, Matte | None]] = Mailbox()
@@ -215,12 +189,48 @@ class LiveRunner:
         self._timing = {name: StageTiming() for name in ("matte", "composite", "output")}
         self._latencies: list[tuple[float, float]] = []
         self._started = 0.0
+        self._ran = False
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, Frame, Matte | None]]:
+        """Run in a worker thread and yield each delivered (picture, frame, matte), newest
+        first when the consumer is slower than the source (older ones are dropped for it
+        alone; the other sinks still get every frame). For a server or a panel."""
+        if self._windows:
+            raise RuntimeError("a live run with a preview window must be run() on the main "
+                               "thread; leave the window out to iterate")
+        box = _Latest()
+        self.sinks.append(box)
+        worker = threading.Thread(target=self._run_quietly, name="live", daemon=True)
+        worker.start()
+        try:
+            while True:
+                try:
+                    item = box.pictures.get(timeout=_POLL_S)
+                except Closed:
+                    break
+                if item is not None:
+                    yield item
+        finally:
+            self.request_stop()
+            worker.join()
+        if self._errors:
+            raise self._errors[0]
+
+    def _run_quietly(self) -> None:
+        try:
+            self.run()
+        except BaseException as error:  # re-raised by __iter__ in the consumer's thread
+            if error not in self._errors:
+                self._errors.append(error)
 
     def request_stop(self) -> None:
         """Stop soon (signal handlers and key handlers call this); outputs are then finalized."""
         self._stop.set()
 
     def run(self) -> LiveResult:
+        if self._ran:
+            raise RuntimeError("a live run runs once; open another")
+        self._ran = True
         workers = [threading.Thread(target=self._guard, args=(self._matte_loop,), name="matte",
                                     daemon=True),
                    threading.Thread(target=self._guard, args=(self._output_loop,), name="output",
@@ -247,12 +257,15 @@ class LiveRunner:
         error = self._grabber.error or (self._errors[0] if self._errors else None)
         if error is not None:
             raise error
-        return self._result(seconds)
+        self.result = self._result(seconds)
+        return self.result
 
     def _tick(self) -> None:
         """The main thread's share: window and keys, background file, or just waiting."""
-        if self.preview is not None:
-            key = self.preview.pump(_PREVIEW_WAIT_MS)
+        if self._windows:
+            key = self._windows[0].pump(_PREVIEW_WAIT_MS)
+            for window in self._windows[1:]:
+                window.pump(0)
             if key == "q":
                 self._stop.set()
             elif key == "b":
@@ -333,10 +346,8 @@ class LiveRunner:
             self._count("composite", handed - began)
             if frame.captured is not None:
                 self._latencies.append((handed - self._started, handed - frame.captured))
-            for output in self.outputs:
-                output.write(picture, frame)
-            if self.preview is not None:
-                self.preview.write(picture)
+            for sink in self.sinks:
+                sink.write(picture, frame, matte)
             self._count("output", time.perf_counter() - handed)
 
     def _count(self, stage: str, seconds: float) -> None:
@@ -347,8 +358,7 @@ class LiveRunner:
     def _close(self) -> None:
         """Release everything even when one release fails; the first failure is re-raised."""
         failures: list[BaseException] = []
-        for closer in [*(o.close for o in self.outputs), self.reader.close,
-                       *([self.preview.close] if self.preview is not None else [])]:
+        for closer in [*(s.close for s in self.sinks), self.reader.close]:
             try:
                 closer()
             except Exception as error:
@@ -369,6 +379,29 @@ class LiveRunner:
             latencies=list(self._latencies),
         )
 
+    def close(self) -> None:
+        """Release everything of a runner that was never run (its sinks leave no files)."""
+        if not self._ran:
+            self._ran = True
+            for closer in [*(s.close for s in self.sinks), self.reader.close]:
+                closer()
+
     def _say(self, message: str) -> None:
         if self.notify is not None:
             self.notify(message)
+
+
+class _Latest:
+    """The sink behind iteration: keeps only the newest delivered frame for the consumer."""
+
+    def __init__(self) -> None:
+        self.pictures: Mailbox[tuple[np.ndarray, Frame, Matte | None]] = Mailbox()
+
+    def write(self, picture: np.ndarray, frame: Frame, matte: Matte | None) -> None:
+        self.pictures.put((picture, frame, matte))
+
+    def close(self) -> None:
+        self.pictures.close()
+
+    def abort(self) -> None:
+        self.pictures.close()

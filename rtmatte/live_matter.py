@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from rtmatte.matting.matter import Matte, Matter, auto_downsample_ratio
+from rtmatte.matting.matter import Matter, auto_downsample_ratio
 from rtmatte.post import PostChain
+from rtmatte.types import Matte
 
 #: long sides (px) of the internal picture the model may be given, best first below the full one
 LADDER = (384, 320, 256, 224, 192, 160, 128)

@@ -28,6 +28,22 @@ DEFAULT_PRESET = "balanced"
 
 
 @dataclass
+class LiveSettings:
+    """How the live path trades quality for keeping up (the ``[live]`` table)."""
+
+    #: int8-quantized weights, made once and cached beside the model
+    int8: bool = False
+    #: run the model on every Nth frame, carrying the matte between; None: as the CPU allows
+    matte_every: int | None = None
+    #: shrink the working size while frames are dropped
+    adapt: bool = True
+
+    def validate(self) -> None:
+        if self.matte_every is not None and self.matte_every < 1:
+            raise SettingsError("--matte-every must be 1 or more")
+
+
+@dataclass
 class Settings:
     """Everything a job needs to know, with the defaults a user gets with no flags."""
 
@@ -42,6 +58,7 @@ class Settings:
     overwrite: bool = False
     alpha_output: str | None = None
     post: PostSettings = field(default_factory=PostSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
 
     def validate(self) -> Settings:
         if self.backend not in BACKENDS:
@@ -58,6 +75,7 @@ class Settings:
         if not 0 <= self.crf <= 51:
             raise SettingsError(f"quality (crf) must be between 0 and 51, got {self.crf}")
         self.post.validate()
+        self.live.validate()
         return self
 
 
@@ -107,6 +125,7 @@ _OPTIONAL_FIELDS = {
     "model_path": lambda value, origin: Path(value),
     "downsample_ratio": lambda value, origin: _ratio(value, origin),
     "alpha_output": lambda value, origin: str(value),
+    "matte_every": lambda value, origin: _whole(value, "matte_every", origin),
 }
 
 
@@ -129,6 +148,12 @@ def _coerce(value: Any, current: Any, key: str, origin: str) -> Any:
         return kind(value)
     if kind is str and not isinstance(value, str):
         raise SettingsError(f"{origin}: '{key}' must be text, not {value!r}")
+    return value
+
+
+def _whole(value: Any, key: str, origin: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{origin}: '{key}' must be a whole number, not {value!r}")
     return value
 
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from rtmatte.matting.fetch import ensure_model
+from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.samples import clip_frame, make_clip
 
 CLIP_FRAMES = 24

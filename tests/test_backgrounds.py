@@ -13,8 +13,8 @@ import pytest
 from rtmatte.compose.backgrounds import ColourBackground, VideoBackground, parse_background
 from rtmatte.compose.colours import parse_colour
 from rtmatte.errors import BackgroundError, StreamError
-from rtmatte.io.frame import Frame
 from rtmatte.io.sources import VideoSource
+from rtmatte.types import Frame
 
 SIZE = (96, 64)  # width, height
 #: frame k of a numbered clip has its lower half at grey level LEVEL0 + STEP * k

@@ -7,9 +7,8 @@ import numpy as np
 from rtmatte.compose.backgrounds import ColourBackground
 from rtmatte.compose.compositor import Compositor
 from rtmatte.compose.edges import decontaminate, light_wrap
-from rtmatte.io.frame import Frame
-from rtmatte.matting.matter import Matte
 from rtmatte.post import PostSettings
+from rtmatte.types import Frame, Matte
 
 SIZE = (120, 160)
 RED, GREEN = np.array([0.9, 0.1, 0.1], np.float32), np.array([0.1, 0.9, 0.1], np.float32)

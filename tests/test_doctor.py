@@ -57,13 +57,13 @@ def test_cameras_and_loopback_devices_are_told_apart(tmp_path: Path, monkeypatch
 def test_doctor_names_what_auto_runs(monkeypatch) -> None:
     import onnxruntime as ort
 
-    from rtmatte.matting import backends as backend
+    from rtmatte.matting.backends import gpu
     from rtmatte.matting.models import trt_cache
 
     def auto_line() -> str:
         return next(c.detail for c in doctor.check_backends() if "--backend auto" in c.detail)
 
-    monkeypatch.setattr(backend, "_torch_cuda_available", lambda: False)
+    monkeypatch.setattr(gpu, "torch_cuda_available", lambda: False)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     assert auto_line() == "--backend auto runs ONNX Runtime on the CPU here"
     gpu_build = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -78,16 +78,16 @@ def test_doctor_names_what_auto_runs(monkeypatch) -> None:
 def test_a_gpu_that_pytorch_can_use_is_not_reported_unusable(tmp_path, monkeypatch) -> None:
     import onnxruntime as ort
 
-    from rtmatte.matting import backends as backend
+    from rtmatte.matting.backends import gpu
 
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 550.54.15'\n")
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    monkeypatch.setattr(backend, "_torch_cuda_available", lambda: False)
+    monkeypatch.setattr(gpu, "torch_cuda_available", lambda: False)
     [check] = doctor.check_gpu()
     assert check.ok is False and "pip install onnxruntime-gpu" in check.detail
-    monkeypatch.setattr(backend, "_torch_cuda_available", lambda: True)
+    monkeypatch.setattr(gpu, "torch_cuda_available", lambda: True)
     [check] = doctor.check_gpu()
     assert check.ok and "NVIDIA H100" in check.detail and "PyTorch can use it" in check.detail

@@ -143,7 +143,7 @@ def test_ctrl_c_mid_transcode_leaves_no_file_behind(tmp_path) -> None:
         [sys.executable, "-m", "rtmatte.cli", str(clip), "--bg", "blur", "-o", str(out)],
         stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(tmp_path.glob(".out.rtmatte-partial-*")):
+    while time.monotonic() < deadline and not list(tmp_path.glob(".rtmatte-partial-*")):
         time.sleep(0.05)
     time.sleep(0.5)  # well inside the run: the partial file is being written
     process.send_signal(signal.SIGINT)

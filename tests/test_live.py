@@ -15,17 +15,17 @@ import pytest
 
 from rtmatte import cli
 from rtmatte.io.camera import parse_camera
-from rtmatte.io.frame import Frame
 from rtmatte.io.mailbox import Closed, Mailbox
 from rtmatte.io.realtime import RealtimeFileReader
 from rtmatte.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
 from rtmatte.live_cli import background_specs, is_live_run
 from rtmatte.live_matter import AdaptiveResolution, LiveMatter, ladder_for
-from rtmatte.matting.fetch import ensure_model
+from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.matting.matter import Matter
-from rtmatte.matting.onnx_backend import OnnxBackend
+from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
 from rtmatte.samples import make_clip
+from rtmatte.types import Frame
 
 FPS = 24
 
@@ -65,10 +65,13 @@ class StampSink:
         self.frames: list[tuple[float, Frame, np.ndarray]] = []
         self.closed = False
 
-    def write(self, picture: np.ndarray, frame: Frame) -> None:
+    def write(self, picture: np.ndarray, frame: Frame, matte=None) -> None:
         self.frames.append((time.perf_counter(), frame, picture))
 
     def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
         self.closed = True
 
 
@@ -161,7 +164,7 @@ def test_sigterm_finalizes_a_playable_recording(tmp_path: Path) -> None:
     deadline = time.monotonic() + 40
     partial = None
     while time.monotonic() < deadline and process.poll() is None:
-        partial = next(tmp_path.glob(".rec.rtmatte-partial-*"), None)
+        partial = next(tmp_path.glob(".rtmatte-partial-*/rec.mp4"), None)
         if partial is not None and partial.stat().st_size > 0:
             break
         time.sleep(0.2)
@@ -173,7 +176,7 @@ def test_sigterm_finalizes_a_playable_recording(tmp_path: Path) -> None:
     with av.open(str(out)) as container:
         frames = sum(1 for _ in container.decode(video=0))
     assert 0 < frames < 240
-    assert not list(tmp_path.glob(".rec.rtmatte-partial-*"))
+    assert not list(tmp_path.glob(".rtmatte-partial-*"))
 
 
 def _loopback_present() -> bool:
@@ -198,7 +201,7 @@ def test_vcam_without_device_exits_2_with_setup(live_clip: Path,
 
 def test_headless_preview_says_what_to_install(live_clip: Path,
                                                capsys: pytest.CaptureFixture) -> None:
-    from rtmatte.io.preview import gui_problem
+    from rtmatte.sinks.preview import gui_problem
 
     if gui_problem() is None:
         pytest.skip("this machine can show a window")

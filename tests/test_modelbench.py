@@ -48,7 +48,7 @@ def one_torch_thread():
 def test_cpu_variants_measure_real_frames(model_file: Path, one_torch_thread,
                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RTMATTE_HOME", str(tmp_path))  # converted weights stay out of the cache
-    cpu = [v for v in modelbench.VARIANTS if v.device == "cpu"]
+    cpu = [v for v in modelbench.variants() if v.device == "cpu"]
     rows = modelbench.run(model_file, cpu, [TINY], frames=3, warmup=1, cpu_threads=1)
     assert [row.variant for row in rows] == ["onnx/cpu/fp32", "torch/cpu/fp32"]
     for row in rows:
@@ -64,7 +64,7 @@ def test_cpu_variants_measure_real_frames(model_file: Path, one_torch_thread,
 
 @pytest.mark.skipif(not NO_GPU, reason="a GPU is present, so its variants would really run")
 def test_gpu_variants_without_a_gpu_are_skipped_with_a_reason(model_file: Path):
-    gpu = [v for v in modelbench.VARIANTS if v.device == "cuda"]
+    gpu = [v for v in modelbench.variants() if v.device == "cuda"]
     rows = modelbench.run(model_file, gpu, [TINY], frames=2)
     assert [row.variant for row in rows] == [v.name for v in gpu]
     assert all(row.case is None and row.skipped and row.on_gpu for row in rows)
@@ -103,7 +103,7 @@ def test_tool_writes_json_and_says_when_there_is_no_gpu(tool, tmp_path: Path,
         assert "no CUDA GPU here: CPU figures only" in printed
         assert any("no CUDA GPU here" in note for note in data["notes"])
         assert {row["variant"] for row in data["rows"] if row["skipped"]} == {
-            v.name for v in modelbench.VARIANTS if v.device == "cuda"}
+            v.name for v in modelbench.variants() if v.device == "cuda"}
 
 
 @pytest.mark.parametrize("args", [["--sizes", "bogus"], ["--sizes", "1920x1080@2"],

@@ -22,7 +22,8 @@ from conftest import CLIP_FRAMES, stream_summary
 from rtmatte.cli import main
 from rtmatte.errors import OutputError
 from rtmatte.io.atomic import clear_stale
-from rtmatte.io.sinks import VideoFileSink
+from rtmatte.sinks.video_file import VideoFileSink
+from rtmatte.types import Frame
 
 
 def run(*args: str | Path) -> int:
@@ -147,7 +148,8 @@ def test_a_disk_that_fills_while_finishing_leaves_nothing(tmp_path):
     with small_disk(tmp_path / "disk", "64k") as disk:
         sink = VideoFileSink(disk / "o.mp4", time_base=Fraction(1, 24), rate=Fraction(24))
         for index in range(40):  # the encoder holds the last frames back until close()
-            sink.write(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), index)
+            noise = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            sink.write(noise, Frame(rgb=noise, index=index, pts=index))
         with pytest.raises(OutputError, match="disk is full"):
             sink.close()
         assert list(disk.iterdir()) == []

@@ -9,7 +9,6 @@ import pytest
 
 from rtmatte.errors import SettingsError
 from rtmatte.evaluation.metrics import flicker
-from rtmatte.matting.matter import Matte
 from rtmatte.post import PostSettings, build_post
 from rtmatte.post.cli_args import add_post_arguments, post_overrides
 from rtmatte.post.hard import HardCut
@@ -18,6 +17,7 @@ from rtmatte.post.shape import EdgeShaper
 from rtmatte.post.temporal import TemporalSmoother
 from rtmatte.samples import portrait
 from rtmatte.settings import load_settings
+from rtmatte.types import Matte
 
 SIZE = (96, 128)
 

@@ -28,8 +28,8 @@ from rtmatte.matting.models.convert import (
 )
 from rtmatte.matting.models.export import export_onnx
 from rtmatte.matting.models.fetch import models_home, sha256_of
-from rtmatte.matting.rvm import MattingNetwork
 from rtmatte.matting.rvm.checkpoint import fold_batchnorm
+from rtmatte.matting.rvm.network import MattingNetwork
 from rtmatte.samples import clip_frame, portrait
 
 STATES = ("r1i", "r2i", "r3i", "r4i")

@@ -181,7 +181,7 @@ def test_rotated_phone_video_is_written_upright(tmp_path) -> None:
 
 def test_video_background_loops_in_step_with_the_input(sample_clip, tmp_path) -> None:
     from rtmatte.compose.backgrounds import VideoBackground
-    from rtmatte.io.frame import Frame
+    from rtmatte.types import Frame
 
     short = tmp_path / "short_bg.mp4"
     _write_clip(short, (160, 120), list(range(6)), Fraction(1, 24))  # 0.25 s long

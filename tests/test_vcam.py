@@ -14,8 +14,8 @@ import pytest
 pyvirtualcam = pytest.importorskip("pyvirtualcam")
 
 from rtmatte.errors import VirtualCameraError  # noqa: E402
-from rtmatte.io import vcam  # noqa: E402
-from rtmatte.io.vcam import VirtualCameraSink, device_readers, open_camera  # noqa: E402
+from rtmatte.sinks import vcam  # noqa: E402
+from rtmatte.sinks.vcam import VirtualCameraSink, device_readers, open_camera  # noqa: E402
 
 
 class RecordingBackend:

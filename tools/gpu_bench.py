@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{modelbench.GPU_MIN_FRAMES} on GPU, 10 on CPU)")
     parser.add_argument("--warmup", type=_count(0), default=None,
                         help="untimed frames first (default: 20 on GPU, 2 on CPU)")
-    names = ", ".join(v.name for v in modelbench.VARIANTS)
+    names = ", ".join(v.name for v in modelbench.variants())
     parser.add_argument("--backends", default=None,
                         help=f"comma-separated: variants ({names}), backends (torch, onnx, "
                              "tensorrt) or devices (cpu, cuda); default: all")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
 
-    variants = list(modelbench.VARIANTS)
+    variants = list(modelbench.variants())
     if args.backends:
         selectors = [s.strip() for s in args.backends.split(",") if s.strip()]
         unknown = [s for s in selectors if not any(v.matches(s) for v in variants)]

@@ -13,6 +13,7 @@ portrait (0 = identical, 1 = everything wrong).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -22,17 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rtmatte.api import model_path
-from rtmatte.io.realtime import RealtimeFileReader
-from rtmatte.live import Backgrounds, LiveResult, LiveRunner
-from rtmatte.live_cli import live_cpu_threads
+from rtmatte import api
+from rtmatte.live import LiveResult
 from rtmatte.live_matter import LiveMatter
-from rtmatte.matting.backends import create_backend
-from rtmatte.matting.matter import Matter
-from rtmatte.matting.models.quantize import ensure_quantized
-from rtmatte.post import build_post
 from rtmatte.samples import clip_frame, make_clip
-from rtmatte.settings import load_settings
+from rtmatte.settings import LiveSettings, load_settings
 
 SIZE = (640, 480)
 #: name -> (int8 weights, adapt, model on every Nth frame (None: as the size ladder says),
@@ -47,21 +42,23 @@ CONFIGS = {
 }
 
 
-def make_matter(settings, int8: bool, adapt: bool, every: int | None, fps: float,
-                spare_core: bool = True) -> LiveMatter:
-    path = model_path(settings)
-    if int8:
-        path = ensure_quantized(path)
-    threads = live_cpu_threads() if spare_core else None
-    backend = create_backend(path, settings.backend, settings.device, cpu_threads=threads)
-    return LiveMatter(Matter(backend, downsample_ratio=settings.downsample_ratio),
-                      build_post(settings.post), 1.0 / fps, adapt=adapt, every=every)
+def live_settings(settings, int8: bool, adapt: bool, every: int | None):
+    return dataclasses.replace(settings, live=LiveSettings(int8=int8, matte_every=every,
+                                                           adapt=adapt))
 
 
-def play(clip: Path, matter: LiveMatter, bg: str) -> LiveResult:
-    reader = RealtimeFileReader(clip)
-    runner = LiveRunner(reader, matter, Backgrounds([bg]), [], input_name=str(clip))
-    return runner.run()
+def make_matter(settings, int8: bool, adapt: bool, every: int | None, fps: float) -> LiveMatter:
+    return api.open_live_matter(live_settings(settings, int8, adapt, every), 1.0 / fps)
+
+
+def play(clip: Path, settings, bg: str, fps: float,
+         spare_core: bool) -> tuple[LiveResult, LiveMatter]:
+    """One run through the live API, as ``rtmatte CLIP --realtime`` makes it."""
+    threads = None if spare_core else (os.cpu_count() or 1)
+    with api.open_live(clip, bg=bg, settings=settings) as live:
+        if threads is not None:  # every core for the model, nothing kept for the other stages
+            live.matter = api.open_live_matter(settings, 1.0 / fps, cpu_threads=threads)
+        return live.run(), live.matter
 
 
 def alphas(matter: LiveMatter, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -109,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                          audio=False)
         for name in names:
             int8, adapt, every, spare_core = CONFIGS[name]
-            matter = make_matter(settings, int8, adapt, every, args.fps, spare_core)
             began = time.perf_counter()
-            result = play(clip, matter, args.bg)
+            result, matter = play(clip, live_settings(settings, int8, adapt, every), args.bg,
+                                  args.fps, spare_core)
             load = os.getloadavg()[0]
             assert matter.controller is not None
             rung = matter.controller.index

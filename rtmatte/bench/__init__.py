@@ -1,0 +1,1 @@
+"""Measurements: ``rtmatte bench`` (:mod:`.pipeline`) and the model-alone bench."""

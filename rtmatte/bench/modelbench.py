@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -24,7 +22,9 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte.errors import UserError
-from rtmatte.matting.backends import Backend, create_backend
+from rtmatte.matting.backends import REGISTRY, Backend, create_backend, gpu
+from rtmatte.matting.backends.onnx import PROVIDERS
+from rtmatte.matting.rvm.tensors import OUTPUTS, RATIO, SRC, STATE_INPUTS
 from rtmatte.samples import clip_frame
 
 #: RVM's published MobileNetV3 speeds, RTX 3090, FP16, batch 1: the issue's anchor
@@ -36,10 +36,6 @@ GPU_MIN_FRAMES = 200
 #: distinct frames cycled through a run, so the recurrent state sees motion
 DISTINCT_FRAMES = 6
 
-_PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
-              "cpu": "CPUExecutionProvider"}
-_STATE_INPUTS = ("r1i", "r2i", "r3i", "r4i")
-_OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,9 @@ class _TorchModel:
     """The torch backend's device step (a CUDA graph replay on a GPU, after a clip's first
     frame) on frames already on the device: the backend's whole call adds the transfers."""
 
-    def __init__(self, model_path: Path, device: str, precision: str) -> None:
+    def __init__(self, model_path: Path, device: str, precision: str,
+                 cpu_threads: int | None) -> None:
+        """``cpu_threads`` is set for the whole process by :func:`run`."""
         import torch
 
         from rtmatte.matting.backends.torch import TorchBackend
@@ -179,14 +177,17 @@ class _OnnxModel:
     ONNX Runtime works on its own CUDA stream, so the clock is the host's around a run that ends
     synchronised."""
 
-    def __init__(self, model_path: Path, provider: str, cpu_threads: int | None) -> None:
+    def __init__(self, model_path: Path, device: str, precision: str,
+                 cpu_threads: int | None) -> None:
+        """``precision`` is the graph's own."""
         options = ort.SessionOptions()
         # as OnnxBackend does: idle threads that spin steal cores and measured no faster
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if cpu_threads:
             options.intra_op_num_threads = cpu_threads
-        self._session = ort.InferenceSession(str(model_path), options, providers=[provider])
-        self._device = "cpu" if provider == _PROVIDERS["cpu"] else "cuda"
+        self._session = ort.InferenceSession(str(model_path), options,
+                                             providers=[PROVIDERS[device]])
+        self._device = device
         self.clock = "wall" if self._device == "cpu" else "wall+sync"
 
     def times(self, frames: Sequence[np.ndarray], ratio: float, warmup: int,
@@ -201,14 +202,14 @@ class _OnnxModel:
             return ort.OrtValue.ortvalue_from_numpy(array, self._device, 0)
 
         binding = self._session.io_binding()
-        binding.bind_ortvalue_input("downsample_ratio", ort.OrtValue.ortvalue_from_numpy(
+        binding.bind_ortvalue_input(RATIO, ort.OrtValue.ortvalue_from_numpy(
             ratio_array))
 
         def step(src: ort.OrtValue, state: list) -> list:
-            binding.bind_ortvalue_input("src", src)
-            for name, value in zip(_STATE_INPUTS, state, strict=True):
+            binding.bind_ortvalue_input(SRC, src)
+            for name, value in zip(STATE_INPUTS, state, strict=True):
                 binding.bind_ortvalue_input(name, value)
-            for name in _OUTPUTS:
+            for name in OUTPUTS:
                 binding.bind_output(name, self._device)
             self._session.run_with_iobinding(binding)
             binding.synchronize_outputs()
@@ -236,49 +237,32 @@ class Variant:
 
     def unavailable(self) -> str | None:
         """Why this variant cannot run here, or None when it can."""
-        if self.backend != "torch":
-            provider = self._provider()
-            if provider in ort.get_available_providers():
-                return None
-            extra = ", TensorRT" if self.backend == "tensorrt" else ""
-            return (f"onnxruntime {ort.__version__} has no {provider} (needs onnxruntime-gpu"
-                    f"{extra} and an NVIDIA GPU)")
-        try:
-            import torch
-        except ImportError:
-            return "PyTorch is not installed (`pip install rtmatte[torch]`)"
-        if self.device == "cuda" and not torch.cuda.is_available():
-            return (f"PyTorch {torch.__version__} sees no CUDA GPU (CUDA build: "
-                    f"{torch.version.cuda or 'none'})")
-        return None
+        return REGISTRY[self.backend].unavailable(self.device)
 
     def model(self, model_path: Path, cpu_threads: int | None) -> _TorchModel | _OnnxModel | None:
-        """The bare network; None for TensorRT, whose engines are built per frame size by
-        OnnxBackend (shapes, precision, cache), so only its whole ``infer()`` is measured."""
-        if self.backend == "torch":
-            return _TorchModel(model_path, self.device, self.precision)
-        if self.backend == "tensorrt":
-            return None
-        return _OnnxModel(model_path, self._provider(), cpu_threads)
+        """The bare network, for the backends this bench knows how to run bare; None for the
+        others (TensorRT's engines are built per frame size by OnnxBackend: shapes, precision,
+        cache), of which only the whole ``infer()`` is measured."""
+        bare = _BARE_MODELS.get(self.backend)
+        return bare(model_path, self.device, self.precision, cpu_threads) if bare else None
 
     def full_backend(self, model_path: Path, cpu_threads: int | None) -> Backend:
         """rtmatte's backend for this variant, as a user's run would build it."""
         return create_backend(model_path, self.backend, self.device, cpu_threads=cpu_threads,
                               precision=self.precision)
 
-    def _provider(self) -> str:
-        return _PROVIDERS["tensorrt" if self.backend == "tensorrt" else self.device]
+
+_BARE_MODELS = {"torch": _TorchModel, "onnx": _OnnxModel}
 
 
-VARIANTS = (
-    Variant("torch", "cuda", "fp16"),
-    Variant("torch", "cuda", "fp32"),
-    Variant("tensorrt", "cuda", "fp16"),
-    Variant("tensorrt", "cuda", "fp32"),
-    Variant("onnx", "cuda", "fp32"),
-    Variant("onnx", "cpu", "fp32"),
-    Variant("torch", "cpu", "fp32"),
-)
+def variants() -> list[Variant]:
+    """Every registered backend on each device it runs on, in each precision it has there (a CPU
+    runs float32): GPU variants first, the figures this bench is for, each device's in the order
+    ``--backend auto`` prefers them."""
+    backends = sorted(REGISTRY.values(), key=lambda entry: entry.auto_rank)
+    return [Variant(entry.name, device, precision)
+            for device in ("cuda", "cpu") for entry in backends if device in entry.devices
+            for precision in (entry.precisions if device == "cuda" else ("fp32",))]
 
 
 def sample_frames(case: Case, count: int = DISTINCT_FRAMES) -> list[np.ndarray]:
@@ -359,7 +343,7 @@ def environment() -> dict[str, Any]:
         "logical_cpus": os.cpu_count(),
         "onnxruntime": ort.__version__,
         "onnxruntime_providers": ort.get_available_providers(),
-        "gpu": _nvidia_smi(),
+        "gpu": gpu.described(),
         "torch": None,
         "cuda": None,
         "cudnn": None,
@@ -382,19 +366,6 @@ def environment() -> dict[str, Any]:
     if tensorrt_found():
         info["tensorrt"] = tensorrt_version()
     return info
-
-
-def _nvidia_smi() -> list[str]:
-    """``name, driver version`` of each GPU, as nvidia-smi reports them."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
-    try:
-        out = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def _cpu_model() -> str:

@@ -28,6 +28,7 @@ import onnxruntime as ort
 from rtmatte import api
 from rtmatte.argtypes import frame_size
 from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
+from rtmatte.matting.rvm.tensors import RATIO, SRC, STATE_INPUTS
 from rtmatte.samples import make_clip, sunset_background
 from rtmatte.settings import load_settings
 
@@ -85,8 +86,8 @@ def time_naive(clip: Path, out: Path, model_file: Path, ratio: float,
                 stream = _encoder(target, rgb.shape[1], rgb.shape[0], video.time_base)
                 bg = _fit(background, rgb.shape[0], rgb.shape[1]).astype(np.float32) / 255.0
             src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-            feeds = {"src": src, "downsample_ratio": np.array([ratio], np.float32)}
-            feeds.update({f"r{i + 1}i": s for i, s in enumerate(states)})
+            feeds = {SRC: src, RATIO: np.array([ratio], np.float32)}
+            feeds.update(zip(STATE_INPUTS, states, strict=True))
             fgr, pha, *states = session.run(None, feeds)
             fgr, pha = fgr[0].transpose(1, 2, 0), pha[0].transpose(1, 2, 0)
             composite = fgr * pha + bg * (1 - pha)
@@ -115,8 +116,8 @@ def model_profile(model_file: Path, rgb: np.ndarray, ratio: float, runs: int = 8
     src = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
     states = [np.zeros((1, 1, 1, 1), np.float32)] * 4
     for _ in range(runs):
-        feeds = {"src": src, "downsample_ratio": np.array([ratio], np.float32)}
-        feeds.update({f"r{i + 1}i": s for i, s in enumerate(states)})
+        feeds = {SRC: src, RATIO: np.array([ratio], np.float32)}
+        feeds.update(zip(STATE_INPUTS, states, strict=True))
         _fgr, _pha, *states = session.run(None, feeds)
     trace = Path(session.end_profiling())
     events = json.loads(trace.read_text())

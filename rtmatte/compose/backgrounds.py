@@ -14,9 +14,9 @@ import numpy as np
 from rtmatte.compose.colours import NAMED_COLOURS, parse_colour
 from rtmatte.compose.filters import SCALE, premultiplied_blur, quarter
 from rtmatte.errors import BackgroundError, InputError, StreamError
-from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_video_path
 from rtmatte.io.sources import VideoSource, read_image
+from rtmatte.types import Frame
 
 TRANSPARENT = "transparent"
 

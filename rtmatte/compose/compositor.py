@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import cv2
 import numpy as np
 
 from rtmatte.compose.backgrounds import Background
 from rtmatte.compose.edges import decontaminate, light_wrap
-from rtmatte.io.frame import Frame
-from rtmatte.matting.matter import Matte
-from rtmatte.post.chain import PostSettings
+from rtmatte.types import Frame, Matte
+
+
+class EdgeTreatment(Protocol):
+    """The two compositing switches; the ``[post]`` settings carry them beside the matte steps
+    because users tune them together, but compositing needs nothing else from there."""
+
+    decontaminate: bool
+    light_wrap: float
+
+
+@dataclass(frozen=True)
+class Edges:
+    decontaminate: bool = True
+    light_wrap: float = 0.0
 
 
 class Compositor:
     """Blends the model's foreground colours over a background, or emits RGBA when transparent.
 
     The model's ``fgr`` is used rather than the camera pixels: at hair and other soft edges the
-    camera pixels still hold the old background's colour, which would show as a fringe. The
-    post settings add edge decontamination (what the model's ``fgr`` still holds of the old
+    camera pixels still hold the old background's colour, which would show as a fringe.
+    ``edges`` adds edge decontamination (what the model's ``fgr`` still holds of the old
     background) and light wrap; neither changes alpha.
     """
 
-    def __init__(self, background: Background | None, post: PostSettings | None = None) -> None:
+    def __init__(self, background: Background | None, edges: EdgeTreatment | None = None) -> None:
         self.background = background
-        self.post = post or PostSettings()
+        self.edges = edges or Edges()
 
     @property
     def transparent(self) -> bool:
@@ -35,7 +50,7 @@ class Compositor:
         foreground = matte.fgr
         if foreground.dtype != np.uint8:
             foreground = cv2.convertScaleAbs(np.ascontiguousarray(foreground), alpha=255.0)
-        if self.post.decontaminate:
+        if self.edges.decontaminate:
             foreground = decontaminate(foreground, alpha, inverse)
         if self.background is None:
             return to_rgba(foreground, alpha)
@@ -43,9 +58,9 @@ class Compositor:
         # fgr * alpha + backdrop * (1 - alpha) in one OpenCV pass over uint8 pictures: about 3x
         # faster than the same sum in float32 NumPy at 720p, and this runs on every frame
         picture = cv2.blendLinear(foreground, backdrop, alpha, inverse)
-        if self.post.light_wrap > 0:
+        if self.edges.light_wrap > 0:
             lit = picture.astype(np.float32)
-            light_wrap(lit, backdrop, alpha, self.post.light_wrap)
+            light_wrap(lit, backdrop, alpha, self.edges.light_wrap)
             picture = np.clip(lit + 0.5, 0, 255).astype(np.uint8)
         return picture
 

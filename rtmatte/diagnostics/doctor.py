@@ -12,8 +12,6 @@ import importlib.metadata
 import importlib.util
 import json
 import platform
-import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,12 +20,6 @@ from pathlib import Path
 from rtmatte import __version__
 
 _V4L = Path("/sys/class/video4linux")
-_AUTO_CHOICES = {
-    "tensorrt": "ONNX Runtime with TensorRT (engines built once per frame size, then cached)",
-    "onnx-cuda": "ONNX Runtime on CUDA",
-    "torch-cuda": "PyTorch on CUDA (float16, CUDA graphs)",
-    "onnx-cpu": "ONNX Runtime on the CPU",
-}
 _PROBE_INDICES = 4
 
 
@@ -48,17 +40,22 @@ def _version(package: str) -> str | None:
 def check_backends() -> list[Check]:
     import onnxruntime as ort
 
-    providers = ort.get_available_providers()
-    found = [Check("inference", True, f"onnxruntime {ort.__version__}: {', '.join(providers)}")]
-    if importlib.util.find_spec("torch") is not None:
-        found.append(Check("inference", True, f"torch {_version('torch')} installed "
-                                              "(--backend torch)"))
-    from rtmatte.matting.backends import fastest_present
+    from rtmatte.matting.backends import REGISTRY, fastest_present
     from rtmatte.matting.models.catalogue import default_model_id, get_model
     from rtmatte.matting.models.fetch import cached_path, is_cached
 
-    found.append(Check("inference", None,
-                       f"--backend auto runs {_AUTO_CHOICES[fastest_present()]} here"))
+    providers = ort.get_available_providers()
+    found = [Check("inference", True, f"onnxruntime {ort.__version__}: {', '.join(providers)}")]
+    told = {"onnxruntime"}
+    for backend in REGISTRY.values():
+        for package in backend.needs:
+            if package not in told and importlib.util.find_spec(package) is not None:
+                found.append(Check("inference", True, f"{package} {_version(package)} installed "
+                                                      f"(--backend {backend.name})"))
+            told.add(package)
+    auto = fastest_present()
+    runs = auto[0].runs[auto[1]] if auto else "nothing: no backend can run"
+    found.append(Check("inference", None, f"--backend auto runs {runs} here"))
 
     entry = get_model(default_model_id())
     found.append(Check("model", is_cached(entry),
@@ -70,28 +67,24 @@ def check_backends() -> list[Check]:
 def check_gpu() -> list[Check]:
     import onnxruntime as ort
 
-    smi = shutil.which("nvidia-smi")
-    gpus = ""
-    if smi:
-        try:
-            gpus = subprocess.run([smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                                  capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            gpus = ""
-    from rtmatte.matting.backends import fastest_present
+    from rtmatte.matting.backends import fastest_present, gpu
     from rtmatte.matting.models.trt_cache import tensorrt_found
 
+    gpus = gpu.described()
     providers = ort.get_available_providers()
-    named = gpus.replace(chr(10), "; ")
+    named = "; ".join(gpus)
     if gpus and "CUDAExecutionProvider" in providers:
         checks = [Check("gpu", True, f"{named}; ONNX Runtime can use it")]
         if "TensorrtExecutionProvider" in providers and not tensorrt_found():
             checks.append(Check("gpu", None, "TensorRT is not installed: `pip install tensorrt` "
                                              "for --backend tensorrt, the fastest"))
         return checks
-    if gpus and fastest_present() == "torch-cuda":
-        return [Check("gpu", True, f"{named}; PyTorch can use it (--backend torch); for ONNX "
-                                   "Runtime and TensorRT on it: `pip install onnxruntime-gpu`")]
+    auto = fastest_present()
+    if gpus and auto and auto[1] == "cuda":  # a backend other than ONNX Runtime's can
+        backend = auto[0]
+        return [Check("gpu", True, f"{named}; {backend.library} can use it (--backend "
+                                   f"{backend.name}); for ONNX Runtime and TensorRT on it: "
+                                   "`pip install onnxruntime-gpu`")]
     if gpus:
         return [Check("gpu", False, f"{named}, but this onnxruntime is CPU-only: `pip install "
                                     "onnxruntime-gpu` for CUDA")]
@@ -143,7 +136,7 @@ def check_cameras(probe: bool) -> list[Check]:
 
 
 def check_virtual_camera() -> list[Check]:
-    from rtmatte.io.vcam import setup_hint
+    from rtmatte.sinks.vcam import setup_hint
 
     version = _version("pyvirtualcam")
     if version is None:
@@ -166,7 +159,7 @@ def check_virtual_camera() -> list[Check]:
 
 
 def check_preview() -> list[Check]:
-    from rtmatte.io.preview import gui_problem
+    from rtmatte.sinks.preview import gui_problem
 
     problem = gui_problem()
     return [Check("preview", problem is None, problem or "--preview can open a window")]

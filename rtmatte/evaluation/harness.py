@@ -18,9 +18,9 @@ from rtmatte.compose.compositor import Compositor
 from rtmatte.evaluation.material import CLIPS, PersonLayer, render_clip
 from rtmatte.evaluation.metrics import ClipScores, image_scores
 from rtmatte.evaluation.report import side_by_side, write_png
-from rtmatte.io.frame import Frame
 from rtmatte.matting.matter import Matter
 from rtmatte.post import PostSettings, build_post
+from rtmatte.types import Frame
 
 #: the new background of the saved composites: a saturated colour shows any halo of the old one
 SHOWCASE_BACKGROUND = (40, 150, 90)

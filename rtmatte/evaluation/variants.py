@@ -13,7 +13,7 @@ from rtmatte.evaluation.harness import EvalResult, Variant, evaluate_clips, eval
 from rtmatte.evaluation.material import CI_CLIPS, CLIPS, PersonLayer, person_layer
 from rtmatte.evaluation.report import table
 from rtmatte.evaluation.shared_data import image_pairs
-from rtmatte.matting.fetch import models_home
+from rtmatte.matting.models.fetch import models_home
 from rtmatte.post import PostSettings
 from rtmatte.post.cli_args import post_overrides
 from rtmatte.settings import Settings, load_settings

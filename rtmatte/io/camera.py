@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 
 from rtmatte.errors import InputError
-from rtmatte.io.frame import Frame
+from rtmatte.types import Frame
 
 Notify = Callable[[str], None]
 Opener = Callable[[int | str], Any]

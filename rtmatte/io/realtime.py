@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 from rtmatte.errors import StreamError
-from rtmatte.io.frame import Frame
 from rtmatte.io.mailbox import Mailbox
 from rtmatte.io.sources import VideoSource
+from rtmatte.types import Frame
 
 Notify = Callable[[str], None]
 #: how often an idle capture thread asks whether someone watches again

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import InputError, StreamError
-from rtmatte.io.frame import Frame
 from rtmatte.io.media import is_image_path
+from rtmatte.types import Frame
 
 #: how far short of the container's duration a video may end before it counts as truncated
 _DURATION_SLACK_S = 0.5
@@ -33,6 +33,7 @@ class VideoInfo:
     frames: int  # 0 when the container does not say
     duration: float  # seconds, 0 when unknown
     audio_streams: int
+    subtitle_streams: int = 0
 
 
 class VideoSource:
@@ -70,6 +71,7 @@ class VideoSource:
             time_base=stream.time_base or Fraction(1, 90000), rate=Fraction(rate),
             frames=int(stream.frames or 0), duration=duration,
             audio_streams=len(self._container.streams.audio),
+            subtitle_streams=len(self._container.streams.subtitles),
         )
 
     def __iter__(self) -> Iterator[Frame]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from rtmatte.matting.backends import Backend
+from rtmatte.types import Matte
 
 #: RVM works best when the frame it sees internally has a long side of 256-512 px; 480 is the
 #: figure behind its own recommendations (0.25 for 1080p, 0.125 for 2160p).
@@ -23,16 +23,6 @@ def auto_downsample_ratio(height: int, width: int) -> float:
     long_side = max(height, width)
     ratio = min(1.0, _AUTO_LONG_SIDE / long_side)
     return max(ratio, min(1.0, _MIN_LONG_SIDE / long_side))
-
-
-@dataclass
-class Matte:
-    """What the model says about one frame: alpha (H, W) float32 in [0, 1], and foreground
-    colours (H, W, 3): float32 in [0, 1], or uint8 where a step already had them as 8-bit
-    pixels (the live path enlarges a small matte's colours as uint8: a quarter of the bytes)."""
-
-    alpha: np.ndarray
-    fgr: np.ndarray
 
 
 class Matter:

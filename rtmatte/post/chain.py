@@ -9,11 +9,11 @@ from typing import Protocol
 import numpy as np
 
 from rtmatte.errors import SettingsError
-from rtmatte.matting.matter import Matte
 from rtmatte.post.hard import HardCut
 from rtmatte.post.refine import GuidedRefiner
 from rtmatte.post.shape import EdgeShaper
 from rtmatte.post.temporal import TemporalSmoother
+from rtmatte.types import Matte
 
 
 @dataclass

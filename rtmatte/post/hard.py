@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from rtmatte.matting.matter import Matte
+from rtmatte.types import Matte
 
 
 def hysteresis(alpha: np.ndarray, low: float, high: float) -> np.ndarray:

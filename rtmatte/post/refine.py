@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from rtmatte.matting.matter import Matte
+from rtmatte.types import Matte
 
 #: the fit is computed at this long side at most
 _FIT_LONG_SIDE = 640

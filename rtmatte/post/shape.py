@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from rtmatte.matting.matter import Matte
+from rtmatte.types import Matte
 
 
 class EdgeShaper:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from rtmatte.matting.matter import Matte
+from rtmatte.types import Matte
 
 #: motion is judged on a grey copy with this long side: averaging pixels there removes most of
 #: the sensor noise, and it is far cheaper than full resolution

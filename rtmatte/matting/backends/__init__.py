@@ -1,23 +1,37 @@
-"""The contract every inference backend meets, and the factory that picks one.
+"""The inference backends: the contract each meets, and the one list of them.
 
-The pipeline and :class:`~rtmatte.matting.matter.Matter` only see this contract, so ONNX Runtime,
+The pipeline and :class:`~rtmatte.matting.matter.Matter` only see the contract, so ONNX Runtime,
 PyTorch or TensorRT can run the network without anything upstream knowing which. The recurrent
 state is opaque to callers: a backend may keep it on a GPU between frames.
+
+Everything that offers, checks or picks a backend reads the registry below: the CLI's choices and
+settings validation (:data:`BACKENDS`), ``rtmatte doctor``, ``--backend auto``
+(:func:`fastest_present`) and the model bench. Adding a backend is one module (its ``create`` and
+``unavailable``, as in :mod:`.tensorrt`) and one :func:`register_backend` line at the end of this
+file. Backend modules are imported only when their backend is probed or built, so this list costs
+the CLI nothing.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rtmatte.errors import BackendUnavailable, SettingsError
 
-BACKENDS = ("auto", "onnx", "torch", "tensorrt")
+if TYPE_CHECKING:
+    import numpy as np
+
 DEVICES = ("auto", "cpu", "cuda")
-#: ``auto`` is float16 on a GPU and float32 on a CPU, which has no fast float16 convolutions
-PRECISIONS = ("auto", "fp16", "fp32")
+#: what a backend can run the network in on a GPU; on a CPU it is always float32, as CPUs have no
+#: fast float16 convolutions
+GPU_PRECISIONS = ("fp16", "fp32")
+#: ``auto`` is float16 on a GPU and float32 on a CPU
+PRECISIONS = ("auto", *GPU_PRECISIONS)
+_DEVICE_WORDS = {"cpu": "the CPU", "cuda": "an NVIDIA GPU"}
 
 
 class Backend(Protocol):
@@ -39,84 +53,171 @@ class Backend(Protocol):
         """
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a backend is asked for, as the user gave it: a module's ``create`` turns it into a
+    backend. ``device`` may still be ``auto`` and ``precision`` ``auto``."""
+
+    model_path: Path
+    device: str = "auto"
+    precision: str = "auto"
+    #: ONNX Runtime's CPU thread pool: threads (default one per core) and whether idle ones spin
+    cpu_threads: int | None = None
+    spin: bool = False
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """One backend: what it needs, where it runs, how it is probed and built.
+
+    ``module`` defines ``create(request: Request) -> Backend`` and ``unavailable(device: str) ->
+    str | None`` (why it cannot run on that device here, as a message with the fix; None when it
+    can). It is imported only when one of them is needed.
+    """
+
+    #: its ``--backend`` value
+    name: str
+    module: str
+    #: the Python packages it imports, for ``doctor``
+    needs: tuple[str, ...]
+    #: what runs the network, in a person's words
+    library: str
+    #: each device it runs on, with what ``--backend auto`` running it there is, for ``doctor``
+    runs: Mapping[str, str]
+    #: ``--backend auto`` tries backends on a GPU from the lowest rank up, then on the CPU
+    auto_rank: int
+    #: the precisions it runs the network in on a GPU, each measured by the model bench
+    precisions: tuple[str, ...] = GPU_PRECISIONS
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(self.runs)
+
+    def unavailable(self, device: str) -> str | None:
+        """Why it cannot run on ``device`` here, with the fix; None when it can."""
+        return self._module().unavailable(device)
+
+    def present(self, device: str) -> bool:
+        """Whether it can run on ``device`` here: a quick probe that loads no model."""
+        return self.unavailable(device) is None
+
+    def create(self, request: Request) -> Backend:
+        return self._module().create(request)
+
+    def _module(self) -> Any:
+        return importlib.import_module(self.module)
+
+
+#: every backend by name, in the order the CLI offers them
+REGISTRY: dict[str, BackendEntry] = {}
+
+
+def register_backend(entry: BackendEntry) -> None:
+    """Offer ``entry`` everywhere backends are offered; an entry of the same name is replaced."""
+    REGISTRY[entry.name] = entry
+
+
+def backend_names() -> tuple[str, ...]:
+    """The registered backends, without ``auto``."""
+    return tuple(REGISTRY)
+
+
+class _BackendChoices(Sequence[str]):
+    """``auto`` and every registered backend, read from the registry at each use, so a backend
+    registered after this module was imported is a choice everywhere too."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return ("auto", *REGISTRY)[index]
+
+    def __len__(self) -> int:
+        return 1 + len(REGISTRY)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+#: the values of ``--backend``, for argparse choices and settings validation
+BACKENDS: Sequence[str] = _BackendChoices()
+
+
+def check_choice(what: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise SettingsError(f"unknown {what} '{value}'; choose one of {', '.join(choices)}")
+
+
 def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
                    cpu_threads: int | None = None, spin: bool = False,
                    precision: str = "auto") -> Backend:
-    """Build the asked-for backend; ``auto`` takes the fastest present: TensorRT > CUDA > CPU.
+    """Build the asked-for backend; ``auto`` takes the fastest present (:func:`fastest_present`).
 
     ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool. ``precision`` is what
     PyTorch runs in and TensorRT builds its engines in; ONNX Runtime's CPU and CUDA providers run
     a graph in the precision it was exported in (``rtmatte models export --fp16`` makes one).
     """
-    if backend not in BACKENDS:
-        raise SettingsError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
-    if device not in DEVICES:
-        raise SettingsError(f"unknown device '{device}'; choose one of {', '.join(DEVICES)}")
-    if precision not in PRECISIONS:
-        raise SettingsError(f"unknown precision '{precision}'; choose one of "
-                            f"{', '.join(PRECISIONS)}")
+    check_choice("backend", backend, BACKENDS)
+    check_choice("device", device, DEVICES)
+    check_choice("precision", precision, PRECISIONS)
     if precision == "fp16" and device == "cpu":
         raise SettingsError("--precision fp16 runs on an NVIDIA GPU; on a CPU rtmatte runs "
                             "float32 (drop --precision or --device cpu)")
-    gpu_precision = "fp16" if precision == "auto" else precision
-    if backend == "torch":
-        from rtmatte.matting.backends.torch import TorchBackend
+    request = Request(Path(model_path), device, precision, cpu_threads, spin)
+    if backend == "auto":
+        return create_fastest(request)
+    entry = REGISTRY[backend]
+    if device != "auto" and device not in entry.devices:
+        raise SettingsError(f"--backend {backend} runs on {_device_words(entry.devices)}; "
+                            f"drop --device {device}")
+    return entry.create(request)
 
-        return TorchBackend(model_path, device=device, precision=precision)
 
-    from rtmatte.matting.backends.onnx import OnnxBackend
-
-    if backend == "tensorrt":
-        if device == "cpu":
-            raise SettingsError("--backend tensorrt runs on an NVIDIA GPU; drop --device cpu")
-        return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=gpu_precision)
-    if backend == "onnx":
-        if device == "cuda":
-            return OnnxBackend(model_path, provider="CUDAExecutionProvider")
-        if device == "cpu":
-            return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
-    choice = fastest_present(device, with_torch=backend == "auto")
-    if choice == "tensorrt":
-        return OnnxBackend(model_path, "TensorrtExecutionProvider", precision=gpu_precision)
-    if choice == "onnx-cuda":
-        return OnnxBackend(model_path, provider="CUDAExecutionProvider")
-    if choice == "torch-cuda":
-        from rtmatte.matting.backends.torch import TorchBackend
-
-        return TorchBackend(model_path, device="cuda", precision=precision)
-    if device == "cuda":
+def create_fastest(request: Request, among: Sequence[str] | None = None) -> Backend:
+    """The fastest of the backends named in ``among`` (default: all) present on the device
+    asked for; an error that says what to install where none is."""
+    choice = fastest_present(request.device, among)
+    if choice is None:
         raise BackendUnavailable(
             "no CUDA inference is installed: `pip install onnxruntime-gpu` (NVIDIA driver and "
             "CUDA 12 needed) or `pip install rtmatte[torch]` with a CUDA build of PyTorch"
         )
-    if precision == "fp16":
+    entry, device = choice
+    if device == "cpu" and request.precision == "fp16":
         raise BackendUnavailable("--precision fp16 needs an NVIDIA GPU, and no CUDA inference is "
                                  "usable here; drop --precision to run float32 on the CPU")
-    return OnnxBackend(model_path, "CPUExecutionProvider", cpu_threads, spin)
+    return entry.create(replace(request, device=device))
 
 
-def fastest_present(device: str = "auto", with_torch: bool = True) -> str:
-    """What ``--backend auto`` runs on this machine: ``tensorrt``, ``onnx-cuda``, ``torch-cuda``
-    or ``onnx-cpu`` (``with_torch`` False: what ``--backend onnx`` runs)."""
-    import onnxruntime as ort
-
-    from rtmatte.matting.models.trt_cache import tensorrt_found
-
-    if device != "cpu":
-        providers = ort.get_available_providers()
-        # onnxruntime-gpu lists its TensorRT provider even where TensorRT is not installed
-        if "TensorrtExecutionProvider" in providers and tensorrt_found():
-            return "tensorrt"
-        if "CUDAExecutionProvider" in providers:
-            return "onnx-cuda"
-        if with_torch and _torch_cuda_available():
-            return "torch-cuda"
-    return "onnx-cpu"
+def fastest_present(device: str = "auto",
+                    among: Sequence[str] | None = None) -> tuple[BackendEntry, str] | None:
+    """What ``--backend auto`` runs on this machine, as (backend, device): the lowest-ranked
+    backend present on a GPU, else on the CPU; None when ``device`` is ``cuda`` and no backend
+    can use one. ``among`` limits the choice to those backends."""
+    entries = sorted((REGISTRY[name] for name in among or REGISTRY),
+                     key=lambda entry: entry.auto_rank)
+    tried = {"auto": ("cuda", "cpu"), "cuda": ("cuda",), "cpu": ("cpu",)}[device]
+    for candidate in tried:
+        for entry in entries:
+            if candidate in entry.devices and entry.present(candidate):
+                return entry, candidate
+    return None
 
 
-def _torch_cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+def _device_words(devices: Sequence[str]) -> str:
+    return " or ".join(_DEVICE_WORDS.get(device, device) for device in devices)
+
+
+register_backend(BackendEntry(
+    "onnx", "rtmatte.matting.backends.onnx", needs=("onnxruntime",), library="ONNX Runtime",
+    runs={"cpu": "ONNX Runtime on the CPU", "cuda": "ONNX Runtime on CUDA"}, auto_rank=1,
+    precisions=("fp32",),  # the graph's own: the released one is float32
+))
+register_backend(BackendEntry(
+    "torch", "rtmatte.matting.backends.torch", needs=("torch",), library="PyTorch",
+    runs={"cpu": "PyTorch on the CPU", "cuda": "PyTorch on CUDA (float16, CUDA graphs)"},
+    auto_rank=2,
+))
+register_backend(BackendEntry(
+    "tensorrt", "rtmatte.matting.backends.tensorrt", needs=("onnxruntime",),
+    library="ONNX Runtime with TensorRT",
+    runs={"cuda": "ONNX Runtime with TensorRT (engines built once per frame size, then cached)"},
+    auto_rank=0,
+))

@@ -23,11 +23,11 @@ from onnx import helper
 
 from rtmatte.matting.models.derived import ensure_derived
 from rtmatte.matting.models.fetch import models_home
+from rtmatte.matting.rvm.tensors import FGR, PHA, SRC, STATE_OUTPUTS
 
 #: bump when what the coarse graph holds changes, so cached ones are rebuilt
 RECIPE = 1
 GAIN, OFFSET = "gain", "offset"
-STATE_OUTPUTS = ("r1o", "r2o", "r3o", "r4o")
 
 
 def coarse_path(model_path: Path) -> Path:
@@ -81,14 +81,14 @@ def refiner_maps(graph: onnx.GraphProto) -> tuple[str, str]:
         return node
 
     outputs = {output.name for output in graph.output}
-    if not {"fgr", "pha"} <= outputs:
+    if not {FGR, PHA} <= outputs:
         raise _NotRecognised
-    pha_clip = made_by("pha", "Clip")
+    pha_clip = made_by(PHA, "Clip")
     split = made_by(pha_clip.input[0], "Split")
     if len(split.output) != 2 or pha_clip.input[0] != split.output[1]:
         raise _NotRecognised
-    fgr_clip = made_by("fgr", "Clip")
-    if sorted(made_by(fgr_clip.input[0], "Add").input) != sorted([split.output[0], "src"]):
+    fgr_clip = made_by(FGR, "Clip")
+    if sorted(made_by(fgr_clip.input[0], "Add").input) != sorted([split.output[0], SRC]):
         raise _NotRecognised
     for clip in (pha_clip, fgr_clip):
         if [constants.get(name) for name in clip.input[1:]] != [0.0, 1.0]:
@@ -111,10 +111,10 @@ def refiner_maps(graph: onnx.GraphProto) -> tuple[str, str]:
 
 def _is_frame_with_grey(concat: onnx.NodeProto, producer: dict) -> bool:
     """``Concat(src, ReduceMean(src over channels))``: the frame plus its grey level."""
-    if len(concat.input) != 2 or concat.input[0] != "src":
+    if len(concat.input) != 2 or concat.input[0] != SRC:
         return False
     mean = producer.get(concat.input[1])
-    return mean is not None and mean.op_type == "ReduceMean" and list(mean.input[:1]) == ["src"]
+    return mean is not None and mean.op_type == "ReduceMean" and list(mean.input[:1]) == [SRC]
 
 
 def _is_bilinear(resize: onnx.NodeProto) -> bool:

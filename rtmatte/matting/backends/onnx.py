@@ -15,32 +15,65 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from rtmatte.errors import BackendUnavailable, ModelError, OutputError, SettingsError
-from rtmatte.matting.backends.coarse_graph import GAIN, OFFSET, STATE_OUTPUTS, ensure_coarse
+from rtmatte.errors import BackendUnavailable, ModelError, OutputError
+from rtmatte.matting.backends import (
+    GPU_PRECISIONS,
+    Backend,
+    Request,
+    check_choice,
+    create_fastest,
+)
+from rtmatte.matting.backends.coarse_graph import GAIN, OFFSET, ensure_coarse
 from rtmatte.matting.backends.host_refine import apply_maps
 from rtmatte.matting.models.fetch import sha256_of
 from rtmatte.matting.models.trt_cache import (
-    PRECISIONS,
     engine_key,
     profile_shapes,
     state_shapes,
     tensorrt_found,
 )
+from rtmatte.matting.rvm.tensors import (
+    BAKED_RATIO_KEY,
+    FGR,
+    INPUTS,
+    OUTPUTS,
+    PHA,
+    RATIO,
+    SRC,
+    STATE_INPUTS,
+    STATE_OUTPUTS,
+)
 
-_STATE_NAMES = ("r1i", "r2i", "r3i", "r4i")
-_INPUT_NAMES = {"src", *_STATE_NAMES, "downsample_ratio"}
+_INPUT_NAMES = set(INPUTS)
 #: graphs from `rtmatte models export` have the ratio baked in and recorded in their metadata
-_BAKED_INPUT_NAMES = {"src", *_STATE_NAMES}
-_BAKED_RATIO_KEY = "rtmatte.downsample_ratio"
-_OUTPUT_NAMES = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
+_BAKED_INPUT_NAMES = {SRC, *STATE_INPUTS}
+_OUTPUT_NAMES = list(OUTPUTS)
 _COARSE_OUTPUT_NAMES = [GAIN, OFFSET, *STATE_OUTPUTS]
 _SCALE = np.float32(1.0 / 255.0)
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
-_TENSORRT = "TensorrtExecutionProvider"
+TENSORRT_PROVIDER = "TensorrtExecutionProvider"
+#: the provider that runs ONNX Runtime on each device (TensorRT is a backend of its own)
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 def available_providers() -> list[str]:
     return list(ort.get_available_providers())
+
+
+def create(request: Request) -> Backend:
+    """``--backend onnx``: ONNX Runtime on the device asked for; on ``auto`` its fastest provider
+    present, TensorRT included."""
+    if request.device == "cuda":
+        return OnnxBackend(request.model_path, PROVIDERS["cuda"])
+    if request.device == "cpu":
+        return OnnxBackend(request.model_path, PROVIDERS["cpu"], request.cpu_threads,
+                           request.spin)
+    return create_fastest(request, among=("tensorrt", "onnx"))
+
+
+def unavailable(device: str) -> str | None:
+    provider = PROVIDERS[device]
+    return None if provider in available_providers() else missing_provider_message(provider)
 
 
 class OnnxBackend:
@@ -64,19 +97,17 @@ class OnnxBackend:
         another shape is run whole. It runs the coarse graph without I/O binding: it is for the
         CPU, where the state is in host memory anyway."""
         if provider not in available_providers():
-            raise BackendUnavailable(_missing_provider_message(provider))
-        if precision not in PRECISIONS:
-            raise SettingsError(f"unknown precision '{precision}'; choose one of "
-                                f"{', '.join(PRECISIONS)}")
-        if provider == _TENSORRT and not tensorrt_found():
-            raise BackendUnavailable(_missing_tensorrt_message())
+            raise BackendUnavailable(missing_provider_message(provider))
+        check_choice("precision", precision, GPU_PRECISIONS)
+        if provider == TENSORRT_PROVIDER and not tensorrt_found():
+            raise BackendUnavailable(missing_tensorrt_message())
         options = _session_options(cpu_threads, spin)
         coarse = None
         if host_refine or (host_refine is None and provider == "CPUExecutionProvider"):
             coarse = ensure_coarse(model_path)
         #: True when the graph stops at the refiner's maps and :func:`apply_maps` finishes it
         self.host_refine = coarse is not None
-        if provider == _TENSORRT:
+        if provider == TENSORRT_PROVIDER:
             # TensorRT sessions wait for the frame size; a plain CPU session reads the graph's
             # inputs, metadata and state channels meanwhile
             session = _open(model_path, _inspection_options(), ["CPUExecutionProvider"])
@@ -86,15 +117,15 @@ class OnnxBackend:
         metadata = session.get_modelmeta().custom_metadata_map
         #: the ratio fixed inside an exported graph; None when the graph takes it per frame
         self.baked_ratio: float | None = None
-        if names == _BAKED_INPUT_NAMES and _BAKED_RATIO_KEY in metadata:
-            self.baked_ratio = float(metadata[_BAKED_RATIO_KEY])
+        if names == _BAKED_INPUT_NAMES and BAKED_RATIO_KEY in metadata:
+            self.baked_ratio = float(metadata[BAKED_RATIO_KEY])
         elif names != _INPUT_NAMES:
             raise ModelError(
                 f"{model_path} is not an RVM-compatible model: its inputs are {sorted(names)}, "
                 f"expected {sorted(_INPUT_NAMES)}"
             )
         self._tensorrt: _TensorrtSessions | None = None
-        if provider == _TENSORRT:
+        if provider == TENSORRT_PROVIDER:
             self._tensorrt = _TensorrtSessions(Path(model_path), options, precision,
                                                _state_channels(session, model_path))
             self.name = f"onnxruntime/{provider}/{precision}"
@@ -103,8 +134,8 @@ class OnnxBackend:
             self.name = f"onnxruntime/{provider}"
         # RVM's float16 release takes its frame and states in float16 (the ratio stays float32)
         types = {i.name: _NUMPY_TYPES.get(i.type, np.float32) for i in session.get_inputs()}
-        self._dtype = types["src"]
-        self._ratio = np.zeros(1, dtype=types.get("downsample_ratio", np.float32))
+        self._dtype = types[SRC]
+        self._ratio = np.zeros(1, dtype=types.get(RATIO, np.float32))
         self._state_device = state_device
         if state_device is None and provider != "CPUExecutionProvider":
             self._state_device = "cuda"
@@ -114,7 +145,7 @@ class OnnxBackend:
         take exactly their state shapes, known only with the first frame (see :meth:`infer`)."""
         if self._tensorrt is not None:
             return None
-        return [np.zeros((1, 1, 1, 1), dtype=self._dtype) for _ in _STATE_NAMES]
+        return [np.zeros((1, 1, 1, 1), dtype=self._dtype) for _ in STATE_INPUTS]
 
     def infer(
         self, rgb: np.ndarray, state: list | None, downsample_ratio: float
@@ -125,10 +156,10 @@ class OnnxBackend:
         frame = rgb.astype(np.float32)
         frame *= _SCALE
         src = np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=self._dtype)[np.newaxis]
-        feeds = {"src": src}
+        feeds = {SRC: src}
         if self.baked_ratio is None:
             self._ratio[0] = downsample_ratio
-            feeds["downsample_ratio"] = self._ratio
+            feeds[RATIO] = self._ratio
         if self._tensorrt is not None:
             height, width = rgb.shape[:2]
             ratio = self.baked_ratio or downsample_ratio
@@ -137,7 +168,7 @@ class OnnxBackend:
                 state = self._tensorrt.zero_state(height, width, ratio, self._dtype)
         else:
             session = self._session
-        feeds.update(zip(_STATE_NAMES, state, strict=True))
+        feeds.update(zip(STATE_INPUTS, state, strict=True))
         if self.host_refine:
             gain, offset, *next_state = session.run(_COARSE_OUTPUT_NAMES, feeds)
             alpha, fgr = apply_maps(frame, gain[0], offset[0])
@@ -162,7 +193,7 @@ def _run_bound(session: ort.InferenceSession, feeds: dict, state_device: str) ->
         else:
             binding.bind_cpu_input(name, value)
     for name in _OUTPUT_NAMES:
-        binding.bind_output(name, "cpu" if name in ("fgr", "pha") else state_device)
+        binding.bind_output(name, "cpu" if name in (FGR, PHA) else state_device)
     session.run_with_iobinding(binding)
     binding.synchronize_outputs()
     fgr, pha, *state = binding.get_outputs()
@@ -215,9 +246,9 @@ class _TensorrtSessions:
             "trt_profile_max_shapes": shapes,
         }
         # CUDA takes whatever TensorRT cannot
-        providers = [(_TENSORRT, options), "CUDAExecutionProvider"]
+        providers = [(TENSORRT_PROVIDER, options), "CUDAExecutionProvider"]
         session = _open(self._model_path, self._options, providers)
-        if session.get_providers()[0] != _TENSORRT:
+        if session.get_providers()[0] != TENSORRT_PROVIDER:
             raise BackendUnavailable(
                 f"ONNX Runtime could not start TensorRT for {key.describe()} and fell back to "
                 f"{session.get_providers()[0]} (its own message above says why); check the "
@@ -255,14 +286,14 @@ def _state_channels(session: ort.InferenceSession, model_path: Path) -> tuple[in
     """Each recurrent state's channel count, as the graph declares it on r1o..r4o: TensorRT's
     fixed-shape profiles need them before the first frame has run."""
     shapes = {output.name: output.shape for output in session.get_outputs()}
-    channels = tuple(shapes.get(name, [None, None])[1] for name in _OUTPUT_NAMES[2:])
+    channels = tuple(shapes.get(name, [None, None])[1] for name in STATE_OUTPUTS)
     if not all(isinstance(count, int) for count in channels):
         raise ModelError(f"{model_path} does not declare the channel counts of its recurrent "
                          "states (r1o..r4o), which TensorRT's fixed-shape engines need")
     return channels
 
 
-def _missing_provider_message(provider: str) -> str:
+def missing_provider_message(provider: str) -> str:
     if provider == "CPUExecutionProvider":
         return "onnxruntime has no CPU provider; reinstall it with `pip install onnxruntime`"
     return (
@@ -273,7 +304,7 @@ def _missing_provider_message(provider: str) -> str:
     )
 
 
-def _missing_tensorrt_message() -> str:
+def missing_tensorrt_message() -> str:
     return (
         "ONNX Runtime's TensorRT provider is installed but TensorRT itself is not (no `tensorrt` "
         "module, no libnvinfer on the library path): `pip install tensorrt` (the release your "

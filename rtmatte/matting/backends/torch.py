@@ -18,6 +18,7 @@ for the frame size once, when the graph is recorded.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -25,12 +26,28 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rtmatte.errors import BackendUnavailable, SettingsError
+from rtmatte.matting.backends import DEVICES, PRECISIONS, Request, check_choice, gpu
 from rtmatte.matting.backends.cuda_graphs import GraphedStep
 
 if TYPE_CHECKING:
     import torch
 
-    from rtmatte.matting.rvm import State
+    from rtmatte.matting.rvm.network import State
+
+
+def create(request: Request) -> TorchBackend:
+    return TorchBackend(request.model_path, device=request.device, precision=request.precision)
+
+
+def unavailable(device: str) -> str | None:
+    if importlib.util.find_spec("torch") is None:
+        return "PyTorch is not installed (`pip install rtmatte[torch]`)"
+    if device == "cuda" and not gpu.torch_cuda_available():
+        import torch
+
+        return (f"PyTorch {torch.__version__} sees no CUDA GPU (CUDA build: "
+                f"{torch.version.cuda or 'none'})")
+    return None
 
 
 def _import_torch() -> ModuleType:
@@ -45,15 +62,13 @@ def _import_torch() -> ModuleType:
 
 
 class TorchBackend:
-    """Runs :class:`~rtmatte.matting.rvm.MattingNetwork` one frame at a time."""
+    """Runs :class:`~rtmatte.matting.rvm.network.MattingNetwork` one frame at a time."""
 
     def __init__(self, model_path: Path, device: str = "auto", precision: str = "auto") -> None:
         """``precision`` auto is float16 on CUDA and float32 on CPU."""
         torch = _import_torch()
-        if device not in ("auto", "cpu", "cuda"):
-            raise SettingsError(f"unknown device '{device}'; choose one of auto, cpu, cuda")
-        if precision not in ("auto", "fp16", "fp32"):
-            raise SettingsError(f"unknown precision '{precision}'; choose one of auto, fp16, fp32")
+        check_choice("device", device, DEVICES)
+        check_choice("precision", precision, PRECISIONS)
         cuda = torch.cuda.is_available()
         if device == "cuda" and not cuda:
             raise BackendUnavailable(

@@ -2,9 +2,9 @@
 
 The released ONNX file is the one model file rtmatte fetches and checks, so the PyTorch backend
 reads its weights from there instead of trusting a second download. Its convolutions appear in the
-graph in the order :class:`~rtmatte.matting.rvm.MattingNetwork` runs them; each is matched to the
-module by that order and checked by shape (and by name where the exporter kept one), so a graph of
-another architecture is refused rather than loaded wrongly. The backbone (MobileNetV3 or
+graph in the order :class:`~rtmatte.matting.rvm.network.MattingNetwork` runs them; each is matched
+to the module by that order and checked by shape (and by name where the exporter kept one), so a
+graph of another architecture is refused rather than loaded wrongly. The backbone (MobileNetV3 or
 ResNet-50) is told apart by the number of convolutions, and afterwards by the weights' names.
 
 Converting parses the whole graph, so it is done once and cached in the models folder as
@@ -24,9 +24,8 @@ from torch import nn
 from rtmatte.errors import ModelError
 from rtmatte.matting.models.derived import build_derived, ensure_derived
 from rtmatte.matting.models.fetch import models_home
-from rtmatte.matting.rvm import MattingNetwork
 from rtmatte.matting.rvm.checkpoint import fold_batchnorm, has_batchnorm
-from rtmatte.matting.rvm.network import VARIANTS, variant_of
+from rtmatte.matting.rvm.network import VARIANTS, MattingNetwork, variant_of
 
 #: bump when the layout of the converted state dict changes, so old caches are rebuilt
 CACHE_FORMAT = 1

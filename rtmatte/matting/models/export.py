@@ -20,10 +20,17 @@ from torch import nn
 
 from rtmatte.errors import SettingsError
 from rtmatte.matting.models.convert import load_network
-from rtmatte.matting.rvm import MattingNetwork
+from rtmatte.matting.rvm.network import MattingNetwork
+from rtmatte.matting.rvm.tensors import (
+    BAKED_RATIO_KEY,
+    FGR,
+    OUTPUTS,
+    PHA,
+    SRC,
+    STATE_INPUTS,
+    STATE_OUTPUTS,
+)
 
-INPUT_NAMES = ["src", "r1i", "r2i", "r3i", "r4i"]
-OUTPUT_NAMES = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 DEFAULT_OPSET = 17
 #: frame size traced when no fixed size is asked for; any size runs afterwards
 _TRACE_SIZE = (256, 192)
@@ -80,12 +87,12 @@ def export_onnx(
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             module, example, str(out_path), dynamo=False, opset_version=opset,
-            input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+            input_names=[SRC, *STATE_INPUTS], output_names=list(OUTPUTS),
             dynamic_axes=_dynamic_axes(static_frame=size is not None),
         )
     model = onnx.load(str(out_path))
     onnx.helper.set_model_props(model, {
-        "rtmatte.downsample_ratio": repr(float(downsample_ratio)),
+        BAKED_RATIO_KEY: repr(float(downsample_ratio)),
         "rtmatte.precision": "fp16" if fp16 else "fp32",
     })
     onnx.checker.check_model(model)
@@ -97,8 +104,8 @@ def _dynamic_axes(static_frame: bool) -> dict[str, dict[int, str]]:
     frame = {} if static_frame else {0: "batch", 2: "height", 3: "width"}
     state_in = {0: "batch", 1: "channels", 2: "height", 3: "width"}
     state_out = {} if static_frame else {0: "batch", 2: "height", 3: "width"}
-    axes: dict[str, dict[int, str]] = {"src": frame, "fgr": frame, "pha": frame}
-    for index in range(1, 5):
-        axes[f"r{index}i"] = {key: f"{name}_r{index}" for key, name in state_in.items()}
-        axes[f"r{index}o"] = {key: f"{name}_r{index}" for key, name in state_out.items()}
+    axes: dict[str, dict[int, str]] = {SRC: frame, FGR: frame, PHA: frame}
+    for index, (state, next_state) in enumerate(zip(STATE_INPUTS, STATE_OUTPUTS, strict=True), 1):
+        axes[state] = {key: f"{name}_r{index}" for key, name in state_in.items()}
+        axes[next_state] = {key: f"{name}_r{index}" for key, name in state_out.items()}
     return axes

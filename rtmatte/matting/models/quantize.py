@@ -15,6 +15,7 @@ import numpy as np
 
 from rtmatte.matting.models.derived import build_derived, is_current
 from rtmatte.matting.models.fetch import models_home
+from rtmatte.matting.rvm.tensors import RATIO, SRC, STATE_INPUTS
 
 Notify = Callable[[str], None]
 #: bump when the recipe changes, so cached files made the old way are rebuilt
@@ -87,6 +88,5 @@ def _calibration_feeds(fp32: Path) -> Iterator[dict[str, np.ndarray]]:
     for index in range(_CALIBRATION_FRAMES):
         rgb = clip_frame(index, _CALIBRATION_FRAMES, width, height)
         src = rgb.transpose(2, 0, 1)[np.newaxis].astype(np.float32) / np.float32(255.0)
-        yield {"src": src, "r1i": state[0], "r2i": state[1], "r3i": state[2], "r4i": state[3],
-               "downsample_ratio": ratio}
+        yield {SRC: src, **dict(zip(STATE_INPUTS, state, strict=True)), RATIO: ratio}
         _, _, state = backend.infer(rgb, state, _CALIBRATION_RATIO)

@@ -21,26 +21,24 @@ from __future__ import annotations
 import ctypes
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from rtmatte.matting.backends import gpu
 from rtmatte.matting.models.fetch import models_home
+from rtmatte.matting.rvm.tensors import SRC, STATE_INPUTS
 
-PRECISIONS = ("fp16", "fp32")
 UNKNOWN_GPU = "unknown-gpu"
 UNKNOWN_TENSORRT = "unknown-trt"
 #: the recurrent states r1..r4 sit at 1/2, 1/4, 1/8 and 1/16 of the downsampled frame
 _STATE_HALVINGS = (1, 2, 3, 4)
-_STATE_NAMES = ("r1i", "r2i", "r3i", "r4i")
 #: TensorRT 10's library, then 8's, by the names Linux and Windows give them
 _NVINFER_LIBRARIES = (
     "libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so", "nvinfer_10.dll", "nvinfer.dll",
 )
-_SMI_TIMEOUT_S = 10
 
 
 @dataclass(frozen=True)
@@ -136,8 +134,8 @@ def profile_shapes(height: int, width: int, ratio: float, channels: tuple[int, .
     """The inputs' shapes in ONNX Runtime's TensorRT profile format (``name:1x3xHxW,...``).
     Given as min, opt and max alike, they pin the engine to exactly this size, which TensorRT
     optimises best; the first frame then feeds zeros of these shapes, not 1x1x1x1."""
-    shapes = [("src", (1, 3, height, width))]
-    shapes += zip(_STATE_NAMES, state_shapes(height, width, ratio, channels), strict=True)
+    shapes = [(SRC, (1, 3, height, width))]
+    shapes += zip(STATE_INPUTS, state_shapes(height, width, ratio, channels), strict=True)
     return ",".join(f"{name}:{'x'.join(str(d) for d in shape)}" for name, shape in shapes)
 
 
@@ -160,28 +158,16 @@ def tensorrt_found() -> bool:
 
 
 def _gpu_from_nvidia_smi() -> str | None:
-    """nvidia-smi comes with the driver, so it answers without CUDA libraries or PyTorch. The
-    first GPU it lists is the one ONNX Runtime uses unless told otherwise."""
-    try:
-        result = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=_SMI_TIMEOUT_S, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):  # no driver, an old one, or a hung GPU
-        return None
-    lines = result.stdout.strip().splitlines()
-    name, _, capability = lines[0].rpartition(",") if lines else ("", "", "")
+    gpus = gpu.nvidia_smi("name", "compute_cap")
+    name, capability = gpus[0] if gpus and len(gpus[0]) == 2 else ("", "")
     return _gpu_slug(name, capability) if name else None
 
 
 def _gpu_from_torch() -> str | None:
-    """A CUDA build of PyTorch answers where nvidia-smi is not on PATH (some containers)."""
-    try:
-        import torch
-    except ImportError:
+    if not gpu.torch_cuda_available():
         return None
-    if not torch.cuda.is_available():
-        return None
+    import torch
+
     major, minor = torch.cuda.get_device_capability(0)
     return _gpu_slug(torch.cuda.get_device_name(0), f"{major}.{minor}")
 

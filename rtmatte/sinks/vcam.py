@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import VirtualCameraError
-from rtmatte.io.frame import Frame
 from rtmatte.io.mailbox import Mailbox
+from rtmatte.types import Frame, Matte
 
 LINUX_SETUP = (
     "create one with `sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
@@ -135,7 +135,8 @@ class VirtualCameraSink:
         """False only with ``--on-demand`` while no other program reads the device."""
         return self._watched.is_set()
 
-    def write(self, picture: np.ndarray, frame: Frame | None = None) -> None:
+    def write(self, picture: np.ndarray, frame: Frame | None = None,
+              matte: Matte | None = None) -> None:
         """Queue a uint8 RGB picture for the next tick (a newer one replaces it)."""
         if picture.shape[1::-1] != self.size:
             picture = cv2.resize(picture, self.size, interpolation=cv2.INTER_AREA)
@@ -172,3 +173,7 @@ class VirtualCameraSink:
         self._stop.set()
         self._thread.join()
         self._camera.close()
+
+    def abort(self) -> None:
+        """A camera keeps nothing: letting it go is all there is to undo."""
+        self.close()

@@ -10,6 +10,7 @@ import numpy as np
 
 from rtmatte.errors import UserError
 from rtmatte.io.mailbox import Mailbox
+from rtmatte.types import Frame, Matte
 
 WINDOW = "rtmatte preview (q quit, b background, space effect)"
 
@@ -45,7 +46,8 @@ class PreviewWindow:
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
         self._pictures: Mailbox[np.ndarray] = Mailbox()
 
-    def write(self, picture: np.ndarray) -> None:
+    def write(self, picture: np.ndarray, frame: Frame | None = None,
+              matte: Matte | None = None) -> None:
         self._pictures.put(picture)
 
     def pump(self, wait_ms: int = 10) -> str | None:
@@ -63,3 +65,6 @@ class PreviewWindow:
 
     def close(self) -> None:
         cv2.destroyWindow(WINDOW)
+
+    def abort(self) -> None:
+        self.close()

@@ -1,8 +1,13 @@
-"""The unit that travels through the pipeline."""
+"""The data every stage passes on, in one neutral module that imports no stage.
+
+Sources make :class:`Frame`; the matting stage makes :class:`Matte`; post-processing changes a
+Matte; the compositor makes a picture from both; sinks take all three. Keeping the types here
+lets each stage package be read and tested alone, and none import another for a type.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -22,7 +27,6 @@ class Frame:
     pts: int | None = None
     time_base: Fraction | None = None
     captured: float | None = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -30,3 +34,14 @@ class Frame:
         if self.pts is None or self.time_base is None:
             return 0.0
         return float(self.pts * self.time_base)
+
+
+@dataclass
+class Matte:
+    """What the model says about one frame: alpha (H, W) float32 in [0, 1], and foreground
+    colours (H, W, 3): float32 in [0, 1], or uint8 where a step already had them as 8-bit
+    pixels (the live path enlarges a small matte's colours as uint8: a quarter of the bytes).
+    The compositor takes either; every other step keeps the dtype it was given."""
+
+    alpha: np.ndarray
+    fgr: np.ndarray
