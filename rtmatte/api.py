@@ -25,7 +25,6 @@ import numpy as np
 from rtmatte.compose.backgrounds import TRANSPARENT, parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, SettingsError, StreamError, UserError
-from rtmatte.io.atomic import same_file
 from rtmatte.io.camera import CameraReader, parse_camera
 from rtmatte.io.media import is_image_path, is_video_path, media_in_folder
 from rtmatte.io.realtime import LiveReader, RealtimeFileReader
@@ -167,11 +166,10 @@ class Job:
                 crf=self.settings.crf, overwrite=self.settings.overwrite,
             )
             try:
-                extra = SinkGroup(self._alpha_sinks())
+                sinks = SinkGroup([video, *self._alpha_sinks()])
             except BaseException:
                 video.abort()
                 raise
-            sinks = SinkGroup([video, *extra.sinks])
             self.matter.reset()
             self.post.reset()
             ratio: list[float] = []
@@ -203,12 +201,8 @@ class Job:
                 if video.frames == 0:
                     sinks.abort()
                     raise InputError(f"{exc}; nothing could be decoded") from exc
-                try:  # the frames before the damage: kept, under a name that says so
-                    kept = video.close(keep_incomplete=True)
-                except BaseException:
-                    extra.abort()
-                    raise
-                extra.close()
+                video.incomplete = True  # the frames before the damage, under a name saying so
+                kept = sinks.close()[0]
                 raise StreamError(f"{exc}; the {video.frames} frames before it were written to "
                                   f"{kept}", frames_written=video.frames) from exc
             except BaseException:
@@ -243,14 +237,13 @@ def plan_inputs(source: Path, target: Path | None, transparent: bool,
         pairs = [(source, Path(target) if target else default_output(source, transparent))]
     else:
         pairs = _folder_pairs(source, target, transparent)
-    inputs = [item for item, _ in pairs] + [Path(p) for p in protect]
-    seen: dict[Path, Path] = {}
+    inputs = {_identity(path) for path in [*(item for item, _ in pairs), *map(Path, protect)]}
+    seen: dict[tuple[int, int] | Path, Path] = {}
     for item, out in pairs:
-        for other in inputs:
-            if same_file(out, other):
-                raise OutputError(f"{out} is an input of this run; rtmatte never writes over its "
-                                  "inputs: choose another output name or folder")
-        key = Path(os.path.abspath(out))
+        key = _identity(out)
+        if key in inputs:
+            raise OutputError(f"{out} is an input of this run; rtmatte never writes over its "
+                              "inputs: choose another output name or folder")
         if key in seen:
             raise OutputError(f"{seen[key].name} and {item.name} would both be written to "
                               f"{out}; rename one of them or process them apart")
@@ -258,12 +251,22 @@ def plan_inputs(source: Path, target: Path | None, transparent: bool,
     return pairs
 
 
+def _identity(path: Path) -> tuple[int, int] | Path:
+    """What makes two names one file: device and inode where it exists (links, hard links and
+    other spellings agree), else the absolute path."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return Path(os.path.abspath(path))
+    return (status.st_dev, status.st_ino)
+
+
 def _folder_pairs(source: Path, target: Path | None,
                   transparent: bool) -> list[tuple[Path, Path]]:
     items = [p for p in media_in_folder(source) if OUTPUT_TAG not in p.suffixes]
     if not items:
         raise InputError(f"{source}: the folder holds no videos or images")
-    if target is None or same_file(target, source):
+    if target is None or _identity(target) == _identity(source):
         return [(item, default_output(item, transparent)) for item in items]
     target = Path(target)
     if target.exists() and not target.is_dir():
@@ -357,7 +360,7 @@ def process(
 
 def live_cpu_threads() -> int:
     """ONNX Runtime threads for a live run: every core but one, which capture, compositing and
-    output need (figures in docs/benchmarks.md, "live path")."""
+    output need (measured: docs/benchmarks.md, "Live path")."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 

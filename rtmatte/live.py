@@ -383,8 +383,9 @@ class LiveRunner:
         """Release everything of a runner that was never run (its sinks leave no files)."""
         if not self._ran:
             self._ran = True
-            for closer in [*(s.close for s in self.sinks), self.reader.close]:
-                closer()
+            self._close()
+            if self._errors:
+                raise self._errors[0]
 
     def _say(self, message: str) -> None:
         if self.notify is not None:

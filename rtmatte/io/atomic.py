@@ -55,14 +55,6 @@ def check_target(target: Path, overwrite: bool) -> None:
         raise OutputError(f"cannot write {target}: folder {parent} is not writable")
 
 
-def same_file(first: Path, second: Path) -> bool:
-    """True when both names reach one file (the same path, a link, or a hard link)."""
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return Path(os.path.abspath(first)) == Path(os.path.abspath(second))
-
-
 def kept_path(target: Path) -> Path:
     """Where a playable but incomplete result goes, so the target name never holds one."""
     return target.with_name(f"{target.stem}.partial{target.suffix}")

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import InputError, StreamError
-from rtmatte.io.media import is_image_path
+from rtmatte.io.media import ALPHA_IMAGE_EXTENSIONS, is_image_path
 from rtmatte.types import Frame
 
 #: how far short of the container's duration a video may end before it counts as truncated
@@ -145,20 +145,27 @@ def read_image_with_alpha(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     path = Path(path)
     _check_readable(path)
     data = np.fromfile(str(path), dtype=np.uint8)
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYCOLOR) if data.size else None
-    if pixels is None:
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None  # applies the EXIF turn
+    if bgr is None:
         raise InputError(f"{path}: not an image rtmatte can read")
-    exif = cv2.imdecode(data, cv2.IMREAD_COLOR)  # applies the EXIF turn; UNCHANGED does not
-    alpha = None
-    if pixels.ndim == 3 and pixels.shape[2] == 4:
-        scale = float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
-        alpha = pixels[..., 3].astype(np.float32) / scale
-        if alpha.min() >= 1.0:
-            alpha = None  # an alpha channel that hides nothing
-        elif alpha.shape != exif.shape[:2]:
-            raise InputError(f"{path}: a transparent picture with an EXIF turn is not supported; "
-                             "save it upright")
-    return cv2.cvtColor(exif, cv2.COLOR_BGR2RGB), alpha
+    alpha = _own_alpha(data) if path.suffix.lower() in ALPHA_IMAGE_EXTENSIONS else None
+    if alpha is not None and alpha.shape != bgr.shape[:2]:
+        raise InputError(f"{path}: a transparent picture with an EXIF turn is not supported; "
+                         "save it upright")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), alpha
+
+
+def _own_alpha(data: np.ndarray) -> np.ndarray | None:
+    """The alpha channel of an encoded picture, None when it has none or it hides nothing.
+
+    A second decode, so it is only asked of formats that can carry alpha (OpenCV's colour
+    decode drops the channel, and the unchanged decode skips the EXIF turn)."""
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.ndim != 3 or pixels.shape[2] != 4:
+        return None
+    scale = float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
+    alpha = pixels[..., 3].astype(np.float32) / scale
+    return None if alpha.min() >= 1.0 else alpha
 
 
 def probe_kind(path: Path) -> str:

@@ -61,6 +61,8 @@ class VideoFileSink:
         self._pad: tuple[int, int] = (0, 0)
         self.frames = 0
         self.written: Path | None = None
+        #: the source broke part way: what was written is kept, but not under the target name
+        self.incomplete = False
 
     @property
     def audio_codecs(self) -> list[str]:
@@ -121,9 +123,9 @@ class VideoFileSink:
             self._audio.feed_until(float(packet.pts * packet.time_base))
         self._container.mux(packet)
 
-    def close(self, keep_incomplete: bool = False) -> Path | None:
+    def close(self) -> Path | None:
         """Flush and finalize. Returns where the file went: the target, or a ``.partial`` name
-        (None when no frame came, which leaves no file).
+        when :attr:`incomplete` (None when no frame came, which leaves no file).
 
         Anything that fails on the way (the encoder's last packets, the audio's tail, the
         container's index on a disk that just filled up) aborts the sink: the target is left
@@ -138,7 +140,7 @@ class VideoFileSink:
             if self._audio is not None:
                 self._audio.finish()
             self._container.close()
-            destination = kept_path(self.target) if keep_incomplete else self.target
+            destination = kept_path(self.target) if self.incomplete else self.target
             self._staging.commit(self.target.name, destination)
         except (OSError, av.error.FFmpegError) as exc:
             self.abort()
