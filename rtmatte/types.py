@@ -7,10 +7,14 @@ lets each stage package be read and tested alone, and none import another for a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+
+#: how a stage says something to the person running it (the CLI prints it; a server logs it)
+Notify = Callable[[str], None]
 
 
 @dataclass
@@ -38,10 +42,13 @@ class Frame:
 
 @dataclass
 class Matte:
-    """What the model says about one frame: alpha (H, W) float32 in [0, 1], and foreground
-    colours (H, W, 3): float32 in [0, 1], or uint8 where a step already had them as 8-bit
-    pixels (the live path enlarges a small matte's colours as uint8: a quarter of the bytes).
-    The compositor takes either; every other step keeps the dtype it was given."""
+    """What the model says about one frame: alpha (H, W) float32 in [0, 1], and the foreground
+    colours (H, W, 3) uint8, the person's own colours with the old background taken out of
+    their edges.
+
+    Colours are 8-bit from the moment the model has given them: the compositor blends 8-bit
+    pictures, the live path enlarges a small matte's colours at a quarter of float's bytes, and
+    no step after the model changes them. Alpha stays float: post steps work on it."""
 
     alpha: np.ndarray
     fgr: np.ndarray

@@ -13,7 +13,7 @@ import pytest
 from rtmatte.compose.backgrounds import ColourBackground, VideoBackground, parse_background
 from rtmatte.compose.colours import parse_colour
 from rtmatte.errors import BackgroundError, StreamError
-from rtmatte.io.sources import VideoSource
+from rtmatte.sources.file import VideoSource
 from rtmatte.types import Frame
 
 SIZE = (96, 64)  # width, height

@@ -16,8 +16,8 @@ from av.codec.codec import Codec
 
 from rtmatte.cli import main
 from rtmatte.errors import OutputError
-from rtmatte.io.audio import AudioCarrier
 from rtmatte.samples import clip_frame
+from rtmatte.sinks.audio import AudioCarrier
 
 OUTPUTS = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
 RATE = 48000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from rtmatte.compose.backgrounds import ColourBackground
@@ -58,6 +59,7 @@ def test_light_wrap_touches_only_the_inside_of_the_edge() -> None:
 
 def test_compositor_keeps_solid_and_clear_pixels_exact() -> None:
     fgr, alpha = _subject()
+    fgr = cv2.convertScaleAbs(fgr, alpha=255.0)  # colours as the Matter gives them: 8-bit
     frame = Frame(rgb=np.zeros((*SIZE, 3), np.uint8), index=0)
     out = Compositor(ColourBackground((0, 0, 255)), PostSettings())(frame, Matte(alpha, fgr))
     assert out.dtype == np.uint8 and out.shape == (*SIZE, 3)

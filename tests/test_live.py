@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 
 from rtmatte import cli
-from rtmatte.io.camera import parse_camera
-from rtmatte.io.mailbox import Closed, Mailbox
-from rtmatte.io.realtime import RealtimeFileReader
-from rtmatte.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
-from rtmatte.live_cli import background_specs, is_live_run
-from rtmatte.live_matter import AdaptiveResolution, LiveMatter, ladder_for
+from rtmatte.cli.live import background_specs, is_live_run
+from rtmatte.matting.adaptive import AdaptiveResolution, LiveMatter, ladder_for
 from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
+from rtmatte.run.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
+from rtmatte.run.mailbox import Closed, Mailbox
 from rtmatte.samples import make_clip
+from rtmatte.sources.camera import parse_camera
+from rtmatte.sources.realtime import RealtimeFileReader
 from rtmatte.types import Frame
 
 FPS = 24
@@ -245,7 +245,7 @@ def test_mailbox_keeps_only_the_newest() -> None:
 
 
 def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
-    import rtmatte.live_matter as live_matter
+    import rtmatte.matting.adaptive as live_matter
 
     rungs = ladder_for(480, 640)
     assert rungs[0].ratio == 0.75 and rungs[0].input_long == 640
@@ -293,7 +293,7 @@ def test_every_other_frame_carries_the_alpha(live_backend: OnnxBackend) -> None:
     mattes = [matter(rgb) for rgb in frames]
     assert len(calls) == 3
     assert mattes[1].alpha is mattes[0].alpha
-    assert np.allclose(mattes[1].fgr, frames[1] / 255.0, atol=1e-6)  # the current pixels
+    assert np.array_equal(mattes[1].fgr, frames[1])  # the current pixels
 
 
 class _StandInCapture:
@@ -330,7 +330,7 @@ class _StandInCapture:
 
 
 def test_camera_reconnects_after_a_disconnect() -> None:
-    from rtmatte.io.camera import CameraReader
+    from rtmatte.sources.camera import CameraReader
 
     class FlakyCapture(_StandInCapture):
         """Three pictures, then the cable is pulled."""
@@ -352,8 +352,8 @@ def test_camera_reconnects_after_a_disconnect() -> None:
 
 
 def test_an_idle_grabber_lets_go_of_the_camera_and_takes_it_back() -> None:
-    from rtmatte.io.camera import CameraReader
-    from rtmatte.io.realtime import Grabber
+    from rtmatte.sources.camera import CameraReader
+    from rtmatte.sources.realtime import Grabber
 
     class EndlessCapture(_StandInCapture):
         pass
@@ -387,7 +387,7 @@ def test_an_idle_grabber_lets_go_of_the_camera_and_takes_it_back() -> None:
 
 
 def test_a_paused_file_resumes_at_its_own_pace(sample_clip) -> None:
-    from rtmatte.io.realtime import RealtimeFileReader
+    from rtmatte.sources.realtime import RealtimeFileReader
 
     reader = RealtimeFileReader(sample_clip)
     stop = threading.Event()

@@ -21,7 +21,7 @@ from conftest import CLIP_FRAMES, stream_summary
 
 from rtmatte.cli import main
 from rtmatte.errors import OutputError
-from rtmatte.io.atomic import clear_stale
+from rtmatte.sinks.atomic import clear_stale
 from rtmatte.sinks.video_file import VideoFileSink
 from rtmatte.types import Frame
 

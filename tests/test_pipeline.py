@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rtmatte.pipeline import Pipeline
+from rtmatte.run.pipeline import Pipeline
 
 
 def test_order_is_kept_with_a_slow_stage() -> None:

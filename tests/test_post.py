@@ -7,10 +7,10 @@ import argparse
 import numpy as np
 import pytest
 
+from rtmatte.cli.flags import add_post_arguments, overrides
 from rtmatte.errors import SettingsError
 from rtmatte.evaluation.metrics import flicker
 from rtmatte.post import PostSettings, build_post
-from rtmatte.post.cli_args import add_post_arguments, post_overrides
 from rtmatte.post.hard import HardCut
 from rtmatte.post.refine import GuidedRefiner
 from rtmatte.post.shape import EdgeShaper
@@ -23,7 +23,7 @@ SIZE = (96, 128)
 
 
 def _matte(alpha: np.ndarray) -> Matte:
-    return Matte(alpha=alpha.astype(np.float32), fgr=np.zeros((*alpha.shape, 3), np.float32))
+    return Matte(alpha=alpha.astype(np.float32), fgr=np.zeros((*alpha.shape, 3), np.uint8))
 
 
 def _square_scene(left: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,10 +112,10 @@ def test_flags_reach_the_settings_and_presets_load() -> None:
     parser = argparse.ArgumentParser()
     add_post_arguments(parser)
     args = parser.parse_args(["--erode", "2", "--hard", "--no-smooth", "--light-wrap", "0.2"])
-    settings = load_settings("balanced", None, {"post": post_overrides(args)})
+    settings = load_settings("balanced", None, overrides(args))
     assert settings.post.erode == 2 and settings.post.hard and not settings.post.temporal
     assert settings.post.light_wrap == pytest.approx(0.2)
-    assert post_overrides(parser.parse_args(["--post", "none"])) == {"enabled": False}
+    assert overrides(parser.parse_args(["--post", "none"])) == {"post": {"enabled": False}}
     assert load_settings("balanced").post == PostSettings()
     assert load_settings("quality").post.refine
     assert not load_settings("fast-cpu").post.decontaminate

@@ -151,7 +151,7 @@ def test_backend_mattes_the_person_not_the_background(onnx_path):
         matte = matter(portrait())
     alpha = matte.alpha
     assert alpha.shape == (512, 512) and alpha.dtype == np.float32
-    assert matte.fgr.shape == (512, 512, 3) and matte.fgr.dtype == np.float32
+    assert matte.fgr.shape == (512, 512, 3) and matte.fgr.dtype == np.uint8
     # Face and orange suit of the astronaut; flag, top-left; grey wall, top-right, beside the
     # shuttle model. The bottom corners hold her helmet and arm, so they are left out.
     assert alpha[90:150, 190:260].mean() > 0.95

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from rtmatte.argtypes import frame_size
+from rtmatte.cli.flags import add_post_arguments, overrides
 from rtmatte.evaluation.variants import build_variants, run_evaluation
-from rtmatte.post.cli_args import add_post_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    variants = build_variants(args)
+    variants = build_variants(args.preset, args.config, overrides(args).get("post", {}),
+                              args.compare)
     report = run_evaluation(args, variants, notify=lambda m: print(m, file=sys.stderr))
     print(report.markdown)
     if args.json:

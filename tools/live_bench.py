@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from rtmatte import api
-from rtmatte.live import LiveResult
-from rtmatte.live_matter import LiveMatter
+from rtmatte.matting.adaptive import LiveMatter
+from rtmatte.run.live import LiveResult
 from rtmatte.samples import clip_frame, make_clip
 from rtmatte.settings import LiveSettings, load_settings
 

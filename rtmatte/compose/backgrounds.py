@@ -3,7 +3,7 @@ surroundings. Each renders a uint8 RGB picture of the frame's size for a given f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -14,13 +14,12 @@ import numpy as np
 from rtmatte.compose.colours import NAMED_COLOURS, parse_colour
 from rtmatte.compose.filters import SCALE, premultiplied_blur, quarter
 from rtmatte.errors import BackgroundError, InputError, StreamError
-from rtmatte.io.media import is_video_path
-from rtmatte.io.sources import VideoSource, read_image
-from rtmatte.types import Frame
+from rtmatte.media import is_video_path
+from rtmatte.sources.file import VideoSource, read_image
+from rtmatte.types import Frame, Notify
 
 TRANSPARENT = "transparent"
 
-Notify = Callable[[str], None]
 
 #: default blur: Gaussian sigma as a fraction of the frame's long side
 _BLUR_SIGMA = 0.02
@@ -225,6 +224,11 @@ class BlurBackground(_Still):
                           interpolation=cv2.INTER_LINEAR)
 
 
+def is_transparent(spec: str) -> bool:
+    """Whether a --bg value asks for no background at all (RGBA output)."""
+    return spec.strip().lower() == TRANSPARENT
+
+
 def parse_background(spec: str, notify: Notify | None = None) -> Background | None:
     """Turn a --bg value into a Background; None means transparent (RGBA output).
 
@@ -233,7 +237,7 @@ def parse_background(spec: str, notify: Notify | None = None) -> Background | No
     """
     text = spec.strip()
     lowered = text.lower()
-    if lowered == TRANSPARENT:
+    if is_transparent(text):
         return None
     if lowered == "blur" or lowered.startswith("blur:"):
         strength = 1.0

@@ -48,8 +48,6 @@ class Compositor:
         alpha = np.ascontiguousarray(matte.alpha, dtype=np.float32)
         inverse = 1.0 - alpha
         foreground = matte.fgr
-        if foreground.dtype != np.uint8:
-            foreground = cv2.convertScaleAbs(np.ascontiguousarray(foreground), alpha=255.0)
         if self.edges.decontaminate:
             foreground = decontaminate(foreground, alpha, inverse)
         if self.background is None:

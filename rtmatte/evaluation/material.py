@@ -31,7 +31,7 @@ from rtmatte.samples import portrait
 #: model mattes only in part, so no cleaning could give it a trustworthy alpha)
 _PERSON_ROWS = 336
 _PERSON_CENTRE_X = 190.0  # the subject's horizontal centre in the portrait, px
-_LAYER_VERSION = 1
+_LAYER_VERSION = 2
 _NOISE_SIGMA = 2.0  # sensor noise added to each frame, in 0-255 units
 
 
@@ -76,7 +76,7 @@ def derive_person_layer(matter: Matter) -> PersonLayer:
     alpha = _clean_alpha(matte.alpha)[:_PERSON_ROWS]
     photo = rgb[:_PERSON_ROWS].astype(np.float32) / 255.0
     solid = (alpha >= 1.0)[..., None]
-    fgr = np.where(solid, photo, matte.fgr[:_PERSON_ROWS]).astype(np.float32)
+    fgr = np.where(solid, photo, matte.fgr[:_PERSON_ROWS] / np.float32(255.0)).astype(np.float32)
     return PersonLayer(alpha=np.ascontiguousarray(alpha), fgr=np.ascontiguousarray(fgr))
 
 

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtmatte import api
 from rtmatte.evaluation.harness import EvalResult, Variant, evaluate_clips, evaluate_images
@@ -15,7 +16,6 @@ from rtmatte.evaluation.report import table
 from rtmatte.evaluation.shared_data import image_pairs
 from rtmatte.matting.models.fetch import models_home
 from rtmatte.post import PostSettings
-from rtmatte.post.cli_args import post_overrides
 from rtmatte.settings import Settings, load_settings
 
 #: every step off: the starting point of the one-step-at-a-time variants
@@ -38,14 +38,14 @@ def documented_variants() -> list[Variant]:
     return variants
 
 
-def build_variants(args: argparse.Namespace) -> list[Variant]:
+def build_variants(preset: str | None, config: Path | None, overrides: dict[str, Any],
+                   compare: bool) -> list[Variant]:
     """``--compare``: the documented set (plus the flags' own, when they ask for something
     else); otherwise just the settings the preset, config and flags give."""
-    overrides = post_overrides(args)
-    settings = load_settings(args.preset, args.config, {"post": overrides} if overrides else None)
+    settings = load_settings(preset, config, {"post": overrides} if overrides else None)
     name = "none" if not settings.post.enabled else ("flags" if overrides else "default")
     chosen = Variant(name, settings.post.validate())
-    if not args.compare:
+    if not compare:
         return [chosen]
     variants = documented_variants()
     if all(v.post != chosen.post for v in variants):

@@ -66,7 +66,7 @@ class Matter:
             self._state = self.backend.initial_state()
         ratio = self.ratio_for(rgb.shape[0], rgb.shape[1])
         alpha, fgr, self._state = self.backend.infer(rgb, self._state, ratio)
-        return Matte(alpha=alpha, fgr=fgr)
+        return Matte(alpha=alpha, fgr=cv2.convertScaleAbs(np.ascontiguousarray(fgr), alpha=255.0))
 
     def _is_cut(self, rgb: np.ndarray) -> bool:
         thumb = cv2.resize(

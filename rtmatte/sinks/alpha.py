@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.io.atomic import Staging, write_error
+from rtmatte.sinks.atomic import Staging, write_error
 from rtmatte.sinks.image import encoded
 from rtmatte.types import Frame, Matte
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.io.atomic import check_kind, check_target, write_bytes
+from rtmatte.sinks.atomic import check_kind, check_target, write_bytes
 from rtmatte.sinks.video_file import refuse_alpha_target
 from rtmatte.types import Frame, Matte
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import VirtualCameraError
-from rtmatte.io.mailbox import Mailbox
+from rtmatte.run.mailbox import Mailbox
 from rtmatte.types import Frame, Matte
 
 LINUX_SETUP = (

@@ -9,9 +9,9 @@ import av
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.io.atomic import Staging, check_kind, check_target, kept_path, write_error
-from rtmatte.io.audio import AudioCarrier
-from rtmatte.io.media import ALPHA_IMAGE_EXTENSIONS, ALPHA_VIDEO_CODECS
+from rtmatte.media import ALPHA_IMAGE_EXTENSIONS, ALPHA_VIDEO_CODECS
+from rtmatte.sinks.atomic import Staging, check_kind, check_target, kept_path, write_error
+from rtmatte.sinks.audio import AudioCarrier
 from rtmatte.types import Frame, Matte
 
 _OPAQUE_CODEC = {".webm": "libvpx-vp9"}

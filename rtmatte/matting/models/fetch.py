@@ -22,8 +22,8 @@ from platformdirs import user_cache_dir
 
 from rtmatte.errors import ModelError
 from rtmatte.matting.models.catalogue import ModelEntry, get_model
+from rtmatte.types import Notify
 
-Notify = Callable[[str], None]
 _CHUNK = 1 << 20
 
 

@@ -8,7 +8,7 @@ from exactly this float model and has not changed since.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,8 @@ import numpy as np
 from rtmatte.matting.models.derived import build_derived, is_current
 from rtmatte.matting.models.fetch import models_home
 from rtmatte.matting.rvm.tensors import RATIO, SRC, STATE_INPUTS
+from rtmatte.types import Notify
 
-Notify = Callable[[str], None]
 #: bump when the recipe changes, so cached files made the old way are rebuilt
 RECIPE = 1
 _CALIBRATION_FRAMES = 24

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from rtmatte.errors import OutputError
-from rtmatte.io.media import WRITABLE_IMAGE_EXTENSIONS, WRITABLE_VIDEO_EXTENSIONS
+from rtmatte.media import WRITABLE_IMAGE_EXTENSIONS, WRITABLE_VIDEO_EXTENSIONS
 
 _PREFIX = ".rtmatte-partial-"
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Protocol
 
 from rtmatte.errors import StreamError
-from rtmatte.io.mailbox import Mailbox
-from rtmatte.io.sources import VideoSource
-from rtmatte.types import Frame
+from rtmatte.run.mailbox import Mailbox
+from rtmatte.sources.file import VideoSource
+from rtmatte.types import Frame, Notify
 
-Notify = Callable[[str], None]
 #: how often an idle capture thread asks whether someone watches again
 _IDLE_POLL_S = 0.1
 

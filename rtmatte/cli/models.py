@@ -1,27 +1,16 @@
-"""The subcommands beside the main job: models, demo, bench, doctor."""
+"""``rtmatte models``: the catalogue, fetching with sha256 checks, PyTorch weights, ONNX export."""
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from rtmatte.argtypes import frame_size
-from rtmatte.cli import (
-    add_common_arguments,
-    add_model_arguments,
-    say,
-    settings_from_args,
-    write_stats,
-)
+from rtmatte.cli.common import say
 
 
-def run(name: str, argv: Sequence[str]) -> int:
-    return {"models": models, "demo": demo, "bench": bench, "doctor": doctor}[name](argv)
-
-
-def models(argv: Sequence[str]) -> int:
+def run(argv: Sequence[str]) -> int:
     from rtmatte.matting.models.catalogue import load_catalogue
     from rtmatte.matting.models.fetch import cached_path, fetch_model, is_cached
 
@@ -81,62 +70,3 @@ def _torch_model_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo(argv: Sequence[str]) -> int:
-    """Make a sample clip (with audio) from the bundled portrait and replace its background."""
-    import cv2
-
-    from rtmatte import api
-    from rtmatte.samples import make_clip, sunset_background
-
-    parser = argparse.ArgumentParser(prog="rtmatte demo", description=demo.__doc__)
-    parser.add_argument("-o", "--output", type=Path, help="default: ./rtmatte-demo.mp4")
-    parser.add_argument("--bg", help="background (default: a generated sunset picture)")
-    parser.add_argument("--frames", type=int, default=72)
-    parser.add_argument("--stats", type=Path)
-    add_model_arguments(parser)
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    target = args.output or _free_name(Path("rtmatte-demo.mp4"))
-    with tempfile.TemporaryDirectory(prefix="rtmatte-demo-") as tmp:
-        clip = make_clip(Path(tmp) / "sample.mp4", frames=args.frames, size=(640, 480), fps=24)
-        if args.bg is None:
-            picture = Path(tmp) / "sunset.jpg"
-            cv2.imwrite(str(picture), cv2.cvtColor(sunset_background(), cv2.COLOR_RGB2BGR))
-            args.bg = str(picture)
-        settings = settings_from_args(_with_defaults(args))
-        notify = None if args.quiet else say
-        if notify:
-            notify(f"made a {args.frames}-frame sample clip with audio; replacing its background")
-        results = api.process(clip, target, settings=settings, notify=notify,
-                              progress=None if not args.quiet else False)
-    if args.stats:
-        write_stats(args.stats, results)
-    return 0
-
-
-def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    for name in ("crf", "alpha_output", "post", "overwrite"):
-        if not hasattr(args, name):
-            setattr(args, name, None)
-    return args
-
-
-def _free_name(path: Path) -> Path:
-    """``path`` or the first ``stem-N.ext`` that does not exist, so the demo never overwrites."""
-    candidate, number = path, 2
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        number += 1
-    return candidate
-
-
-def bench(argv: Sequence[str]) -> int:
-    from rtmatte.bench.pipeline import main as bench_main
-
-    return bench_main(argv)
-
-
-def doctor(argv: Sequence[str]) -> int:
-    from rtmatte.diagnostics.doctor import main as doctor_main
-
-    return doctor_main(argv)

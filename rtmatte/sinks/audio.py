@@ -19,7 +19,7 @@ from av.audio.stream import AudioStream
 from av.codec.codec import Codec
 
 from rtmatte.errors import InputError, OutputError
-from rtmatte.io.subtitles import (
+from rtmatte.sinks.subtitles import (
     DEFAULT_TEXT_SUBTITLE_CODEC,
     TEXT_SUBTITLE_CODEC,
     SubtitleTrack,

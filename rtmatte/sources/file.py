@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import InputError, StreamError
-from rtmatte.io.media import ALPHA_IMAGE_EXTENSIONS, is_image_path
+from rtmatte.media import ALPHA_IMAGE_EXTENSIONS, is_image_path
 from rtmatte.types import Frame
 
 #: how far short of the container's duration a video may end before it counts as truncated

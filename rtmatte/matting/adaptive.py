@@ -214,9 +214,7 @@ class LiveMatter:
         self._count += 1
         self._dropped += dropped
         if self._last_alpha is not None and (self._count - 1) % self.every:
-            fgr = rgb.astype(np.float32)
-            fgr *= np.float32(1.0 / 255.0)
-            return Matte(alpha=self._last_alpha, fgr=fgr)
+            return Matte(alpha=self._last_alpha, fgr=rgb)
         began = time.perf_counter()
         every = self.every
         matte = self.post(rgb, self._infer(rgb))
@@ -244,8 +242,5 @@ class LiveMatter:
         matte = self.matter(small)
         alpha = cv2.resize(np.ascontiguousarray(matte.alpha), (width, height),
                            interpolation=cv2.INTER_LINEAR)
-        # to uint8 at the small size, then enlarge: a quarter of the bytes to resize
-        small_fgr = cv2.convertScaleAbs(np.ascontiguousarray(matte.fgr), alpha=255.0)
-        fgr = cv2.resize(small_fgr, (width, height),
-                         interpolation=cv2.INTER_LINEAR)
+        fgr = cv2.resize(matte.fgr, (width, height), interpolation=cv2.INTER_LINEAR)
         return Matte(alpha=alpha, fgr=fgr)

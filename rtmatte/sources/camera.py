@@ -13,9 +13,8 @@ from typing import Any
 import cv2
 
 from rtmatte.errors import InputError
-from rtmatte.types import Frame
+from rtmatte.types import Frame, Notify
 
-Notify = Callable[[str], None]
 Opener = Callable[[int | str], Any]
 _DEVICE = re.compile(r"^/dev/video(\d+)$")
 #: uncompressed YUYV above VGA exceeds USB 2 bandwidth at 30 fps; MJPG does not

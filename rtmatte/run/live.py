@@ -1,10 +1,10 @@
 """The live runner: capture → matte → composite → outputs, with the newest frame always winning.
 
-Why not :class:`~rtmatte.pipeline.Pipeline` with ``queue_size=1``: its stages block on a full
+Why not :class:`~rtmatte.run.pipeline.Pipeline` with ``queue_size=1``: its stages block on a full
 queue while holding an item, so with two stages every queue slot and every held item is one
 more stale frame between the camera and the output (up to four frame times here), and the
 producer cannot drop frames it is holding. Here each hand-over is a newest-wins
-:class:`~rtmatte.io.mailbox.Mailbox`: the model always takes the freshest picture, and
+:class:`~rtmatte.run.mailbox.Mailbox`: the model always takes the freshest picture, and
 compositing and output of one frame overlap the model's work on the next.
 """
 
@@ -22,15 +22,14 @@ import numpy as np
 from rtmatte.compose.backgrounds import parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import BackgroundError
-from rtmatte.io.mailbox import Closed, Mailbox
-from rtmatte.io.realtime import Grabber, LiveReader
-from rtmatte.live_matter import LiveMatter
-from rtmatte.pipeline import StageTiming
+from rtmatte.matting.adaptive import LiveMatter
 from rtmatte.post.chain import PostSettings
+from rtmatte.run.mailbox import Closed, Mailbox
+from rtmatte.run.pipeline import StageTiming
 from rtmatte.sinks.base import Sink
-from rtmatte.types import Frame, Matte
+from rtmatte.sources.realtime import Grabber, LiveReader
+from rtmatte.types import Frame, Matte, Notify
 
-Notify = Callable[[str], None]
 _POLL_S = 0.05
 _PREVIEW_WAIT_MS = 10  # waitKey blocks this long: short enough to show 60 fps
 

@@ -104,14 +104,6 @@ class Pipeline:
             raise self._errors[0][1]
         return self.stats
 
-    def request_stop(self) -> None:
-        """Ask every stage to stop soon (a signal handler or a UI may call this)."""
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def _fail(self, position: int, error: BaseException, stop_all: bool = True) -> None:
         with self._lock:
             self._errors.append((position, error))

@@ -1,0 +1,5 @@
+import sys
+
+from rtmatte.cli.main import main
+
+sys.exit(main())

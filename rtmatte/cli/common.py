@@ -1,0 +1,48 @@
+"""What every subcommand shares: how it speaks, how it builds settings, how it writes --stats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rtmatte.cli.flags import overrides
+from rtmatte.errors import UserError
+from rtmatte.settings import Settings, load_settings
+from rtmatte.sinks.atomic import write_bytes
+
+
+def say(message: str) -> None:
+    print(f"rtmatte: {message}", file=sys.stderr)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Preset, then the config file, then the flags given (through the one flag table)."""
+    return load_settings(getattr(args, "preset", None), getattr(args, "config", None),
+                         overrides(args))
+
+
+def write_stats(path: Path, results: Sequence[Any], failures: Sequence[Any] = (),
+                batch: bool = False) -> None:
+    """One file's result as a JSON object; a folder's as {"files": [...], "failed": [...],
+    totals}. Written whole or not at all (a full disk leaves no empty file)."""
+    if not batch:
+        payload = results[0].as_dict()
+    else:
+        payload = {"files": [r.as_dict() for r in results],
+                   "failed": [f.as_dict() for f in failures],
+                   "frames": sum(r.frames for r in results),
+                   "seconds": round(sum(r.seconds for r in results), 4)}
+    try:
+        write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
+    except UserError as exc:
+        raise UserError(f"--stats: {exc}") from exc
+
+
+def check_stats_folder(path: Path | None) -> None:
+    """Refuse a --stats path in a missing folder before the run, not after it."""
+    if path is not None and not path.resolve().parent.is_dir():
+        raise UserError(f"cannot write --stats {path}: its folder does not exist")

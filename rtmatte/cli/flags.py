@@ -1,0 +1,165 @@
+"""Every flag that sets a setting, declared once with the setting it sets.
+
+A flag added here through :func:`setting_flag` lands in :data:`TABLE`, and
+:func:`overrides` turns parsed flags into the nested mapping that
+:func:`rtmatte.settings.load_settings` applies over the preset and the config file. So a flag,
+a preset key and a config key are one setting, and none is forgotten by a subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rtmatte.argtypes import frame_size
+from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
+
+
+@dataclass(frozen=True)
+class SettingFlag:
+    """``dest`` (argparse's name) sets ``setting`` (a dotted path: ``post.refine``)."""
+
+    dest: str
+    setting: str
+
+
+TABLE: list[SettingFlag] = []
+
+
+def setting_flag(group: Any, *names: str, setting: str, **options: Any) -> None:
+    """``group.add_argument`` that also records which setting the flag sets. A flag left out is
+    None, so it never overrides what a preset or config file said."""
+    action = group.add_argument(*names, default=None, **options)
+    if all(entry.dest != action.dest for entry in TABLE):
+        TABLE.append(SettingFlag(action.dest, setting))
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the given flags ask for, nested as the settings file would hold them."""
+    found: dict[str, Any] = {}
+    for entry in TABLE:
+        value = getattr(args, entry.dest, None)
+        if value is None:
+            continue
+        *tables, name = entry.setting.split(".")
+        target = found
+        for table in tables:
+            target = target.setdefault(table, {})
+        target[name] = value
+    model = found.pop("model", None)
+    if model is not None:  # a file, or a catalogue id
+        found["model_path" if model.lower().endswith(".onnx") or Path(model).is_file()
+              else "model"] = model
+    return found
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _post_switch(text: str) -> bool:
+    if text not in ("default", "none"):
+        raise argparse.ArgumentTypeError(f"choose default or none, not {text!r}")
+    return text == "default"
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", help="settings preset from configs/ (default: balanced)")
+    parser.add_argument("--config", type=Path, help="a TOML file of settings")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    setting_flag(group, "--model", setting="model",
+                 help="catalogue id (see `rtmatte models list`) or an ONNX file")
+    setting_flag(group, "--backend", setting="backend", choices=BACKENDS,
+                 help="inference backend (default: auto, the fastest present)")
+    setting_flag(group, "--device", setting="device", choices=DEVICES, help="default: auto")
+    setting_flag(group, "--precision", setting="precision", choices=PRECISIONS,
+                 help="of the torch and tensorrt backends (default: auto, fp16 on a GPU)")
+    setting_flag(group, "--downsample-ratio", setting="downsample_ratio", metavar="auto|R",
+                 help="scale at which the network sees the frame (default: auto, long side "
+                      "about 480 px)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    setting_flag(parser, "--bg", setting="bg",
+                 help="background: an image, a video (looped), a colour (#00b140, green, …), "
+                      "'blur', 'blur:STRENGTH' or 'transparent'")
+    setting_flag(parser, "--alpha-output", setting="alpha_output", metavar="PATTERN",
+                 help="also write the matte as PNGs, e.g. alpha/%%05d.png")
+    setting_flag(parser, "--crf", setting="crf", type=int,
+                 help="video quality, 0 (lossless) to 51; default 18")
+    setting_flag(parser, "--overwrite", setting="overwrite", action="store_true",
+                 help="replace an existing output")
+
+
+def add_post_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("matte post-processing")
+    setting_flag(group, "--post", setting="post.enabled", type=_post_switch,
+                 metavar="{default,none}",
+                 help="'none' switches off every post-processing step (alpha exactly as the "
+                      "model gives it)")
+    on_off = argparse.BooleanOptionalAction
+    setting_flag(group, "--smooth", setting="post.temporal", action=on_off,
+                 help="motion-adaptive temporal smoothing (default: on)")
+    setting_flag(group, "--smooth-strength", setting="post.temporal_strength", type=float,
+                 metavar="W", help="weight of the previous frame where nothing moves, 0-0.95")
+    setting_flag(group, "--smooth-motion", setting="post.temporal_motion", type=float,
+                 metavar="LEVEL", help="grey-level change (0-255) at which smoothing fades out")
+    setting_flag(group, "--refine", setting="post.refine", action=on_off,
+                 help="guided-filter edge refinement at full resolution")
+    setting_flag(group, "--refine-radius", setting="post.refine_radius", type=int, metavar="PX",
+                 help="guided filter window radius in pixels")
+    setting_flag(group, "--refine-eps", setting="post.refine_eps", type=float, metavar="EPS",
+                 help="guided filter regularisation (larger: smoother edge)")
+    setting_flag(group, "--erode", setting="post.erode", type=int, metavar="PX",
+                 help="shrink the subject by PX pixels; negative grows it")
+    setting_flag(group, "--feather", setting="post.feather", type=float, metavar="SIGMA",
+                 help="soften the edge with a Gaussian of SIGMA pixels")
+    setting_flag(group, "--hard", setting="post.hard", action=on_off,
+                 help="crisp 0/1 cut by hysteresis thresholding")
+    setting_flag(group, "--hard-low", setting="post.hard_low", type=float, metavar="A",
+                 help="hard cut: keep pixels above A when connected to sure ones")
+    setting_flag(group, "--hard-high", setting="post.hard_high", type=float, metavar="A",
+                 help="hard cut: sure above A")
+    setting_flag(group, "--light-wrap", setting="post.light_wrap", type=float, metavar="S",
+                 help="let S (0-1) of the new background's light spill over the edge")
+    setting_flag(group, "--decontaminate", setting="post.decontaminate", action=on_off,
+                 help="replace the old background's colour in the edge (default: on)")
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "live", "input camera, camera:N or /dev/videoN runs live; so does a file with --realtime")
+    group.add_argument("--realtime", action="store_true",
+                       help="play a file at its own rate through the live path (drop when late)")
+    group.add_argument("--vcam", action="store_true",
+                       help="send the result to a virtual camera (Zoom, Teams, Meet, OBS)")
+    group.add_argument("--vcam-device", metavar="DEV",
+                       help="virtual camera device, e.g. /dev/video10 (default: the first free)")
+    group.add_argument("--vcam-backend", metavar="NAME",
+                       help="pyvirtualcam backend: v4l2loopback, obs or unitycapture")
+    group.add_argument("--on-demand", action="store_true",
+                       help="Linux: run the model only while an app reads the virtual camera")
+    group.add_argument("--preview", action="store_true",
+                       help="show a window (keys: q quit, b next background, space effect on/off)")
+    group.add_argument("--size", type=frame_size, metavar="WxH",
+                       help="camera picture size to ask for")
+    group.add_argument("--fps", type=_positive, help="camera frame rate to ask for")
+    group.add_argument("--bg-watch", type=Path, metavar="FILE",
+                       help="a file holding a --bg value; write a new one to switch backgrounds")
+    setting_flag(group, "--matte-every", setting="live.matte_every", type=int, metavar="N",
+                 help="run the model on every Nth frame, carrying the matte in between "
+                      "(default: every frame, every other one when the CPU is too slow)")
+    setting_flag(group, "--int8", setting="live.int8", action="store_true",
+                 help="use int8-quantized weights (made once and cached beside the model)")
+    setting_flag(group, "--no-adapt", setting="live.adapt", dest="adapt", action="store_false",
+                 help="keep the model's working size fixed even when frames are dropped")
