@@ -257,12 +257,12 @@ _BARE_MODELS = {"torch": _TorchModel, "onnx": _OnnxModel}
 
 def variants() -> list[Variant]:
     """Every registered backend on each device it runs on, in each precision it has there (a CPU
-    runs float32): GPU variants first, the figures this bench is for, each device's in the order
-    ``--backend auto`` prefers them."""
+    runs float32, or OpenVINO's own choice for the CPU as ``auto``): GPU variants first, the
+    figures this bench is for, each device's in the order ``--backend auto`` prefers them."""
     backends = sorted(REGISTRY.values(), key=lambda entry: entry.auto_rank)
     return [Variant(entry.name, device, precision)
             for device in ("cuda", "cpu") for entry in backends if device in entry.devices
-            for precision in (entry.precisions if device == "cuda" else ("fp32",))]
+            for precision in (entry.precisions if device == "cuda" else entry.cpu_precisions)]
 
 
 def sample_frames(case: Case, count: int = DISTINCT_FRAMES) -> list[np.ndarray]:
@@ -389,9 +389,10 @@ def notes(rows: Sequence[Row]) -> list[str]:
     if short:
         said.append(f"GPU rows use {', '.join(map(str, short))} frames, fewer than the "
                     f"{GPU_MIN_FRAMES} the issue asks for.")
-    if any(row.model is None for row in measured):
-        said.append("tensorrt rows: whole infer() only; OnnxBackend builds their engines per "
-                    "frame size, so no bare-model figure or anchor ratio is taken.")
+    whole_only = sorted({row.variant.split("/")[0] for row in measured if row.model is None})
+    if whole_only:
+        said.append(f"{', '.join(whole_only)} rows: whole infer() only; the backend compiles its "
+                    "model per frame size, so no bare-model figure or anchor ratio is taken.")
     if any(row.clock == "wall+sync" for row in measured):
         said.append("wall+sync: ONNX Runtime runs on its own CUDA stream, so its model time is "
                     "the host clock around a run on device-bound inputs and outputs, synchronised.")

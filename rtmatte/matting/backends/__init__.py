@@ -1,15 +1,16 @@
 """The inference backends: the contract each meets, and the one list of them.
 
 The pipeline and :class:`~rtmatte.matting.matter.Matter` only see the contract, so ONNX Runtime,
-PyTorch or TensorRT can run the network without anything upstream knowing which. The recurrent
-state is opaque to callers: a backend may keep it on a GPU between frames.
+PyTorch, TensorRT or OpenVINO can run the network without anything upstream knowing which. The
+recurrent state is opaque to callers: a backend may keep it on a GPU between frames.
 
 Everything that offers, checks or picks a backend reads the registry below: the CLI's choices and
 settings validation (:data:`BACKENDS`), ``rtmatte doctor``, ``--backend auto``
-(:func:`fastest_present`) and the model bench. Adding a backend is one module (its ``create`` and
-``unavailable``, as in :mod:`.tensorrt`) and one :func:`register_backend` line at the end of this
-file. Backend modules are imported only when their backend is probed or built, so this list costs
-the CLI nothing.
+(:func:`fastest_present`; on a CPU, a measurement among :func:`cpu_contenders`) and the model
+bench. Adding a backend is one module (its ``create`` and ``unavailable``, as in
+:mod:`.tensorrt`) and one :func:`register_backend` line at the end of this file. Backend
+modules are imported only when their backend is probed or built, so this list costs the CLI
+nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 DEVICES = ("auto", "cpu", "cuda")
-#: what a backend can run the network in on a GPU; on a CPU it is always float32, as CPUs have no
-#: fast float16 convolutions
+#: what a backend can run the network in on a GPU; on a CPU it is float32 (CPUs have no fast
+#: float16 convolutions), or bfloat16 where OpenVINO's ``auto`` finds the CPU has it
 GPU_PRECISIONS = ("fp16", "fp32")
 #: ``auto`` is float16 on a GPU and float32 on a CPU
 PRECISIONS = ("auto", *GPU_PRECISIONS)
@@ -88,6 +89,13 @@ class BackendEntry:
     auto_rank: int
     #: the precisions it runs the network in on a GPU, each measured by the model bench
     precisions: tuple[str, ...] = GPU_PRECISIONS
+    #: the same on a CPU, as ``--precision`` names them (``auto``: the engine's own choice for
+    #: this CPU, e.g. OpenVINO's bfloat16 where the CPU has it)
+    cpu_precisions: tuple[str, ...] = ("fp32",)
+    #: on a CPU, ``--backend auto`` measures it against the other such backends present and runs
+    #: the fastest whose mattes match ONNX Runtime's float32 (:mod:`.calibrate`), rather than
+    #: going by ``auto_rank`` alone
+    cpu_calibrated: bool = False
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -150,9 +158,12 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
                    precision: str = "auto") -> Backend:
     """Build the asked-for backend; ``auto`` takes the fastest present (:func:`fastest_present`).
 
-    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool. ``precision`` is what
-    PyTorch runs in and TensorRT builds its engines in; ONNX Runtime's CPU and CUDA providers run
-    a graph in the precision it was exported in (``rtmatte models export --fp16`` makes one).
+    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool (``cpu_threads`` also
+    OpenVINO's). ``precision`` is what PyTorch runs in and TensorRT builds its engines in;
+    OpenVINO runs its own choice for the CPU on ``auto`` and float32 on ``fp32``; ONNX Runtime's
+    CPU and CUDA providers run a graph in the precision it was exported in (``rtmatte models
+    export --fp16`` makes one). ``auto`` on a CPU measures the engines present there against
+    each other once per machine (:mod:`.calibrate`).
     """
     check_choice("backend", backend, BACKENDS)
     check_choice("device", device, DEVICES)
@@ -183,7 +194,22 @@ def create_fastest(request: Request, among: Sequence[str] | None = None) -> Back
     if device == "cpu" and request.precision == "fp16":
         raise BackendUnavailable("--precision fp16 needs an NVIDIA GPU, and no CUDA inference is "
                                  "usable here; drop --precision to run float32 on the CPU")
-    return entry.create(replace(request, device=device))
+    request = replace(request, device=device)
+    contenders = cpu_contenders(among) if device == "cpu" and entry.cpu_calibrated else []
+    if len(contenders) > 1:
+        from rtmatte.matting.backends.calibrate import create_calibrated
+
+        return create_calibrated(request, contenders)
+    return entry.create(request)
+
+
+def cpu_contenders(among: Sequence[str] | None = None) -> list[BackendEntry]:
+    """The backends present on the CPU that ``--backend auto`` measures against each other there,
+    in rank order: the first is the default, which another replaces only by measuring faster."""
+    entries = sorted((REGISTRY[name] for name in among or REGISTRY),
+                     key=lambda entry: entry.auto_rank)
+    return [entry for entry in entries
+            if entry.cpu_calibrated and "cpu" in entry.devices and entry.present("cpu")]
 
 
 def fastest_present(device: str = "auto",
@@ -209,6 +235,7 @@ register_backend(BackendEntry(
     "onnx", "rtmatte.matting.backends.onnx", needs=("onnxruntime",), library="ONNX Runtime",
     runs={"cpu": "ONNX Runtime on the CPU", "cuda": "ONNX Runtime on CUDA"}, auto_rank=1,
     precisions=("fp32",),  # the graph's own: the released one is float32
+    cpu_calibrated=True,
 ))
 register_backend(BackendEntry(
     "torch", "rtmatte.matting.backends.torch", needs=("torch",), library="PyTorch",
@@ -220,4 +247,9 @@ register_backend(BackendEntry(
     library="ONNX Runtime with TensorRT",
     runs={"cuda": "ONNX Runtime with TensorRT (engines built once per frame size, then cached)"},
     auto_rank=0,
+))
+register_backend(BackendEntry(
+    "openvino", "rtmatte.matting.backends.openvino", needs=("openvino",), library="OpenVINO",
+    runs={"cpu": "OpenVINO on the CPU"}, auto_rank=3, cpu_precisions=("auto", "fp32"),
+    cpu_calibrated=True,
 ))

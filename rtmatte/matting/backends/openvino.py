@@ -1,0 +1,190 @@
+"""OpenVINO backend: Intel's CPU inference engine, which runs bfloat16 where the CPU has it.
+
+OpenVINO reads the verified RVM ONNX file directly; nothing is converted or left on disk beyond
+the coarse graph (:mod:`.coarse_graph`) that the ONNX Runtime backend caches too, whose
+full-resolution step is done by :func:`.host_refine.apply_maps` here as well.
+
+On CPUs with AVX-512 BF16 or AMX, OpenVINO's default inference precision is bfloat16. Measured
+on one such machine (docs/engines.md) that ran the model 1.3-1.4x faster than ONNX Runtime's
+float32, within a mean alpha difference of about 5e-4, while OpenVINO forced to float32 was
+slower than ONNX Runtime. Whether it wins on a given machine is measured there, by
+:mod:`.calibrate`, before ``--backend auto`` runs it.
+
+OpenVINO optimises best for fixed shapes, and a compile takes a few tenths of a second, so the
+model is compiled once per frame size and downsample ratio, with the ratio folded in as a
+constant and every input's shape pinned; the last few are kept (the live path moves between a
+handful of working sizes).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from rtmatte.errors import BackendUnavailable, ModelError, SettingsError
+from rtmatte.matting.backends import Backend, Request
+from rtmatte.matting.backends.coarse_graph import GAIN, OFFSET, ensure_coarse
+from rtmatte.matting.backends.host_refine import apply_maps
+from rtmatte.matting.models.trt_cache import state_shapes
+from rtmatte.matting.rvm.tensors import FGR, INPUTS, PHA, RATIO, SRC, STATE_INPUTS, STATE_OUTPUTS
+
+_SCALE = np.float32(1.0 / 255.0)
+_DEVICE = "CPU"
+#: compiled models kept, one per (frame size, ratio): the live path's ladder uses a few at most
+_COMPILED_KEPT = 4
+INSTALL_HINT = "OpenVINO is not installed: `pip install 'rtmatte[openvino]'`"
+
+
+def create(request: Request) -> Backend:
+    """``--backend openvino``: the CPU, in OpenVINO's own precision for it unless ``--precision
+    fp32`` asks for float32."""
+    if request.precision == "fp16":
+        raise SettingsError("OpenVINO runs on the CPU, in bfloat16 where the CPU has it or "
+                            "float32: drop --precision fp16, or give --precision fp32")
+    return OpenVinoBackend(request.model_path, request.cpu_threads, request.precision)
+
+
+def unavailable(device: str) -> str | None:
+    if importlib.util.find_spec("openvino") is None:
+        return INSTALL_HINT
+    import openvino
+
+    if _DEVICE not in openvino.Core().available_devices:
+        return "OpenVINO finds no CPU device it can run on here"
+    return None
+
+
+class OpenVinoBackend:
+    """RVM on OpenVINO's CPU plugin, the recurrent state carried as numpy arrays."""
+
+    def __init__(self, model_path: Path, cpu_threads: int | None = None,
+                 precision: str = "auto", host_refine: bool = True) -> None:
+        """``cpu_threads``: OpenVINO's inference threads (default: its own, one per core).
+        ``precision``: ``fp32`` forces float32; ``auto`` (or anything else a CPU takes) keeps
+        OpenVINO's default for this CPU, bfloat16 where the CPU has it, else float32.
+        ``host_refine`` runs the coarse graph and the guided filter's last step with OpenCV,
+        as the ONNX Runtime backend does on the CPU; a graph of another shape is run whole."""
+        if importlib.util.find_spec("openvino") is None:
+            raise BackendUnavailable(INSTALL_HINT)
+        import openvino
+
+        self._ov = openvino
+        self._core = openvino.Core()
+        coarse = ensure_coarse(model_path) if host_refine else None
+        #: True when the graph stops at the refiner's maps and :func:`apply_maps` finishes it
+        self.host_refine = coarse is not None
+        try:
+            self._model = self._core.read_model(str(coarse or model_path))
+        except RuntimeError as exc:  # OpenVINO's reader raises plain RuntimeErrors
+            raise ModelError(f"OpenVINO cannot read {model_path}: "
+                             f"{str(exc).strip().splitlines()[0]}") from exc
+        names = {name for port in self._model.inputs for name in port.get_names()}
+        if not set(INPUTS) <= names:
+            raise ModelError(f"{model_path} is not an RVM model OpenVINO can run: its inputs are "
+                             f"{sorted(names)}, expected {sorted(INPUTS)} (a graph exported "
+                             "with a fixed ratio runs with --backend onnx)")
+        self._channels = _state_channels(self._model, model_path)
+        self._outputs = [GAIN, OFFSET] if self.host_refine else [FGR, PHA]
+        self._outputs += list(STATE_OUTPUTS)
+        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if cpu_threads:
+            self._config["INFERENCE_NUM_THREADS"] = cpu_threads
+        if precision == "fp32":
+            self._config["INFERENCE_PRECISION_HINT"] = "f32"
+            #: what OpenVINO runs the network's arithmetic in: ``bf16`` or ``f32`` on CPUs
+            self.precision = "f32"
+        else:
+            hint = self._core.get_property(_DEVICE, "INFERENCE_PRECISION_HINT")
+            self.precision = hint.get_type_name()
+        self.name = f"openvino/{_DEVICE}/{self.precision}"
+        self._compiled: OrderedDict[tuple[int, int, float], _Compiled] = OrderedDict()
+
+    def initial_state(self) -> None:
+        """None: the compiled models take their states' exact shapes, known only with the first
+        frame, whose zeros :meth:`infer` then makes."""
+        return None
+
+    def infer(self, rgb: np.ndarray, state: list[np.ndarray] | None, downsample_ratio: float
+              ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        frame = rgb.astype(np.float32)
+        frame *= _SCALE
+        src = np.ascontiguousarray(frame.transpose(2, 0, 1))[np.newaxis]
+        compiled = self._compiled_for(rgb.shape[0], rgb.shape[1], downsample_ratio)
+        if state is None:
+            state = compiled.zero_state()
+        feeds = {SRC: src, **dict(zip(STATE_INPUTS, state, strict=True))}
+        # the inputs are read in place (nothing here changes them during the call); the outputs
+        # come back as copies, so the next call cannot overwrite a state or matte handed out
+        results = compiled.request.infer(feeds, share_inputs=True)
+        first, second, *next_state = (results[compiled.port(name)] for name in self._outputs)
+        if self.host_refine:
+            alpha, fgr = apply_maps(frame, first[0], second[0])
+            return alpha, fgr, next_state
+        return second[0, 0], cv2.merge(list(first[0])), next_state
+
+    def _compiled_for(self, height: int, width: int, ratio: float) -> _Compiled:
+        key = (height, width, float(ratio))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compile(height, width, float(ratio))
+            self._compiled[key] = compiled
+            if len(self._compiled) > _COMPILED_KEPT:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
+        return compiled
+
+    def _compile(self, height: int, width: int, ratio: float) -> _Compiled:
+        """The model for one frame size and ratio: the ratio input replaced by its value (as
+        the float32 the graph would have been fed), then every input's shape pinned, so
+        OpenVINO plans each layer for its real size."""
+        model = self._model.clone()
+        parameter = next(p for p in model.get_parameters() if RATIO in p.output(0).get_names())
+        constant = self._ov.op.Constant(np.array([ratio], dtype=np.float32))
+        parameter.output(0).replace(constant.output(0))
+        model.remove_parameter(parameter)
+        shapes = state_shapes(height, width, ratio, self._channels)
+        model.reshape({SRC: [1, 3, height, width],
+                       **{name: list(shape) for name, shape in zip(STATE_INPUTS, shapes,
+                                                                    strict=True)}})
+        try:
+            compiled = self._core.compile_model(model, _DEVICE, self._config)
+        except RuntimeError as exc:
+            raise ModelError(f"OpenVINO could not compile the model for {width}x{height} at "
+                             f"ratio {ratio:g}: {str(exc).strip().splitlines()[0]}") from exc
+        return _Compiled(compiled, shapes)
+
+
+class _Compiled:
+    """One compiled model, its infer request and the shapes of the states it takes."""
+
+    def __init__(self, compiled: Any, shapes: list[tuple[int, int, int, int]]) -> None:
+        self.request = compiled.create_infer_request()
+        self._ports = {name: port for port in compiled.outputs for name in port.get_names()}
+        self._shapes = shapes
+
+    def port(self, name: str) -> Any:
+        return self._ports[name]
+
+    def zero_state(self) -> list[np.ndarray]:
+        """Zeros of the full shapes: what RVM's 1x1x1x1 zeros broadcast to on a first frame."""
+        return [np.zeros(shape, dtype=np.float32) for shape in self._shapes]
+
+
+def _state_channels(model: Any, model_path: Path) -> tuple[int, ...]:
+    """Each recurrent state's channel count, from r1o..r4o, for the first frame's zeros."""
+    shapes = {name: port.get_partial_shape() for port in model.outputs
+              for name in port.get_names()}
+    channels = []
+    for name in STATE_OUTPUTS:
+        shape = shapes.get(name)
+        if shape is None or shape.rank.is_dynamic or shape[1].is_dynamic:
+            raise ModelError(f"{model_path} does not declare the channel count of its recurrent "
+                             f"state {name}, which OpenVINO's fixed-shape models need")
+        channels.append(shape[1].get_length())
+    return tuple(channels)
