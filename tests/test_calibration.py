@@ -1,0 +1,183 @@
+"""``--backend auto`` on a CPU: chosen by measurement on real frames, never a wrong matte, cached.
+
+The contenders here are the real ONNX Runtime backend behind wrappers that make one of them
+slower (by sleeping, which a timing notices and a matte does not) or wrong, so these tests run
+alike with or without OpenVINO and on any CPU. The last test runs the real calibration among the
+engines installed and checks that whatever it chose mattes within the stated tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from rtmatte.matting.backends import Request, cpu_contenders, create_backend
+from rtmatte.matting.backends import calibrate as cal
+from rtmatte.matting.backends.onnx import OnnxBackend
+from rtmatte.samples import clip_frame
+
+SLOWER_S = 0.03
+
+
+class _Wrapped:
+    """The real backend, made slower or wrong on purpose."""
+
+    def __init__(self, inner: OnnxBackend, delay_s: float = 0.0, alpha_shift: float = 0.0,
+                 forget_state: bool = False) -> None:
+        self.inner, self.delay_s, self.alpha_shift = inner, delay_s, alpha_shift
+        self.forget_state = forget_state
+        self.name = "wrapped/" + inner.name
+
+    def initial_state(self):
+        return self.inner.initial_state()
+
+    def infer(self, rgb, state, downsample_ratio):
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.forget_state:
+            state = self.inner.initial_state()
+        alpha, fgr, state = self.inner.infer(rgb, state, downsample_ratio)
+        return np.clip(alpha + self.alpha_shift, 0, 1), fgr, state
+
+
+@pytest.fixture(autouse=True)
+def cached_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTMATTE_HOME", str(tmp_path))
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """A smaller case for the wrapped contenders: the same code, a quarter of the pixels."""
+    monkeypatch.setattr(cal, "WIDTH", 320)
+    monkeypatch.setattr(cal, "HEIGHT", 240)
+    monkeypatch.setattr(cal, "ROUNDS", 3)
+
+
+@pytest.fixture(scope="module")
+def shared_onnx(model_file) -> OnnxBackend:
+    return OnnxBackend(model_file, cpu_threads=1)
+
+
+@pytest.fixture
+def onnx(shared_onnx, small) -> OnnxBackend:
+    return shared_onnx
+
+
+def _key(**changes) -> dict:
+    fields = {"engines": {"onnxruntime": "1", "fake": "1"}, "contenders": ["onnx", "other"],
+              "model_sha256": "0" * 64, "threads": 1, "precision": "auto"} | changes
+    return cal.make_key(**fields)
+
+
+def _contenders(onnx, reference: dict | None = None, other: dict | None = None, counts=None):
+    def build(name: str, options: dict):
+        def make():
+            if counts is not None:
+                counts[name] = counts.get(name, 0) + 1
+            return _Wrapped(onnx, **options)
+        return cal.Contender(name, make)
+
+    return [build("onnx", reference or {}), build("other", other or {})]
+
+
+def test_a_slower_contender_is_not_chosen(onnx):
+    calibration, built = cal.calibrate(_contenders(onnx, other={"delay_s": SLOWER_S}), _key())
+    assert calibration.chosen == "onnx" and not calibration.from_cache
+    reference, other = calibration.results
+    assert other.median_ms > reference.median_ms + 0.8 * SLOWER_S * 1000
+    assert other.alpha_error == 0 and other.valid  # as right, only slower
+    assert set(built) == {"onnx", "other"}
+
+
+def test_a_faster_contender_replaces_the_default(onnx):
+    calibration, built = cal.calibrate(_contenders(onnx, reference={"delay_s": SLOWER_S}), _key())
+    assert calibration.chosen == "other"
+    assert built["other"].delay_s == 0  # the instance measured is handed back, not rebuilt
+    assert "other" in calibration.reason() and "ms" in calibration.reason()
+
+
+@pytest.mark.parametrize("wrong", [{"alpha_shift": 0.01}, {"forget_state": True}])
+def test_a_faster_contender_with_wrong_mattes_is_never_chosen(onnx, wrong):
+    calibration, _ = cal.calibrate(_contenders(onnx, reference={"delay_s": SLOWER_S},
+                                               other=wrong), _key())
+    assert calibration.chosen == "onnx"
+    other = calibration.result("other")
+    assert other.median_ms < calibration.result("onnx").median_ms  # faster, and still refused
+    assert other.alpha_error > cal.ALPHA_TOLERANCE and not other.valid
+    assert "mattes differ" in calibration.reason()
+
+
+def test_a_contender_that_fails_is_passed_over(onnx):
+    def broken():
+        raise RuntimeError("no such instruction\nsecond line")
+
+    contenders = [_contenders(onnx)[0], cal.Contender("other", broken)]
+    calibration, built = cal.calibrate(contenders, _key())
+    assert calibration.chosen == "onnx" and set(built) == {"onnx"}
+    assert calibration.result("other").failed == "RuntimeError: no such instruction"
+
+
+def test_the_second_call_reads_the_cache_and_fresh_measures_again(onnx):
+    counts: dict[str, int] = {}
+    contenders = _contenders(onnx, reference={"delay_s": SLOWER_S}, counts=counts)
+    first, _ = cal.calibrate(contenders, _key())
+    second, built = cal.calibrate(contenders, _key())
+    assert second.from_cache and built == {} and counts == {"onnx": 1, "other": 1}
+    assert second == first and second.chosen == "other"
+    assert "cached from" in second.reason()
+    third, _ = cal.calibrate(contenders, _key(), fresh=True)
+    assert not third.from_cache and counts == {"onnx": 2, "other": 2}
+    # the file is whole JSON with its key, and nothing else is left in the folder
+    [kept] = cal.cache_file(_key()).parent.iterdir()
+    assert json.loads(kept.read_text())["key"] == _key()
+
+
+def test_a_new_engine_version_or_model_is_a_new_key(onnx, model_file, monkeypatch):
+    entries = cpu_contenders(among=("onnx",))
+    request = Request(model_file, "cpu", cpu_threads=1)
+    key = cal.calibration_key(request, entries)
+    assert key["engines"]["onnxruntime"] == cal.package_version("onnxruntime")
+    assert key["model_sha256"] == cal.sha256_of(model_file) and key["threads"] == 1
+    real = cal.package_version
+    monkeypatch.setattr(cal, "package_version",
+                        lambda package: "99.0" if package == "onnxruntime" else real(package))
+    newer = cal.calibration_key(request, entries)
+    assert newer != key and cal.cache_file(newer) != cal.cache_file(key)
+    counts: dict[str, int] = {}
+    cal.calibrate(_contenders(onnx, counts=counts), key)
+    assert cal.calibrate(_contenders(onnx, counts=counts), newer)[0].from_cache is False
+    assert counts == {"onnx": 2, "other": 2}
+    assert cal.load_cached(key) is not None  # the old key's choice is still there, untouched
+
+
+def test_the_cpu_identity_names_the_flags_engines_use():
+    identity = cal.cpu_identity()
+    assert identity["model"] and identity["machine"]
+    assert all(cal._ENGINE_FLAGS.match(flag) for flag in identity["flags"])
+
+
+def test_auto_runs_the_calibrated_choice_within_tolerance(model_file):
+    """The real thing, at the real case: every CPU engine installed, measured; the one auto
+    builds is the one the calibration chose, and its mattes are within the tolerance of ONNX
+    Runtime float32 on the frames it was checked on."""
+    entries = cpu_contenders()
+    request = Request(model_file, "cpu", cpu_threads=1)
+    backend = create_backend(model_file, device="cpu", cpu_threads=1)
+    calibration = cal.cpu_calibration(request, entries, measure=False)
+    if len(entries) == 1:  # ONNX Runtime alone: nothing to measure it against
+        assert calibration is None and backend.name.startswith("onnxruntime")
+        return
+    assert calibration is not None and calibration.from_cache
+    assert [r.name for r in calibration.results] == [entry.name for entry in entries]
+    chosen = calibration.result(calibration.chosen)
+    assert backend.name == chosen.engine and chosen.valid
+    reference = OnnxBackend(model_file, cpu_threads=1)
+    states = [backend.initial_state(), reference.initial_state()]
+    for index in range(cal.CHECK_FRAMES):
+        rgb = clip_frame(index, cal.CHECK_FRAMES, cal.WIDTH, cal.HEIGHT)
+        alpha, _, states[0] = backend.infer(rgb, states[0], cal.RATIO)
+        ref, _, states[1] = reference.infer(rgb, states[1], cal.RATIO)
+        assert float(np.abs(alpha - ref).mean()) <= cal.ALPHA_TOLERANCE
