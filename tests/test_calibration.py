@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from rtmatte.diagnostics import doctor
 from rtmatte.matting.backends import Request, cpu_contenders, create_backend
 from rtmatte.matting.backends import calibrate as cal
 from rtmatte.matting.backends.onnx import OnnxBackend
@@ -181,3 +182,19 @@ def test_auto_runs_the_calibrated_choice_within_tolerance(model_file):
         alpha, _, states[0] = backend.infer(rgb, states[0], cal.RATIO)
         ref, _, states[1] = reference.infer(rgb, states[1], cal.RATIO)
         assert float(np.abs(alpha - ref).mean()) <= cal.ALPHA_TOLERANCE
+
+
+def test_doctor_says_which_cpu_engine_runs_and_why(model_file, small):
+    first = doctor.check_cpu_engine(model_file)
+    if len(cpu_contenders()) == 1:
+        assert first[0].detail == "--backend auto runs ONNX Runtime on the CPU here"
+        return
+    file_run, *live_run = (check.detail for check in doctor.check_cpu_engine(model_file))
+    assert file_run.startswith("--backend auto, file runs: ")
+    assert "cached from" in file_run  # measured by the first call, read back by the second
+    for entry in cpu_contenders():
+        assert f"{entry.library} " in file_run
+    assert " ms" in file_run and "of ONNX Runtime float32" in file_run
+    assert all(line.startswith("--backend auto, live runs: ") for line in live_run)
+    missing = doctor.check_cpu_engine(None)[0].detail
+    assert "measures" in missing and "on its first CPU run" in missing

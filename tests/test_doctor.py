@@ -65,7 +65,8 @@ def test_doctor_names_what_auto_runs(monkeypatch) -> None:
 
     monkeypatch.setattr(gpu, "torch_cuda_available", lambda: False)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    assert auto_line() == "--backend auto runs ONNX Runtime on the CPU here"
+    # on the CPU, by measurement among the engines installed (tests/test_calibration.py)
+    assert "on the CPU" in auto_line()
     gpu_build = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(ort, "get_available_providers", lambda: gpu_build)
     monkeypatch.setattr(trt_cache, "tensorrt_found", lambda: False)

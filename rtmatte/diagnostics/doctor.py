@@ -1,8 +1,10 @@
 """``rtmatte doctor``: what works on this machine, and what to do about what does not.
 
-Every check is read-only and quick: no model is downloaded, no camera light is switched on on
-Linux (device nodes are listed, not opened), and a missing piece is reported with the command
-that adds it rather than as an error.
+Every check is quick: no model is downloaded, no camera light is switched on on Linux (device
+nodes are listed, not opened), and a missing piece is reported with the command that adds it
+rather than as an error. The one thing it may write is the CPU engine calibration that
+``--backend auto`` would otherwise make on its first run (a few seconds, then cached), so that
+it can say which engine runs and why.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -53,15 +56,58 @@ def check_backends() -> list[Check]:
                 found.append(Check("inference", True, f"{package} {_version(package)} installed "
                                                       f"(--backend {backend.name})"))
             told.add(package)
+    for backend in REGISTRY.values():
+        if backend.cpu_calibrated and not backend.present("cpu"):
+            found.append(Check("inference", None, f"{backend.unavailable('cpu')} (--backend "
+                                                  f"{backend.name}; may run faster on this CPU)"))
     auto = fastest_present()
-    runs = auto[0].runs[auto[1]] if auto else "nothing: no backend can run"
-    found.append(Check("inference", None, f"--backend auto runs {runs} here"))
-
     entry = get_model(default_model_id())
+    if auto and auto[1] == "cpu" and auto[0].cpu_calibrated:
+        found += check_cpu_engine(cached_path(entry) if is_cached(entry) else None)
+    else:
+        runs = auto[0].runs[auto[1]] if auto else "nothing: no backend can run"
+        found.append(Check("inference", None, f"--backend auto runs {runs} here"))
+
     found.append(Check("model", is_cached(entry),
                        f"{entry.id} at {cached_path(entry)}" if is_cached(entry) else
                        f"{entry.id} not fetched yet: `rtmatte models fetch` (or on first run)"))
     return found
+
+
+def check_cpu_engine(model: Path | None) -> list[Check]:
+    """Which CPU engine ``--backend auto`` runs, and the measurement behind it: for a file run
+    (every core) from the cache or measured now; for a live run (a core left free), from the
+    cache when a live run has measured it. Without the model nothing can be measured yet."""
+    from rtmatte.matting.backends import REGISTRY, Request, cpu_contenders
+    from rtmatte.matting.backends.calibrate import ALPHA_TOLERANCE, cpu_calibration
+    from rtmatte.matting.open import live_cpu_threads
+
+    contenders = cpu_contenders()
+    if len(contenders) == 1:
+        return [Check("inference", None, f"--backend auto runs {contenders[0].runs['cpu']} here")]
+    names = " and ".join(entry.library for entry in contenders)
+    if model is None:
+        return [Check("inference", None, f"--backend auto measures {names} on its first CPU run "
+                                         "and keeps the fastest whose mattes match ONNX "
+                                         "Runtime float32")]
+    checks = []
+    runs = [("file", None, True)]
+    if live_cpu_threads() != (os.cpu_count() or 1):
+        runs.append(("live", live_cpu_threads(), False))
+    for path, threads, measure in runs:
+        calibration = cpu_calibration(Request(model, "cpu", cpu_threads=threads), contenders,
+                                      measure=measure)
+        if calibration is None:
+            checks.append(Check("inference", None, f"--backend auto, {path} runs: measured on "
+                                                   "the first one"))
+            continue
+        chosen = REGISTRY[calibration.chosen]
+        engine = calibration.result(calibration.chosen).engine
+        checks.append(Check("inference", None,
+                            f"--backend auto, {path} runs: {chosen.runs['cpu']} ({engine}), the "
+                            f"fastest whose mattes are within {ALPHA_TOLERANCE:g} of ONNX Runtime "
+                            f"float32: {calibration.reason()}"))
+    return checks
 
 
 def check_gpu() -> list[Check]:
