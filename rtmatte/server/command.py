@@ -1,0 +1,122 @@
+"""The ``rtmatte serve`` subcommand: its flags, and starting uvicorn on a bound socket.
+
+The socket is bound here, before the app starts, so a port in use is one clear line (not a
+server log), ``--port 0`` picks a free port, and the address printed is the one that works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from rtmatte.errors import InputError, UserError
+from rtmatte.server.auth import is_loopback
+from rtmatte.server.config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
+from rtmatte.settings import load_settings
+
+DESCRIPTION = ("A local HTTP API (POST /api/remove, /api/jobs) and a control panel for the "
+               "camera, at http://127.0.0.1:7860/. Every request needs the token.")
+_GRACE_S = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to listen on (default 127.0.0.1: this machine only; "
+                             "another one is reachable from the network, with a warning)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--token", default=None,
+                        help=f"the token every request needs (default: ${TOKEN_ENV}, else a "
+                             "random one, printed with the address)")
+    parser.add_argument("--source", type=Path, default=None, metavar="FILE",
+                        help="a video the panel can use as its camera, played in real time")
+    parser.add_argument("--vcam-device", default=None, metavar="DEVICE",
+                        help="the virtual camera device for the panel (default: the first)")
+    parser.add_argument("--bg", default=None,
+                        help="default background for jobs and the panel (default: blur)")
+    parser.add_argument("--preset", default=None, help="settings preset (as for files)")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                        help="settings file (as for files)")
+    parser.add_argument("--max-upload-mb", type=float, default=500.0, metavar="MB",
+                        help="largest upload taken; larger ones get 413 (default 500)")
+    parser.add_argument("--queue", type=int, default=8, metavar="N",
+                        help="video jobs that may wait; one more gets 429 (default 8)")
+    parser.add_argument("--job-workers", type=int, default=1, metavar="N",
+                        help="video jobs run at once (default 1)")
+    parser.add_argument("--keep-minutes", type=float, default=60.0, metavar="M",
+                        help="how long a finished job's result is kept (default 60)")
+    parser.add_argument("--picture-workers", type=int, default=1, metavar="N",
+                        help="pictures matted at once by /api/remove, one model each "
+                             "(default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from rtmatte.server.app import create_app
+
+    _check(args)
+    overrides = {"bg": args.bg} if args.bg else None
+    settings = load_settings(args.preset, args.config, overrides)
+    given = args.token or os.environ.get(TOKEN_ENV)
+    token = given or secrets.token_urlsafe(24)
+    listener = bind(args.host, args.port)
+    port = listener.getsockname()[1]
+    config = ServerConfig(
+        token=token, host=args.host, port=port, settings=settings,
+        max_upload_mb=args.max_upload_mb, queue=args.queue, job_workers=args.job_workers,
+        keep_minutes=args.keep_minutes, picture_workers=args.picture_workers,
+        source=args.source, vcam_device=args.vcam_device,
+    )
+    if not is_loopback(args.host):
+        _say(f"warning: listening on {args.host}: other machines on the network can reach this "
+             "server; anyone who learns the token can use the API and the camera")
+    address = f"http://{_url_host(args.host)}:{port}/"
+    _say(f"serving on {address}?token={token}" if given is None else
+         f"serving on {address} (open it with ?token=YOUR_TOKEN once)")
+    _say(f"API: Authorization: Bearer TOKEN; documentation at {address}docs; Ctrl-C stops")
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(config), log_level="warning", access_log=False,  # the log would show tokens
+        timeout_graceful_shutdown=_GRACE_S,  # open previews must not hold the stop up
+    ))
+    server.run(sockets=[listener])
+    return 0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port``, or a UserError saying why not."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose "
+                        "another --port, or --port 0 for a free one") from exc
+    listener.listen(128)
+    return listener
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.source is not None and not args.source.is_file():
+        raise InputError(f"--source {args.source}: no such file")
+    for name in ("queue", "job_workers", "picture_workers"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be 1 or more")
+    if args.max_upload_mb <= 0 or args.keep_minutes <= 0:
+        raise UserError("--max-upload-mb and --keep-minutes must be more than 0")
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _say(message: str) -> None:
+    print(f"rtmatte: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,287 @@
+"""The control panel's camera session: one live run at a time, driven from the page.
+
+It is ``api.open_live`` iterated in a thread: the virtual camera (when asked for) and the
+preview are fed by the same run, the background is switched on the running runner, and the
+page reads the newest picture as JPEG and the figures below, measured on the pictures as they
+are delivered.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import cv2
+import numpy as np
+
+from rtmatte import api
+from rtmatte.compose.backgrounds import is_transparent, parse_background
+from rtmatte.errors import BackgroundError, RtmatteError
+from rtmatte.server.errors import Conflict, RequestError
+from rtmatte.server.uploads import background_spec, store
+from rtmatte.settings import Settings
+from rtmatte.types import Frame
+
+FILE_SOURCE = "file"
+_CAMERA = re.compile(r"camera(:\d+)?|/dev/video\d+")
+_OPEN_TIMEOUT_S = 120.0
+_STOP_TIMEOUT_S = 15.0
+_WINDOW_S = 2.0
+_PREVIEW_LONG_SIDE = 960
+_JPEG_QUALITY = 80
+_NOTES = 5
+
+
+@dataclass
+class LiveRequest:
+    """What the page asks for when it starts the camera."""
+
+    source: str
+    size: tuple[int, int] | None = None
+    vcam: bool = False
+
+
+class _Figures:
+    """fps, latency and drops over the last couple of seconds of delivered pictures."""
+
+    def __init__(self) -> None:
+        self.recent: collections.deque[tuple[float, float]] = collections.deque()
+        self.frames = 0
+        self.first_index: int | None = None
+        self.last_index = 0
+
+    def add(self, frame: Frame) -> None:
+        now = time.perf_counter()
+        latency = now - frame.captured if frame.captured is not None else 0.0
+        self.recent.append((now, latency))
+        while self.recent and self.recent[0][0] < now - _WINDOW_S:
+            self.recent.popleft()
+        self.frames += 1
+        if self.first_index is None:
+            self.first_index = frame.index
+        self.last_index = frame.index
+
+    def as_dict(self) -> dict[str, Any]:
+        span = self.recent[-1][0] - self.recent[0][0] if len(self.recent) > 1 else 0.0
+        latencies = sorted(lat for _, lat in self.recent)
+        middle = latencies[len(latencies) // 2] if latencies else 0.0
+        produced = self.last_index - self.first_index + 1 if self.first_index is not None else 0
+        return {"fps": round((len(self.recent) - 1) / span, 1) if span > 0 else 0.0,
+                "latency_ms": round(1000 * middle, 1), "frames": self.frames,
+                "dropped": max(0, produced - self.frames)}
+
+
+class LiveSession:
+    """The panel's one live run: start, switch background and effect, preview, stop."""
+
+    def __init__(self, settings: Settings, file_source: Path | None = None,
+                 vcam: api.VirtualCamera | None = None) -> None:
+        self.settings = settings
+        self.file_source = file_source
+        self.vcam = vcam or api.VirtualCamera()
+        initial = settings.bg if not is_transparent(settings.bg) else "blur"
+        self._bg, self._bg_label = initial, initial
+        self._lock = threading.Lock()
+        self._state = "idle"
+        self._error: str | None = None
+        self._request: LiveRequest | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: Any = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._figures = _Figures()
+        self._engine = ""
+        self._notes: collections.deque[str] = collections.deque(maxlen=_NOTES)
+        self._picture: np.ndarray | None = None
+        self._sequence = 0
+        self._jpeg: tuple[int, bytes] | None = None
+        self._folder: Path | None = None
+        self._uploads = itertools.count(1)
+
+    def sources(self) -> list[dict[str, str]]:
+        """The sources the page may choose: the ``--source`` file, then the cameras."""
+        choices = []
+        if self.file_source is not None:
+            choices.append({"id": FILE_SOURCE, "label": f"file: {self.file_source.name}"})
+        choices.append({"id": "camera", "label": "default camera"})
+        if sys.platform.startswith("linux"):
+            for device in sorted(Path("/dev").glob("video[0-9]*")):
+                choices.append({"id": str(device), "label": str(device)})
+        return choices
+
+    def start(self, request: LiveRequest) -> None:
+        """Open the run and return once it delivers its first picture, or raise the error it
+        failed with (no camera, no virtual camera, a bad background)."""
+        source = self._source(request.source)
+        with self._lock:
+            if self._state in ("starting", "running"):
+                raise Conflict("the camera is already running; stop it first")
+            self._state, self._error, self._failure = "starting", None, None
+            self._request = request
+            self._figures = _Figures()
+            self._picture, self._jpeg = None, None
+            self._ready.clear()
+            self._thread = threading.Thread(target=self._run, args=(source, request),
+                                            name="panel-live", daemon=True)
+            self._thread.start()
+        if not self._ready.wait(_OPEN_TIMEOUT_S):
+            self.stop()
+            raise RequestError(f"the source gave no picture within {_OPEN_TIMEOUT_S:g} s")
+        if self._failure is not None:
+            raise self._failure
+
+    def _source(self, choice: str) -> str:
+        if choice == FILE_SOURCE:
+            if self.file_source is None:
+                raise RequestError("no file source: start the server with --source FILE")
+            return str(self.file_source)
+        if not _CAMERA.fullmatch(choice):
+            raise RequestError(f"source '{choice}': choose file, camera, camera:N or /dev/videoN")
+        return choice
+
+    def _run(self, source: str, request: LiveRequest) -> None:
+        try:
+            with api.open_live(source, bg=self._bg, settings=self.settings,
+                               vcam=self.vcam if request.vcam else False, size=request.size,
+                               notify=self._notes.append) as runner:
+                self._engine = runner.matter.matter.backend.name
+                with self._lock:
+                    self._runner = runner
+                    if self._state == "stopping":  # stopped while the model was loading
+                        runner.request_stop()
+                    else:
+                        self._state = "running"
+                for picture, frame, _ in runner:
+                    self._deliver(picture, frame)
+                    self._ready.set()
+            self._settle("stopped" if self._state == "stopping" else "ended")
+        except RtmatteError as exc:
+            self._settle("failed", exc)
+        except Exception as exc:  # said on the page; the server carries on
+            self._settle("failed", exc, f"unexpected error: {type(exc).__name__}: {exc}")
+
+    def _settle(self, state: str, failure: BaseException | None = None,
+                message: str | None = None) -> None:
+        with self._lock:
+            self._runner = None
+            self._state = state
+            if failure is not None:
+                self._error = message or str(failure)
+                if not self._ready.is_set():
+                    self._failure = failure
+        self._ready.set()
+
+    def _deliver(self, picture: np.ndarray, frame: Frame) -> None:
+        with self._lock:
+            self._picture = picture
+            self._sequence += 1
+            self._figures.add(frame)
+
+    def stop(self) -> None:
+        with self._lock:
+            runner, thread = self._runner, self._thread
+            if self._state in ("starting", "running"):
+                self._state = "stopping"
+        if runner is not None:
+            runner.request_stop()
+        if thread is not None:
+            thread.join(_STOP_TIMEOUT_S)
+
+    def use_background(self, spec: str | None = None, upload: BinaryIO | None = None,
+                       upload_name: str | None = None) -> None:
+        """Switch the background, on the running picture at once; a bad one keeps the old.
+
+        ``spec`` is a colour, blur[:N] or green screen; ``upload`` a picture or a video."""
+        if upload is not None:
+            path, kind = store(upload, self._upload_folder(), f"background-{next(self._uploads)}",
+                               upload_name)
+            spec, label = str(path), f"uploaded {'picture' if kind == 'image' else 'video'}"
+        else:
+            spec = background_spec(spec or "")
+            label = spec
+        if is_transparent(spec):
+            raise BackgroundError("a camera picture cannot be transparent: choose green and key "
+                                  "it out in OBS (Chroma Key filter)")
+        with self._lock:
+            runner = self._runner
+        if runner is not None:
+            runner.backgrounds.use(spec)
+        else:
+            parse_background(spec)
+        with self._lock:
+            self._bg, self._bg_label = spec, label
+
+    def set_effect(self, on: bool) -> None:
+        with self._lock:
+            if self._runner is None:
+                raise Conflict("the camera is not running")
+            self._runner.effect = on
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            runner = self._runner
+            data: dict[str, Any] = {
+                "state": self._state, "error": self._error, "background": self._bg_label,
+                "effect": runner.effect if runner is not None else True,
+                "source": self._request.source if self._request else None,
+                "vcam": bool(self._request and self._request.vcam),
+                "engine": self._engine, "notes": list(self._notes),
+            }
+            data.update(self._figures.as_dict())
+            if self._picture is not None:
+                data["size"] = [self._picture.shape[1], self._picture.shape[0]]
+        return data
+
+    @property
+    def sequence(self) -> int:
+        """How many pictures have been delivered (a preview waits for this to grow)."""
+        return self._sequence
+
+    @property
+    def active(self) -> bool:
+        return self._state in ("starting", "running")
+
+    def preview_after(self, seen: int) -> tuple[int, bytes] | None:
+        """The newest picture as JPEG when it is newer than ``seen``, else None."""
+        with self._lock:
+            picture, sequence, cached = self._picture, self._sequence, self._jpeg
+        if picture is None or sequence <= seen:
+            return None
+        if cached is not None and cached[0] == sequence:
+            return cached
+        jpeg = (sequence, _encode(picture))
+        with self._lock:
+            self._jpeg = jpeg
+        return jpeg
+
+    def close(self) -> None:
+        self.stop()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _upload_folder(self) -> Path:
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="rtmatte-panel-"))
+        return self._folder
+
+
+def _encode(picture: np.ndarray) -> bytes:
+    height, width = picture.shape[:2]
+    scale = _PREVIEW_LONG_SIDE / max(height, width)
+    if scale < 1:
+        picture = cv2.resize(picture, (round(width * scale), round(height * scale)),
+                             interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+    if not ok:
+        raise RtmatteError("the preview picture could not be encoded")
+    return data.tobytes()
