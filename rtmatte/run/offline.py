@@ -16,6 +16,7 @@ import numpy as np
 from rtmatte.compose.backgrounds import parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, StreamError, UserError
+from rtmatte.matting.matter import Matter
 from rtmatte.matting.open import open_matter
 from rtmatte.media import is_image_path, media_in_folder
 from rtmatte.post import PostChain, build_post
@@ -73,13 +74,15 @@ class Job:
     """
 
     def __init__(self, settings: Settings, notify: Notify | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, matter: Matter | None = None) -> None:
+        """``matter`` is one built by the caller (a cluster worker sizes its CPU threads to the
+        cores it was given); by default the settings' model opens here."""
         self.settings = settings
         self.notify = notify
         self.progress = progress
         self.compositor = Compositor(parse_background(settings.bg, notify), settings.post)
         self.transparent = self.compositor.transparent
-        self.matter = open_matter(settings, notify)
+        self.matter = matter or open_matter(settings, notify)
         self.post: PostChain = build_post(settings.post)
 
     def run(self, source: Path, target: Path | None) -> JobResult:
