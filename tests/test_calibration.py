@@ -198,3 +198,19 @@ def test_doctor_says_which_cpu_engine_runs_and_why(model_file, small):
     assert all(line.startswith("--backend auto, live runs: ") for line in live_run)
     missing = doctor.check_cpu_engine(None)[0].detail
     assert "measures" in missing and "on its first CPU run" in missing
+
+
+def test_the_file_bench_says_what_auto_chose_and_why(model_file, small, tmp_path):
+    from rtmatte.cli import main
+
+    report_file = tmp_path / "bench.json"
+    assert main(["bench", "--size", "256x144", "--frames", "4", "--rounds", "1",
+                 "--backend", "auto", "--json", str(report_file)]) == 0
+    report = json.loads(report_file.read_text())
+    calibration = cal.cpu_calibration(Request(model_file, "cpu"), cpu_contenders(),
+                                      measure=False)
+    if calibration is None:  # ONNX Runtime alone: nothing was measured
+        assert report["cpu_engine_choice"] is None
+        return
+    assert report["cpu_engine_choice"].startswith(f"{calibration.chosen}: ")
+    assert report["backend"] == calibration.result(calibration.chosen).engine

@@ -5,8 +5,9 @@ single-threaded loop written the way RVM's documentation shows it (decode → mo
 float → encode), (d) rtmatte's threaded pipeline. Machines are noisy, so the ratios between
 figures taken in the same run are what to compare, not absolute fps across runs.
 
-(b) and (d) run on the backend asked for (ONNX Runtime on the CPU unless told otherwise); (c) is
-always the documented CPU loop. On a GPU the figure to read is (d) against (a): a pipeline whose
+(b) and (d) run on the backend asked for (ONNX Runtime on the CPU unless told otherwise; with
+``--backend auto`` on a CPU, the engine its calibration chose, and why); (c) is always the
+documented CPU loop. On a GPU the figure to read is (d) against (a): a pipeline whose
 model is fast enough runs at the speed of decode and encode.
 """
 
@@ -137,6 +138,22 @@ def model_profile(model_file: Path, rgb: np.ndarray, ratio: float, runs: int = 8
             "low_resolution_share": round(low / total, 3)}
 
 
+def cpu_choice(backend: str, device: str, precision: str, model_file: Path) -> str | None:
+    """Why ``--backend auto`` runs the CPU engine it runs, from the calibration it has just read
+    or made; None when the backend was named or auto runs on a GPU."""
+    if backend != "auto":
+        return None
+    from rtmatte.matting.backends import Request, cpu_contenders, fastest_present
+    from rtmatte.matting.backends.calibrate import cpu_calibration
+
+    auto = fastest_present(device)
+    if auto is None or auto[1] != "cpu":
+        return None
+    calibration = cpu_calibration(Request(model_file, "cpu", precision), cpu_contenders(),
+                                  measure=False)
+    return f"{calibration.chosen}: {calibration.reason()}" if calibration else None
+
+
 def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
               rounds: int = 3) -> dict:
     """Each measurement ``rounds`` times, interleaved (a b c d a b c d …), median kept, so a
@@ -155,6 +172,7 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
         with av.open(str(clip)) as source:
             decoded = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
         job = api.Job(settings, progress=False)
+        choice = cpu_choice(settings.backend, settings.device, settings.precision, model_file)
         ratio = job.matter.ratio_for(size[1], size[0])
         samples: dict[str, list[float]] = {"transcode": [], "model": [], "naive": [],
                                            "rtmatte": []}
@@ -173,7 +191,8 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
     return {
         "size": f"{size[0]}x{size[1]}", "frames": len(decoded), "rounds": rounds,
         "downsample_ratio": ratio,
-        "backend": result.backend, "fps": {k: round(v, 2) for k, v in fps.items()},
+        "backend": result.backend, "cpu_engine_choice": choice,
+        "fps": {k: round(v, 2) for k, v in fps.items()},
         "ratios": {"rtmatte_vs_naive": round(fps["rtmatte"] / fps["naive"], 3),
                    "rtmatte_vs_model": round(fps["rtmatte"] / fps["model"], 3),
                    "rtmatte_vs_transcode": round(fps["rtmatte"] / fps["transcode"], 3)},
@@ -208,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run_bench(args.size, args.frames, overrides, rounds=args.rounds)
     print(f"clip {report['size']}, {report['frames']} frames, ratio {report['downsample_ratio']}, "
           f"{report['backend']}, median of {report['rounds']} interleaved rounds")
+    if report["cpu_engine_choice"]:
+        print(f"  --backend auto chose {report['cpu_engine_choice']}")
     for name, label in [("transcode", "(a) PyAV decode+encode"), ("model", "(b) model alone"),
                         ("naive", "(c) naive loop"), ("rtmatte", "(d) rtmatte pipeline")]:
         print(f"  {label:26} {report['fps'][name]:7.2f} fps")
