@@ -1,0 +1,172 @@
+"""The control panel in a real browser: headless Chromium (Debian's) driven by Playwright, against
+``python -m rtmatte.server`` on a free loopback port with a video file as its camera.
+
+Chromium must start: a machine without it fails this test rather than skipping it (CI installs
+Debian's ``chromium``; Playwright's own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from rtmatte.samples import make_clip
+
+TOKEN = "panel-test-token-42"
+START_TIMEOUT_S = 90.0
+MAGENTA = (255, 0, 255)
+
+# the mean colour of the preview's top-right corner (the wall behind the astronaut), read from
+# the <img> showing the MJPEG stream by drawing it into a canvas
+CORNER_JS = """() => {
+  const img = document.getElementById("preview");
+  if (!img.naturalWidth) return null;
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(img, 0, 0);
+  const size = Math.round(img.naturalWidth / 20);
+  const data = context.getImageData(img.naturalWidth - size, 0, size, size).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+  return sum.map((v) => v / (data.length / 4));
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """The real command on port 0; yields its base address once it answers."""
+    folder = tmp_path_factory.mktemp("panel")
+    clip = make_clip(folder / "camera.mp4", frames=60, size=(320, 240), fps=4, audio=False)
+    log = folder / "server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rtmatte.server", "--port", "0", "--token", TOKEN,
+             "--source", str(clip), "--vcam-device", "/dev/rtmatte-test-no-such-device"],
+            stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield _wait_until_serving(process, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_serving(process: subprocess.Popen, log: Path) -> str:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {log.read_text()}")
+        found = re.search(r"serving on (http://127\.0\.0\.1:\d+/)", log.read_text())
+        if found:
+            try:
+                answer = httpx.get(f"{found[1]}api/info",
+                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+                if answer.status_code == 200:
+                    return found[1]
+            except httpx.TransportError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server did not answer within {START_TIMEOUT_S:g} s: "
+                         f"{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Debian's chromium is needed for the panel test (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield launched
+        launched.close()
+
+
+def corner(page: Page) -> list[float] | None:
+    return page.evaluate(CORNER_JS)
+
+
+def wait_for_corner(page: Page, test, timeout: float = 30.0) -> list[float]:
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = corner(page)
+        if seen is not None and test(seen):
+            return seen
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the preview's corner never changed as expected (last: {seen})")
+
+
+def near(colour: list[float], target: tuple[float, ...] | list[float],
+         tolerance: float = 30) -> bool:
+    return max(abs(a - b) for a, b in zip(colour, target, strict=True)) < tolerance
+
+
+def test_without_the_token_the_page_is_refused(browser, server):
+    context = browser.new_context()
+    try:
+        answer = context.new_page().goto(server)
+        assert answer is not None and answer.status == 401
+    finally:
+        context.close()
+
+
+def test_the_panel_runs_the_camera_and_switches_the_background(browser, server):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(f"{server}?token={TOKEN}")
+        expect(page).to_have_title("rtmatte")
+        assert "token" not in page.url  # taken out of the address once the cookie is set
+        expect(page.locator("#source option")).to_have_count(2, timeout=10_000)  # file, camera
+        expect(page.locator("#source")).to_have_value("file")
+
+        # no virtual camera device here: said plainly, with the set-up hint
+        page.check("#vcam")
+        page.click("#start")
+        expect(page.locator("#message")).to_contain_text("virtual camera", timeout=30_000)
+        expect(page.locator("#message")).to_have_class(re.compile("error"))
+        page.uncheck("#vcam")
+
+        # start from the keyboard
+        page.focus("#start")
+        page.keyboard.press("Enter")
+        expect(page.locator("body")).to_have_attribute("data-state", "running",
+                                                       timeout=START_TIMEOUT_S * 1000)
+        before = wait_for_corner(page, lambda c: not near(c, MAGENTA, 60))
+        expect(page.locator("#fig-engine")).not_to_have_text("–")
+        expect(page.locator("#fig-fps")).not_to_have_text("–", timeout=10_000)
+
+        page.check("input[name=kind][value=colour]")
+        page.locator("#colour").fill("#ff00ff")
+        page.click("#apply-bg")
+        expect(page.locator("#bg-now")).to_have_text("#ff00ff", timeout=10_000)
+        after = wait_for_corner(page, lambda c: near(c, MAGENTA))
+        assert not near(before, after), (before, after)
+
+        # the effect off shows the camera's own picture again, without a restart
+        page.click("#effect")
+        expect(page.locator("#effect")).to_have_attribute("aria-pressed", "false")
+        wait_for_corner(page, lambda c: not near(c, MAGENTA, 60))
+        page.click("#effect")
+        wait_for_corner(page, lambda c: near(c, MAGENTA))
+
+        # a narrow window: one column, nothing wider than the screen, the controls reachable
+        page.set_viewport_size({"width": 360, "height": 740})
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        page.locator("#stop").scroll_into_view_if_needed()
+        expect(page.locator("#stop")).to_be_visible()
+        page.click("#stop")
+        expect(page.locator("body")).to_have_attribute("data-state", "stopped",
+                                                       timeout=30_000)
+        expect(page.locator("#start")).to_be_enabled()
+    finally:
+        context.close()
