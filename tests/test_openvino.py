@@ -120,3 +120,18 @@ def test_without_openvino_the_entry_says_how_to_install_it(model_file, monkeypat
                                         "`pip install 'rtmatte[openvino]'`")
     with pytest.raises(BackendUnavailable, match=r"rtmatte\[openvino\]"):
         create_backend(model_file, "openvino")
+
+
+def test_the_engine_bench_sets_each_engine_beside_onnx_runtime(model_file):
+    pytest.importorskip("openvino")
+    from rtmatte.bench import engines
+
+    chosen = engines.engines()
+    assert [e.label for e in chosen][:3] == ["onnx", "openvino/auto", "openvino/fp32"]
+    rows = engines.run(model_file, chosen[:3], [(256, 144, 0.5)], threads=[1], rounds=1)
+    by_name = {row.result.name: row for row in rows}
+    assert by_name["onnx"].speedup == 1.0 and by_name["onnx"].result.alpha_error == 0.0
+    assert by_name["openvino/fp32"].result.alpha_error <= F32_TOLERANCE
+    assert by_name["openvino/fp32"].result.engine == "openvino/CPU/f32"
+    assert all(row.result.median_ms > 0 and row.speedup > 0 for row in rows)
+    assert "openvino/CPU/f32" in engines.format_row(by_name["openvino/fp32"])

@@ -171,20 +171,23 @@ def calibrate(contenders: Sequence[Contender], key: Mapping[str, Any], fresh: bo
     return calibration, built
 
 
-def measure(contenders: Sequence[Contender]) -> tuple[list[Result], dict[str, Backend]]:
+def measure(contenders: Sequence[Contender], case: tuple[int, int, float] | None = None,
+            rounds: int | None = None) -> tuple[list[Result], dict[str, Backend]]:
     """Each contender's mattes against the reference's on :data:`CHECK_FRAMES` frames, then its
     per-frame time over interleaved rounds. A contender that fails to build or run gets a
-    ``failed`` result; the reference failing is an error."""
+    ``failed`` result; the reference failing is an error. ``case`` (width, height, ratio) and
+    ``rounds`` default to the calibration's; the engine bench passes others."""
     names = [contender.name for contender in contenders]
     if REFERENCE not in names:
         raise ValueError(f"the reference {REFERENCE!r} is not among the contenders {names}")
-    frames = [clip_frame(index, CHECK_FRAMES, WIDTH, HEIGHT) for index in range(CHECK_FRAMES)]
+    width, height, ratio = case or (WIDTH, HEIGHT, RATIO)
+    frames = [clip_frame(index, CHECK_FRAMES, width, height) for index in range(CHECK_FRAMES)]
     results = {name: Result(name) for name in names}
     runs: dict[str, _Run] = {}
     alphas: dict[str, list[np.ndarray]] = {}
     for contender in contenders:
         try:
-            run = _Run(contender.build())
+            run = _Run(contender.build(), ratio)
             alphas[contender.name] = [run.step(rgb) for rgb in frames]
         except Exception as exc:  # any engine error: that engine is out, the others go on
             if contender.name == REFERENCE:
@@ -199,7 +202,7 @@ def measure(contenders: Sequence[Contender]) -> tuple[list[Result], dict[str, Ba
                                         for alpha, ref in zip(mattes, reference, strict=True))
     times: dict[str, list[float]] = {name: [] for name in runs}
     order = list(runs)
-    for turn in range(ROUNDS):
+    for turn in range(rounds or ROUNDS):
         for name in order[turn % len(order):] + order[:turn % len(order)]:  # rotated each round
             if results[name].failed:
                 continue
@@ -236,12 +239,13 @@ def choose(results: Sequence[Result]) -> str:
 class _Run:
     """A backend stepping through frames with its own recurrent state, as a clip would."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, ratio: float) -> None:
         self.backend = backend
+        self._ratio = ratio
         self._state = backend.initial_state()
 
     def step(self, rgb: np.ndarray) -> np.ndarray:
-        alpha, _fgr, self._state = self.backend.infer(rgb, self._state, RATIO)
+        alpha, _fgr, self._state = self.backend.infer(rgb, self._state, self._ratio)
         return alpha
 
 
