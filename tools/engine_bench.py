@@ -4,9 +4,10 @@ this CPU (bfloat16 where the CPU has it) and in float32; speed and matte differe
     python tools/engine_bench.py                              # 3 sizes, 2 and 1 threads
     python tools/engine_bench.py --threads 2 --cases 640x480@0.5 --rounds 8
 
-Per case: the median of ``rounds`` interleaved rounds (2 frames each, state carried) after 6
-frames whose mattes are compared with ONNX Runtime float32's; ``vs ORT`` is ONNX Runtime's median
-over the row's, ``|Δalpha|`` the largest per-frame mean absolute alpha difference.
+Per case: the median of ``rounds`` interleaved rounds (2 frames each, state carried) after the
+first ``--check-frames`` frames of a clip, whose mattes are compared with ONNX Runtime float32's;
+``vs ORT`` is ONNX Runtime's median over the row's; ``|Δα| mean`` the mean absolute alpha
+difference over those frames, ``worst fr.`` that of the frame that differs most.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=list(engines.DEFAULT_CASES), metavar="WxH@RATIO")
     parser.add_argument("--threads", type=int, nargs="+", default=list(engines.DEFAULT_THREADS))
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--check-frames", type=int, default=12)
     args = parser.parse_args(argv)
     model = ensure_model("rvm-mobilenetv3")
     env = environment()
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average at the start: {engines.load_average()}")
     print(engines.header())
     chosen = engines.engines()
-    engines.run(model, chosen, args.cases, args.threads, args.rounds,
+    engines.run(model, chosen, args.cases, args.threads, args.rounds, args.check_frames,
                 report=lambda row: print(engines.format_row(row), flush=True))
     print(f"# load average at the end: {engines.load_average()}")
     return 0

@@ -78,9 +78,11 @@ class Result:
     #: the backend's own name, e.g. ``openvino/CPU/bf16``
     engine: str = ""
     median_ms: float | None = None
-    #: the largest per-frame mean |alpha difference| from the reference
+    #: the largest per-frame mean |alpha difference| from the reference: what the gate reads
     alpha_error: float | None = None
     failed: str | None = None
+    #: the mean |alpha difference| over all the checked frames
+    alpha_mean: float | None = None
 
     @property
     def valid(self) -> bool:
@@ -172,16 +174,19 @@ def calibrate(contenders: Sequence[Contender], key: Mapping[str, Any], fresh: bo
 
 
 def measure(contenders: Sequence[Contender], case: tuple[int, int, float] | None = None,
-            rounds: int | None = None) -> tuple[list[Result], dict[str, Backend]]:
-    """Each contender's mattes against the reference's on :data:`CHECK_FRAMES` frames, then its
+            rounds: int | None = None, check_frames: int | None = None
+            ) -> tuple[list[Result], dict[str, Backend]]:
+    """Each contender's mattes against the reference's on the first frames of a clip, then its
     per-frame time over interleaved rounds. A contender that fails to build or run gets a
-    ``failed`` result; the reference failing is an error. ``case`` (width, height, ratio) and
-    ``rounds`` default to the calibration's; the engine bench passes others."""
+    ``failed`` result; the reference failing is an error. ``case`` (width, height, ratio),
+    ``rounds`` and ``check_frames`` default to the calibration's; the engine bench passes
+    others."""
     names = [contender.name for contender in contenders]
     if REFERENCE not in names:
         raise ValueError(f"the reference {REFERENCE!r} is not among the contenders {names}")
     width, height, ratio = case or (WIDTH, HEIGHT, RATIO)
-    frames = [clip_frame(index, CHECK_FRAMES, width, height) for index in range(CHECK_FRAMES)]
+    count = check_frames or CHECK_FRAMES
+    frames = [clip_frame(index, count, width, height) for index in range(count)]
     results = {name: Result(name) for name in names}
     runs: dict[str, _Run] = {}
     alphas: dict[str, list[np.ndarray]] = {}
@@ -198,8 +203,10 @@ def measure(contenders: Sequence[Contender], case: tuple[int, int, float] | None
         results[contender.name].engine = run.backend.name
     reference = alphas[REFERENCE]
     for name, mattes in alphas.items():
-        results[name].alpha_error = max(float(np.abs(alpha - ref).mean())
-                                        for alpha, ref in zip(mattes, reference, strict=True))
+        errors = [float(np.abs(alpha - ref).mean())
+                  for alpha, ref in zip(mattes, reference, strict=True)]
+        results[name].alpha_error = max(errors)
+        results[name].alpha_mean = statistics.fmean(errors)
     times: dict[str, list[float]] = {name: [] for name in runs}
     order = list(runs)
     for turn in range(rounds or ROUNDS):
