@@ -55,10 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from rtmatte.server.app import create_app
-
+        from rtmatte.server.app import create_app
+    except ImportError as exc:
+        raise UserError(f"rtmatte serve needs the serve extra ({exc.name} is missing): "
+                        "pip install 'rtmatte[serve]'") from exc
     _check(args)
     overrides = {"bg": args.bg} if args.bg else None
     settings = load_settings(args.preset, args.config, overrides)

@@ -88,8 +88,8 @@ class JobQueue:
             thread.start()
 
     def new_folder(self) -> Path:
-        """A private folder (mode 0700) for one job's files; refused when the queue is full, so
-        a large upload is not stored only to be turned away."""
+        """A private folder (mode 0700) for one job's files; refused when the queue is full,
+        before the upload is copied into it."""
         self.check_room()
         return Path(tempfile.mkdtemp(prefix="rtmatte-job-"))
 
@@ -187,7 +187,10 @@ class JobQueue:
         assert process is not None and process.stdout is not None
         answer: dict[str, Any] = {}
         for line in process.stdout:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:  # said by a library while the child imported it
+                continue
             if "done" in message:
                 job.done, job.total, job.fps = message["done"], message["total"], message["fps"]
             else:

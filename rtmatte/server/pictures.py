@@ -33,22 +33,18 @@ class MatterPool:
         self._idle: queue.Queue[Matter] = queue.Queue()
         self._loaded = False
         self._loading = threading.Lock()
+        #: the inference engine the models run on, once loaded
+        self.engine = ""
 
     def warm(self) -> None:
         """Load every model now rather than on the first request."""
         with self._loading:
             if not self._loaded:
                 for _ in range(self.size):
-                    self._idle.put(api.open_matter(self.settings))
+                    matter = api.open_matter(self.settings)
+                    self._idle.put(matter)
+                self.engine = matter.backend.name
                 self._loaded = True
-
-    @property
-    def engine(self) -> str:
-        """The inference engine the models run on, once loaded."""
-        if not self._loaded:
-            return ""
-        with self.borrow() as matter:
-            return matter.backend.name
 
     @contextmanager
     def borrow(self) -> Iterator[Matter]:
