@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rtmatte import __version__, api
-from rtmatte.cli import live
+from rtmatte.cli import cluster, live
 from rtmatte.cli.common import check_stats_folder, say, settings_from_args, write_stats
 from rtmatte.cli.flags import (
     add_common_arguments,
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     add_post_arguments(parser)
     add_live_arguments(parser)
+    cluster.add_cluster_arguments(parser)
     add_common_arguments(parser)
     parser.add_argument("--version", action="version", version=f"rtmatte {__version__}")
     return parser
@@ -44,6 +45,8 @@ def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
     check_stats_folder(args.stats)
+    if cluster.is_cluster_run(args):
+        return cluster.run(args, settings)
     if live.is_live_run(args):
         return live.run(args, settings)
     notify = None if args.quiet else say

@@ -1,0 +1,8 @@
+"""Batches beyond one machine: a folder of videos over a Ray cluster's workers, and one long
+video split into chunks matted side by side and joined again.
+
+Ray is an optional extra (``pip install 'rtmatte[ray]'``); it is only imported once a cluster
+run is asked for, so the single-machine path needs nothing more. ``driver`` schedules the work,
+``worker`` is what runs in each Ray actor, ``manifest`` remembers what is finished so a rerun
+resumes, ``chunks`` splits and joins one long video.
+"""
