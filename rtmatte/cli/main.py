@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "demo": "rtmatte.cli.demo",
     "bench": "rtmatte.cli.bench",
     "doctor": "rtmatte.cli.doctor",
+    "serve": "rtmatte.cli.serve",
 }
 
 

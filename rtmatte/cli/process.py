@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rtmatte",
         description="Replace the background of videos, pictures and webcams, on this machine.",
         epilog="more: rtmatte models {list,fetch} · rtmatte demo · rtmatte bench · "
-               "rtmatte doctor",
+               "rtmatte doctor · rtmatte serve",
     )
     parser.add_argument("input", help="a video, an image, a folder of them, or a camera "
                         "(camera, camera:N, /dev/videoN)")
