@@ -30,9 +30,9 @@ from rtmatte.samples import portrait
 #: rows of the portrait kept: head and shoulders, above the helmet she holds (a shiny object the
 #: model mattes only in part, so no cleaning could give it a trustworthy alpha)
 _PERSON_ROWS = 336
-_PERSON_CENTRE_X = 190.0  # the subject's horizontal centre in the portrait, px
+PERSON_CENTRE_X = 190.0  # the subject's horizontal centre in the portrait, px
 _LAYER_VERSION = 2
-_NOISE_SIGMA = 2.0  # sensor noise added to each frame, in 0-255 units
+NOISE_SIGMA = 2.0  # sensor noise added to each frame, in 0-255 units
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def background_photo(name: str) -> np.ndarray:
 Key = tuple[float, float, float, float]
 
 
-def _pose(keys: tuple[Key, ...], t: float) -> tuple[float, float, float]:
+def pose(keys: tuple[Key, ...], t: float) -> tuple[float, float, float]:
     """Position between keyframes with smoothstep easing, so motion starts and stops gently
     and a repeated keyframe gives a true hold (no motion at all)."""
     if t <= keys[0][0]:
@@ -192,19 +192,19 @@ def render_clip(spec: ClipSpec, layer: PersonLayer, frames: int,
                        round(width * margin)).astype(np.float32)
     premult = layer.fgr * layer.alpha[..., None]
     base_scale = 0.95 * height / layer.alpha.shape[0]
-    anchor_x, anchor_y = _PERSON_CENTRE_X, float(layer.alpha.shape[0])
+    anchor_x, anchor_y = PERSON_CENTRE_X, float(layer.alpha.shape[0])
     rng = np.random.default_rng(zlib.crc32(spec.name.encode()))
     previous: tuple[np.ndarray, np.ndarray] | None = None
     for index in range(frames):
         t = index / max(frames - 1, 1)
-        sx, sy, sz = _pose(spec.scene, t)
+        sx, sy, sz = pose(spec.scene, t)
         ch, cw = canvas.shape[:2]
         to_canvas = np.array([[1 / sz, 0, cw / 2 + sx * width - width / (2 * sz)],
                               [0, 1 / sz, ch / 2 + sy * height - height / (2 * sz)]])
         scene = cv2.warpAffine(canvas, to_canvas, (width, height),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT)
-        px, py, pz = _pose(spec.person, t)
+        px, py, pz = pose(spec.person, t)
         jx, jy = _shake(spec, index, frames)
         scale = base_scale * pz
         to_frame = np.array([[scale, 0, width / 2 + px * width + jx - scale * anchor_x],
@@ -213,7 +213,7 @@ def render_clip(spec: ClipSpec, layer: PersonLayer, frames: int,
         colour = cv2.warpAffine(premult, to_frame, (width, height), flags=cv2.INTER_LINEAR)
         clean = colour * 255.0 + scene * (1.0 - alpha[..., None])
         clean_u8 = np.clip(clean + 0.5, 0, 255).astype(np.uint8)
-        noisy = clean + rng.normal(0.0, _NOISE_SIGMA, clean.shape).astype(np.float32)
+        noisy = clean + rng.normal(0.0, NOISE_SIGMA, clean.shape).astype(np.float32)
         rgb = np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
         static = None
         if previous is not None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from rtmatte.errors import SettingsError
 from rtmatte.post.hard import HardCut
+from rtmatte.post.keep import KeepPerson, parse_keep
 from rtmatte.post.refine import GuidedRefiner
 from rtmatte.post.shape import EdgeShaper
 from rtmatte.post.temporal import TemporalSmoother
@@ -33,6 +34,8 @@ class PostSettings:
     refine: bool = False
     refine_radius: int = 8
     refine_eps: float = 1e-3
+    keep: str = "all"
+    keep_memory: int = 150
     erode: int = 0
     feather: float = 0.0
     hard: bool = False
@@ -48,6 +51,7 @@ class PostSettings:
             (self.temporal_motion > 0, "temporal_motion must be above 0"),
             (1 <= self.refine_radius <= 64, "refine_radius must be 1-64 pixels"),
             (self.refine_eps > 0, "refine_eps must be above 0"),
+            (1 <= self.keep_memory <= 100_000, "keep_memory must be 1-100000 frames"),
             (abs(self.erode) <= 64, "erode must be within ±64 pixels"),
             (0.0 <= self.feather <= 32, "feather must be 0-32 pixels"),
             (0.0 < self.hard_low < self.hard_high < 1.0, "need 0 < hard_low < hard_high < 1"),
@@ -56,6 +60,7 @@ class PostSettings:
         for ok, message in checks:
             if not ok:
                 raise SettingsError(f"post: {message}")
+        parse_keep(self.keep)
         return self
 
 
@@ -85,8 +90,9 @@ def build_post(settings: PostSettings) -> PostChain:
     """The chain the settings ask for (empty when post-processing is off).
 
     Order matters: refinement comes first so the smoothing also calms the shimmer it adds
-    (a guided filter follows sensor noise in the guide), and the erode, cut and feather come
-    last because they decide the edge's final look.
+    (a guided filter follows sensor noise in the guide); choosing whom to keep works on that
+    calmer matte; the erode, cut and feather come last because they decide the final look of
+    the kept person's edge.
     """
     if not settings.enabled:
         return PostChain()
@@ -95,6 +101,9 @@ def build_post(settings: PostSettings) -> PostChain:
         steps.append(GuidedRefiner(settings.refine_radius, settings.refine_eps))
     if settings.temporal and settings.temporal_strength > 0:
         steps.append(TemporalSmoother(settings.temporal_strength, settings.temporal_motion))
+    keep = parse_keep(settings.keep)
+    if not keep.everyone:
+        steps.append(KeepPerson(keep, settings.keep_memory))
     if settings.erode:
         steps.append(EdgeShaper(erode=settings.erode))
     if settings.hard:
