@@ -7,6 +7,7 @@ server log), ``--port 0`` picks a free port, and the address printed is the one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import socket
@@ -86,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         create_app(config), log_level="warning", access_log=False,  # the log would show tokens
         timeout_graceful_shutdown=_GRACE_S,  # open previews must not hold the stop up
     ))
-    server.run(sockets=[listener])
+    # Ctrl-C is the way a server is stopped; uvicorn re-raises it once it has stopped
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    _say("stopped; every job's files and the panel's uploads were removed")
     return 0
 
 
