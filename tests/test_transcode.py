@@ -39,7 +39,8 @@ def test_background_image_keeps_frames_timing_and_audio(sample_clip, background_
     stats = json.loads(stats_file.read_text())
     assert stats["frames"] == CLIP_FRAMES
     assert stats["fps"] > 0
-    assert stats["backend"].startswith("onnxruntime")
+    # --backend auto on a CPU: whichever engine measured fastest here (docs/engines.md)
+    assert stats["backend"].startswith(("onnxruntime", "openvino"))
     assert stats["downsample_ratio"] == 1.0
     assert {"decode", "infer", "composite", "encode"} <= set(stats["stages"])
     # the background really replaced the wall: the top-right corner now holds the sunset sky

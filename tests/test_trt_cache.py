@@ -177,7 +177,8 @@ def test_a_tensorrt_provider_without_tensorrt(model_file: Path, monkeypatch: pyt
                         lambda: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
     with pytest.raises(BackendUnavailable, match="pip install tensorrt"):
         create_backend(model_file, backend="tensorrt")
-    assert create_backend(model_file).name == "onnxruntime/CPUExecutionProvider"
+    # auto falls back to the CPU engine measured fastest here (docs/engines.md)
+    assert create_backend(model_file).name.startswith(("onnxruntime/CPU", "openvino/CPU"))
 
 
 @pytest.mark.gpu
