@@ -308,7 +308,7 @@ def wait_for_corner(client: TestClient, colour: tuple[int, int, int],
     raise AssertionError(f"the preview never showed {colour}")
 
 
-def test_the_camera_session_switches_background_and_effect_live(client):
+def test_the_camera_session_switches_background_and_effect_live(client, media, temp_root):
     assert client.get("/api/live/frame.jpg", headers=AUTH).status_code == 422
     started = client.post("/api/live/start", headers=AUTH, json={"source": "file"})
     assert started.status_code == 200, started.text
@@ -324,6 +324,14 @@ def test_the_camera_session_switches_background_and_effect_live(client):
         assert client.post("/api/live/background", headers=AUTH,
                            data={"bg": "nonsense"}).status_code == 422
         assert client.get("/api/live", headers=AUTH).json()["background"] == "#ff00ff"
+        assert client.post("/api/live/background", headers=AUTH, files={
+            "bg_file": ("notes.txt", b"not a picture")}).status_code == 415
+        uploaded = client.post("/api/live/background", headers=AUTH, files={
+            "bg_file": ("../../beach.png", media["beach"].read_bytes())})
+        assert uploaded.status_code == 200 and uploaded.json()["background"] == "uploaded picture"
+        wait_for_corner(client, (250, 200, 30))
+        client.post("/api/live/background", headers=AUTH, data={"bg": "#ff00ff"})
+        wait_for_corner(client, (255, 0, 255))
         off = client.post("/api/live/effect", headers=AUTH, json={"on": False})
         assert off.status_code == 200 and off.json()["effect"] is False
         deadline = time.monotonic() + 20
@@ -335,6 +343,8 @@ def test_the_camera_session_switches_background_and_effect_live(client):
     finally:
         stopped = client.post("/api/live/stop", headers=AUTH)
     assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+    uploads = list(temp_root.glob("rtmatte-panel-*/*"))  # named by the server, in its folder
+    assert [p.name for p in uploads] == ["background-2.png"], uploads
 
 
 def test_no_camera_and_no_virtual_camera_are_said_plainly(client):

@@ -83,7 +83,11 @@ def store(stream: BinaryIO, folder: Path, stem: str,
     staged = folder / f"{stem}.upload"
     with staged.open("wb") as out:
         shutil.copyfileobj(stream, out, _CHUNK)
-    kind = media_kind(staged)
+    try:
+        kind = media_kind(staged)
+    except Unsupported:
+        staged.unlink()
+        raise
     known = _IMAGE_SUFFIXES if kind == "image" else _VIDEO_SUFFIXES
     suffix = Path(client_name or "").suffix.lower()
     if suffix not in known:
