@@ -52,7 +52,8 @@ def _errors(pairs) -> tuple[list[float], list[float]]:
 def test_default_precision_mattes_match_onnx_runtime_float32(engines, reference, width, height,
                                                              ratio):
     backend = engines["auto"]
-    assert backend.name in ("openvino/CPU/bf16", "openvino/CPU/f32")
+    # bf16 where the CPU has it, f32 on AVX2-only CPUs (CI); f16 on some others
+    assert backend.name.startswith("openvino/CPU/") and backend.precision in backend.name
     pairs, states = run_side_by_side(backend, reference, FRAMES, width, height, ratio)
     alpha_errors, fgr_errors = _errors(pairs)
     assert max(alpha_errors) <= ALPHA_TOLERANCE, alpha_errors
