@@ -192,6 +192,8 @@ class LiveMatter:
         up as a burst of dropped frames and late pictures at the start of the stream.
         """
         grey = np.full((height, width, 3), 128, np.uint8)
+        self(grey)  # builds the ladder for this size
+        self._warm_every_size(grey)
         for _ in range(runs):
             self._last_alpha = None  # so that every run reaches the model
             self(grey)
@@ -199,6 +201,23 @@ class LiveMatter:
         self._count = 0
         self.matter.reset()
         self.post.reset()
+
+    def _warm_every_size(self, grey: np.ndarray) -> None:
+        """Run each working size of the ladder once. An engine's first run at a new shape is
+        slow (ONNX Runtime plans its memory; OpenVINO compiles a model for the shape, 0.2-0.5 s):
+        paid here, a later step down the ladder is not a frozen picture mid-call."""
+        assert self.controller is not None
+        start = self.controller.index
+        seen = set()
+        for index, rung in enumerate(self.controller.rungs):
+            if (rung.input_long, rung.ratio) in seen:
+                continue
+            seen.add((rung.input_long, rung.ratio))
+            self.controller.index = index
+            self.matter.reset()
+            self._infer(grey)
+        self.controller.index = start
+        self.matter.reset()
 
     def __call__(self, rgb: np.ndarray, dropped: int = 0) -> Matte:
         """The matte of ``rgb``; ``dropped``: frames the live path lost since the last call."""
