@@ -4,6 +4,8 @@
     python tools/eval.py --post none             # the model's own matte
     python tools/eval.py --compare --json q.json # all documented variants side by side
     python tools/eval.py --clips coffee-pan --frames 12 --save-frames out/ --hard
+    python tools/eval.py --suite keep --frames 48  # --keep on crowd clips
+    python tools/eval.py --suite edges             # grow/shrink, despill, blur halo
 
 Scores follow the RVM paper (MAD, MSE ×1e3; Grad, Conn ×1e-3; dtSSD ×1e2), plus flicker: mean
 |Δalpha| ×1e3 between consecutive frames where the input did not change.
@@ -18,11 +20,15 @@ from pathlib import Path
 
 from rtmatte.argtypes import frame_size
 from rtmatte.cli.flags import add_post_arguments, overrides
+from rtmatte.evaluation.suites import edge_report, edge_variants, keep_report, save_edge_frames
 from rtmatte.evaluation.variants import build_variants, run_evaluation
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eval.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", choices=("matte", "keep", "edges"), default="matte",
+                        help="matte: the post-processing tables (default); keep: choosing whom "
+                             "to keep on crowd clips; edges: grow/shrink, despill, blur halo")
     parser.add_argument("--clips", default="all",
                         help="comma-separated clip names, 'all' or 'ci' (default: all)")
     parser.add_argument("--frames", type=int, default=40, help="frames per clip (default 40)")
@@ -43,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.suite != "matte":
+        return run_suite(args)
     variants = build_variants(args.preset, args.config, overrides(args).get("post", {}),
                               args.compare)
     report = run_evaluation(args, variants, notify=lambda m: print(m, file=sys.stderr))
@@ -50,6 +58,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report.result.as_dict(), indent=2) + "\n")
+    return 0
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    notify = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.suite == "keep":
+        rows, markdown = keep_report(args.frames, args.size, args.preset, args.config, notify)
+        data = [r.row() for r in rows]
+    else:
+        data, markdown = edge_report(args.frames, args.size, args.preset, args.config)
+        if args.save_frames:
+            for clip in ("green-wall", "coffee-pan"):
+                save_edge_frames(args.save_frames, args.frames, args.size, clip,
+                                 args.frames // 2, {v.name: v.post for v in edge_variants()})
+    print(markdown)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 

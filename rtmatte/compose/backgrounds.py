@@ -25,6 +25,8 @@ TRANSPARENT = "transparent"
 _BLUR_SIGMA = 0.02
 #: the blur background halves its working copy while its sigma is above twice this (pixels)
 _SIGMA_AT_WORK = 2.5
+#: how far (quarter-size pixels) round the person the blur takes no colour from
+_HALO_MARGIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 class Background(Protocol):
@@ -212,7 +214,11 @@ class BlurBackground(_Still):
         height, width = frame.rgb.shape[:2]
         sigma = max(1.0, self.strength * _BLUR_SIGMA * max(height, width) / SCALE)
         small = quarter(frame.rgb).astype(np.float32)
-        keep = 1.0 - quarter(alpha)
+        # the person's soft edge and the pixels just beyond it still hold some of their colour
+        # (the matte's edge is never exactly theirs, and lags a moving edge by a pixel or two):
+        # weighting them out keeps a halo of the person out of the blur
+        keep = 1.0 - cv2.dilate(quarter(alpha), _HALO_MARGIN)
+        keep *= keep
         held = small * keep[..., None]
         while sigma > 2 * _SIGMA_AT_WORK and min(keep.shape) >= 16:
             small, held, keep = cv2.pyrDown(small), cv2.pyrDown(held), cv2.pyrDown(keep)

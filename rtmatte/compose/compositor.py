@@ -10,21 +10,27 @@ import numpy as np
 
 from rtmatte.compose.backgrounds import Background
 from rtmatte.compose.edges import decontaminate, light_wrap
+from rtmatte.compose.harmonize import Harmonizer
+from rtmatte.compose.spill import despill
 from rtmatte.types import Frame, Matte
 
 
 class EdgeTreatment(Protocol):
-    """The two compositing switches; the ``[post]`` settings carry them beside the matte steps
+    """The compositing switches; the ``[post]`` settings carry them beside the matte steps
     because users tune them together, but compositing needs nothing else from there."""
 
     decontaminate: bool
+    despill: bool
     light_wrap: float
+    harmonize: float
 
 
 @dataclass(frozen=True)
 class Edges:
     decontaminate: bool = True
+    despill: bool = False
     light_wrap: float = 0.0
+    harmonize: float = 0.0
 
 
 class Compositor:
@@ -32,13 +38,14 @@ class Compositor:
 
     The model's ``fgr`` is used rather than the camera pixels: at hair and other soft edges the
     camera pixels still hold the old background's colour, which would show as a fringe.
-    ``edges`` adds edge decontamination (what the model's ``fgr`` still holds of the old
-    background) and light wrap; neither changes alpha.
+    ``edges`` adds edge decontamination or despill (what the model's ``fgr`` still holds of
+    the old background), light wrap and harmonization; none changes alpha.
     """
 
     def __init__(self, background: Background | None, edges: EdgeTreatment | None = None) -> None:
         self.background = background
         self.edges = edges or Edges()
+        self._harmonize = Harmonizer(self.edges.harmonize)
 
     @property
     def transparent(self) -> bool:
@@ -48,11 +55,15 @@ class Compositor:
         alpha = np.ascontiguousarray(matte.alpha, dtype=np.float32)
         inverse = 1.0 - alpha
         foreground = matte.fgr
-        if self.edges.decontaminate:
+        if self.edges.despill:  # the exact form of decontamination: one or the other
+            foreground = despill(frame.rgb, foreground, alpha)
+        elif self.edges.decontaminate:
             foreground = decontaminate(foreground, alpha, inverse)
         if self.background is None:
             return to_rgba(foreground, alpha)
         backdrop = self.background.render(frame, alpha)
+        if self.edges.harmonize > 0:
+            foreground = self._harmonize(foreground, alpha, backdrop)
         # fgr * alpha + backdrop * (1 - alpha) in one OpenCV pass over uint8 pictures: about 3x
         # faster than the same sum in float32 NumPy at 720p, and this runs on every frame
         picture = cv2.blendLinear(foreground, backdrop, alpha, inverse)

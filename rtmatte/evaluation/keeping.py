@@ -43,6 +43,7 @@ class KeepScores:
     frames: int
     keep_ms: float = 0.0
     shown: list[int] = field(default_factory=list)
+    others_all: float = float("nan")  # the same figure with --keep all, to compare
 
     def row(self) -> dict[str, float | int | str]:
         return {"clip": self.clip, "keep": self.keep, "mad": self.mad, "dtssd": self.dtssd,

@@ -94,9 +94,19 @@ def person_layer(cache_dir: Path, make_matter: Callable[[], Matter]) -> PersonLa
     return layer
 
 
+#: backgrounds made here rather than taken from scikit-image: a studio's green wall, lit a
+#: little unevenly, the classic source of colour spill on hair and shoulders
+_MADE = {"green-wall": ((30, 160, 60), (70, 200, 90))}
+
+
 @cache
 def background_photo(name: str) -> np.ndarray:
     """A scikit-image sample photo as uint8 RGB (grey ones repeated into three channels)."""
+    if name in _MADE:
+        dark, light = (np.array(c, np.float32) for c in _MADE[name])
+        y, x = np.mgrid[0:360, 0:640].astype(np.float32)
+        light_falloff = np.exp(-(((x - 420) / 380) ** 2 + ((y - 120) / 300) ** 2))[..., None]
+        return np.clip(dark + (light - dark) * light_falloff, 0, 255).astype(np.uint8)
     from skimage import data  # optional dependency: the "eval" extra
 
     picture = getattr(data, name)()
@@ -162,18 +172,28 @@ CLIPS: dict[str, ClipSpec] = {spec.name: spec for spec in (
              about="nothing moves but sensor noise: where flicker shows most"),
 )}
 
+#: single-person clips for the edge tools only (not in the matte tables above, which they
+#: would change): a green studio wall, the old background whose colour spills into hair
+EDGE_CLIPS: dict[str, ClipSpec] = {spec.name: spec for spec in (
+    ClipSpec("green-wall", "green-wall",
+             ((0.0, -0.1, 0.0, 1.0), (0.6, 0.12, 0.0, 1.05), (1.0, 0.12, 0.0, 1.05)),
+             about="a person moving before a green studio wall"),
+)}
+
 CI_CLIPS = ("coffee-pan", "rocket-video")
 
 
 @dataclass
 class ClipFrame:
-    """One rendered frame: the noisy input, its exact alpha and foreground colours, and where
-    the input is static (None on the first frame, which has nothing to compare with)."""
+    """One rendered frame: the noisy input, its exact alpha and foreground colours (float32 in
+    [0, 1]), where the input is static (None on the first frame, which has nothing to compare
+    with), and the clean background behind the person (uint8), for scoring composites."""
 
     rgb: np.ndarray
     alpha: np.ndarray
     fgr: np.ndarray
     static: np.ndarray | None
+    scene: np.ndarray
 
 
 def _shake(spec: ClipSpec, index: int, frames: int) -> tuple[float, float]:
@@ -222,4 +242,5 @@ def render_clip(spec: ClipSpec, layer: PersonLayer, frames: int,
                       & (np.abs(alpha - prev_alpha) < 1e-4))
         previous = (clean_u8, alpha)
         fgr = colour / np.maximum(alpha, 1e-6)[..., None]
-        yield ClipFrame(rgb=rgb, alpha=alpha, static=static, fgr=np.clip(fgr, 0.0, 1.0))
+        yield ClipFrame(rgb=rgb, alpha=alpha, static=static, fgr=np.clip(fgr, 0.0, 1.0),
+                        scene=np.clip(scene + 0.5, 0, 255).astype(np.uint8))

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from rtmatte.errors import SettingsError
+from rtmatte.post.grow import EdgeMover
 from rtmatte.post.hard import HardCut
 from rtmatte.post.keep import KeepPerson, parse_keep
 from rtmatte.post.refine import GuidedRefiner
@@ -23,8 +24,8 @@ class PostSettings:
     model's matte untouched, so it can be compared with a direct run of the model.
 
     The defaults are the best balance measured with ``tools/eval.py`` (see docs/quality.md).
-    ``light_wrap`` and ``decontaminate`` belong to the compositor: they change the picture,
-    never alpha, so they are not switched off by ``enabled=False``.
+    ``light_wrap``, ``decontaminate``, ``despill`` and ``harmonize`` belong to the compositor:
+    they change the picture, never alpha, so they are not switched off by ``enabled=False``.
     """
 
     enabled: bool = True
@@ -37,12 +38,16 @@ class PostSettings:
     keep: str = "all"
     keep_memory: int = 150
     erode: int = 0
+    grow: float = 0.0
+    shrink: float = 0.0
     feather: float = 0.0
     hard: bool = False
     hard_low: float = 0.35
     hard_high: float = 0.75
     light_wrap: float = 0.0
     decontaminate: bool = True
+    despill: bool = False
+    harmonize: float = 0.0
 
     def validate(self) -> PostSettings:
         """Refuse values the steps cannot honour, naming the setting, instead of odd output."""
@@ -53,9 +58,13 @@ class PostSettings:
             (self.refine_eps > 0, "refine_eps must be above 0"),
             (1 <= self.keep_memory <= 100_000, "keep_memory must be 1-100000 frames"),
             (abs(self.erode) <= 64, "erode must be within ±64 pixels"),
+            (0.0 <= self.grow <= 64 and 0.0 <= self.shrink <= 64,
+             "grow and shrink must be 0-64 pixels"),
+            (not (self.grow and self.shrink), "grow or shrink, not both"),
             (0.0 <= self.feather <= 32, "feather must be 0-32 pixels"),
             (0.0 < self.hard_low < self.hard_high < 1.0, "need 0 < hard_low < hard_high < 1"),
             (0.0 <= self.light_wrap <= 1.0, "light_wrap must be in [0, 1]"),
+            (0.0 <= self.harmonize <= 1.0, "harmonize must be in [0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -106,6 +115,8 @@ def build_post(settings: PostSettings) -> PostChain:
         steps.append(KeepPerson(keep, settings.keep_memory))
     if settings.erode:
         steps.append(EdgeShaper(erode=settings.erode))
+    if settings.grow or settings.shrink:
+        steps.append(EdgeMover(settings.grow or -settings.shrink))
     if settings.hard:
         steps.append(HardCut(settings.hard_low, settings.hard_high))
     if settings.feather > 0:
