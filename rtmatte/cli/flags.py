@@ -122,6 +122,17 @@ def add_post_arguments(parser: argparse.ArgumentParser) -> None:
                  help="guided filter regularisation (larger: smoother edge)")
     setting_flag(group, "--erode", setting="post.erode", type=int, metavar="PX",
                  help="shrink the subject by PX pixels; negative grows it")
+    setting_flag(group, "--grow", setting="post.grow", type=float, metavar="PX",
+                 help="move the edge outwards by PX pixels, keeping it soft")
+    setting_flag(group, "--shrink", setting="post.shrink", type=float, metavar="PX",
+                 help="move the edge inwards by PX pixels, keeping it soft")
+    setting_flag(group, "--keep", setting="post.keep", metavar="all|largest|center|X,Y",
+                 help="keep one person, everyone else becomes background: the largest, the one "
+                      "nearest the centre, or the one under pixel X,Y of the first frame "
+                      "(default: all)")
+    setting_flag(group, "--keep-memory", setting="post.keep_memory", type=int, metavar="FRAMES",
+                 help="frames the kept person may be out of sight and still be recognised "
+                      "(default 150: 5 s at 30 fps)")
     setting_flag(group, "--feather", setting="post.feather", type=float, metavar="SIGMA",
                  help="soften the edge with a Gaussian of SIGMA pixels")
     setting_flag(group, "--hard", setting="post.hard", action=on_off,
@@ -134,6 +145,12 @@ def add_post_arguments(parser: argparse.ArgumentParser) -> None:
                  help="let S (0-1) of the new background's light spill over the edge")
     setting_flag(group, "--decontaminate", setting="post.decontaminate", action=on_off,
                  help="replace the old background's colour in the edge (default: on)")
+    setting_flag(group, "--despill", setting="post.despill", action=on_off,
+                 help="remove the old background's colour from the edge by its direction "
+                      "(in place of --decontaminate)")
+    setting_flag(group, "--harmonize", setting="post.harmonize", type=float, metavar="S",
+                 help="match the subject's colours to the new background by S (0-1; "
+                      "default 0)")
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
