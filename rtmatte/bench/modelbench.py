@@ -27,11 +27,12 @@ from rtmatte.matting.backends.onnx import PROVIDERS
 from rtmatte.matting.rvm.tensors import OUTPUTS, RATIO, SRC, STATE_INPUTS
 from rtmatte.samples import clip_frame
 
-#: RVM's published MobileNetV3 speeds, RTX 3090, FP16, batch 1: the issue's anchor
+#: RVM's published MobileNetV3 speeds, RTX 3090, FP16, batch 1: the figure GPU rows are read
+#: against
 ANCHOR_FPS = {(1920, 1080): 172.0, (3840, 2160): 154.0}
-#: the issue asks a data-centre GPU for this multiple of the anchor
+#: the multiple of that figure a data-centre GPU should reach (docs/benchmarks.md, "GPU")
 TARGET_FACTOR = 3.0
-#: the issue's rule for GPU figures: the median of at least this many frames
+#: GPU figures are the median of at least this many frames, after warm-up
 GPU_MIN_FRAMES = 200
 #: distinct frames cycled through a run, so the recurrent state sees motion
 DISTINCT_FRAMES = 6
@@ -286,7 +287,7 @@ def run(model_path: Path, variants: Iterable[Variant], cases: Sequence[Case],
         cpu_warmup: int = 2, gpu_warmup: int = 20, cpu_threads: int | None = None,
         report: Callable[[Row], None] | None = None) -> list[Row]:
     """Measure each variant present here at each case; ``frames``/``warmup`` override the
-    per-device defaults (GPU: the issue's 200 frames; CPU: few, as a 4K frame takes seconds).
+    per-device defaults (GPU: 200 frames; CPU: few, as a 4K frame takes seconds).
 
     ``cpu_threads`` also sets torch's thread count for the whole process. A variant that fails
     at run time becomes a ``failed`` row: on a lent GPU with limited time, one broken provider
@@ -383,12 +384,12 @@ def notes(rows: Sequence[Row]) -> list[str]:
     measured = [row for row in rows if row.case is not None]
     said = []
     if not any(row.on_gpu for row in measured):
-        said.append(f"no CUDA GPU here: CPU figures only. On a GPU the issue's rule applies: "
-                    f"CUDA events after warm-up, median of >= {GPU_MIN_FRAMES} frames.")
+        said.append(f"no CUDA GPU here: CPU figures only. On a GPU the figures are CUDA events "
+                    f"after warm-up, median of >= {GPU_MIN_FRAMES} frames.")
     short = sorted({row.frames for row in measured if row.on_gpu and row.frames < GPU_MIN_FRAMES})
     if short:
         said.append(f"GPU rows use {', '.join(map(str, short))} frames, fewer than the "
-                    f"{GPU_MIN_FRAMES} the issue asks for.")
+                    f"{GPU_MIN_FRAMES} a steady median needs.")
     whole_only = sorted({row.variant.split("/")[0] for row in measured if row.model is None})
     if whole_only:
         said.append(f"{', '.join(whole_only)} rows: whole infer() only; the backend compiles its "

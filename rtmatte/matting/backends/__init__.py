@@ -62,9 +62,8 @@ class Request:
     model_path: Path
     device: str = "auto"
     precision: str = "auto"
-    #: ONNX Runtime's CPU thread pool: threads (default one per core) and whether idle ones spin
+    #: threads of the engine's CPU pool (default one per core)
     cpu_threads: int | None = None
-    spin: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,16 +153,14 @@ def check_choice(what: str, value: str, choices: Sequence[str]) -> None:
 
 
 def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
-                   cpu_threads: int | None = None, spin: bool = False,
-                   precision: str = "auto") -> Backend:
+                   cpu_threads: int | None = None, precision: str = "auto") -> Backend:
     """Build the asked-for backend; ``auto`` takes the fastest present (:func:`fastest_present`).
 
-    ``cpu_threads`` and ``spin`` shape ONNX Runtime's CPU thread pool (``cpu_threads`` also
-    OpenVINO's). ``precision`` is what PyTorch runs in and TensorRT builds its engines in;
-    OpenVINO runs its own choice for the CPU on ``auto`` and float32 on ``fp32``; ONNX Runtime's
-    CPU and CUDA providers run a graph in the precision it was exported in (``rtmatte models
-    export --fp16`` makes one). ``auto`` on a CPU measures the engines present there against
-    each other once per machine (:mod:`.calibrate`).
+    ``cpu_threads`` sizes the CPU engines' thread pools. ``precision`` is what PyTorch runs in
+    and TensorRT builds its engines in; OpenVINO runs its own choice for the CPU on ``auto`` and
+    float32 on ``fp32``; ONNX Runtime's CPU and CUDA providers run a graph in the precision it
+    was exported in (``rtmatte models export --fp16`` makes one). ``auto`` on a CPU measures
+    the engines present there against each other once per machine (:mod:`.calibrate`).
     """
     check_choice("backend", backend, BACKENDS)
     check_choice("device", device, DEVICES)
@@ -171,7 +168,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
     if precision == "fp16" and device == "cpu":
         raise SettingsError("--precision fp16 runs on an NVIDIA GPU; on a CPU rtmatte runs "
                             "float32 (drop --precision or --device cpu)")
-    request = Request(Path(model_path), device, precision, cpu_threads, spin)
+    request = Request(Path(model_path), device, precision, cpu_threads)
     if backend == "auto":
         return create_fastest(request)
     entry = REGISTRY[backend]

@@ -66,8 +66,7 @@ def create(request: Request) -> Backend:
     if request.device == "cuda":
         return OnnxBackend(request.model_path, PROVIDERS["cuda"])
     if request.device == "cpu":
-        return OnnxBackend(request.model_path, PROVIDERS["cpu"], request.cpu_threads,
-                           request.spin)
+        return OnnxBackend(request.model_path, PROVIDERS["cpu"], request.cpu_threads)
     return create_fastest(request, among=("tensorrt", "onnx"))
 
 
@@ -82,13 +81,9 @@ class OnnxBackend:
     comes down. On a CPU it is plain numpy arrays."""
 
     def __init__(self, model_path: Path, provider: str = "CPUExecutionProvider",
-                 cpu_threads: int | None = None, spin: bool = False,
-                 precision: str = "fp16", state_device: str | None = None,
-                 host_refine: bool | None = None) -> None:
-        """``cpu_threads`` (default: one per core) and ``spin`` tune the CPU thread pool. Spinning
-        threads wait for work by burning CPU; that takes cores from decode, compositing and
-        encode running beside the model, and measured no faster even for the model alone (720p,
-        2 cores: 7.4 fps without spinning, 6.9 with), so it is off by default. ``precision``
+                 cpu_threads: int | None = None, precision: str = "fp16",
+                 state_device: str | None = None, host_refine: bool | None = None) -> None:
+        """``cpu_threads`` (default: one per core) sizes the CPU thread pool. ``precision``
         (fp16 or fp32) is what TensorRT builds its engines in; other providers run the graph as
         it is. ``state_device`` is where the recurrent state is kept through I/O binding: by
         default ``cuda`` for the GPU providers and none (plain arrays) for the CPU one.
@@ -101,7 +96,7 @@ class OnnxBackend:
         check_choice("precision", precision, GPU_PRECISIONS)
         if provider == TENSORRT_PROVIDER and not tensorrt_found():
             raise BackendUnavailable(missing_tensorrt_message())
-        options = _session_options(cpu_threads, spin)
+        options = _session_options(cpu_threads)
         coarse = None
         if host_refine or (host_refine is None and provider == "CPUExecutionProvider"):
             coarse = ensure_coarse(model_path)
@@ -257,13 +252,15 @@ class _TensorrtSessions:
         return session
 
 
-def _session_options(cpu_threads: int | None, spin: bool) -> ort.SessionOptions:
+def _session_options(cpu_threads: int | None) -> ort.SessionOptions:
+    """Idle pool threads never spin: spinning burns the cores that decode, compositing and
+    encode need beside the model, and measured no faster even for the model alone (720p, 2
+    cores: 7.4 fps without spinning, 6.9 with)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if cpu_threads:
         options.intra_op_num_threads = cpu_threads
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
