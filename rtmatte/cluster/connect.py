@@ -9,9 +9,9 @@ from types import ModuleType
 from rtmatte.errors import UserError
 
 INSTALL_HINT = "pip install 'rtmatte[ray]'"
-#: cores one CPU worker gets: its ONNX Runtime threads, with decode and encode beside them
-#: (docs/scale.md: on 2 cores one worker of 2 beat two of 1)
-CPU_PER_WORKER = 2
+#: cores one CPU worker reserves, and its ONNX Runtime threads; decode and encode run beside
+#: them (docs/scale.md: on 2 cores, two workers of 1 did 12-21 % more files than one of 2)
+CPU_PER_WORKER = 1
 
 
 def import_ray() -> ModuleType:
