@@ -44,6 +44,8 @@ from rtmatte.types import Notify
 #: how long the driver waits for any worker to come up before saying the cluster has no room
 _START_TIMEOUT_S = 600.0
 _TICK_S = 0.5
+#: workers that may die before saying hello before the run gives up on the cluster
+_START_DEATHS = 3
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ class _Loop:
         self.idle: list[Any] = []
         self.running: dict[Any, tuple[Any, _Task]] = {}
         self.hosts: dict[Any, str] = {}
+        self.died_starting = 0
 
     def start(self, shape: Any, digest: str, readable: list[str], writable: list[str],
               max_attempts: int) -> None:
@@ -279,8 +282,12 @@ class _Loop:
         actor = self.starting.pop(ref)
         try:
             hello = self.ray.get(ref)
-        except self.ray.exceptions.RayActorError:
-            return  # died while starting; the loop starts another if none is left
+        except self.ray.exceptions.RayActorError as exc:
+            self.died_starting += 1
+            if self.died_starting > _START_DEATHS:
+                raise UserError(f"Ray workers die as they start ({str(exc).splitlines()[0]}); "
+                                "see `ray logs` on the cluster") from exc
+            return  # the loop starts another if none is left
         if hello["problem"]:
             raise UserError(hello["problem"])
         self.hosts[actor] = hello["host"]
