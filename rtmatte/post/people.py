@@ -356,7 +356,9 @@ class PeopleTracker:
 
 def _grow(small_rgb: np.ndarray, small_alpha: np.ndarray, markers: np.ndarray) -> np.ndarray:
     """Grow the seeds over the people along the colour edges; then every other pixel, soft
-    hair over the background included, goes to the person nearest to it."""
+    hair over the background included, goes to the person nearest to it. A body with no seed
+    at all (too small yet to be anyone: someone's first sliver coming into the frame) stays
+    nobody's, so it never becomes part of whoever stands nearest."""
     if not markers.any():
         return np.zeros(markers.shape, np.int32)
     codes = np.unique(markers[markers != 0])
@@ -371,9 +373,15 @@ def _grow(small_rgb: np.ndarray, small_alpha: np.ndarray, markers: np.ndarray) -
     grown[(grown < 0) | (grown == background)] = 0
     labels = np.concatenate([[0], codes]).astype(np.int32)[grown]
     held = labels != 0
-    if held.all() or not held.any():
-        return labels
-    _, nearest = cv2.distanceTransformWithLabels(
-        (~held).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    # DIST_LABEL_PIXEL numbers the held pixels from 1 in raster order
-    return np.concatenate([[0], labels[held]]).astype(np.int32)[nearest]
+    if not held.all() and held.any():
+        _, nearest = cv2.distanceTransformWithLabels(
+            (~held).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+        # DIST_LABEL_PIXEL numbers the held pixels from 1 in raster order
+        labels = np.concatenate([[0], labels[held]]).astype(np.int32)[nearest]
+    count, bodies = cv2.connectedComponents((small_alpha > SOLID).astype(np.uint8),
+                                            connectivity=8)
+    seeded = np.zeros(count, bool)
+    seeded[np.unique(bodies[markers != 0])] = True
+    seeded[0] = True
+    labels[~seeded[bodies]] = 0
+    return labels
