@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmatte.matting.backends import REGISTRY, Backend, BackendEntry, Request
+from rtmatte.matting.backends.registry import REGISTRY, Backend, BackendEntry, Request
 from rtmatte.matting.models.fetch import models_home, sha256_of
 from rtmatte.samples import clip_frame
 
