@@ -59,15 +59,17 @@ def _shown(alpha: np.ndarray, people: Sequence[np.ndarray]) -> int | None:
 
 
 def score_crowd(matter: Matter, layer: PersonLayer, clip: str, frames: int,
-                size: tuple[int, int], post: PostSettings | None = None) -> KeepScores:
-    """Run ``clip`` through the model and the post chain with the clip's ``--keep`` rule.
+                size: tuple[int, int], post: PostSettings | None = None,
+                keep: str | None = None) -> KeepScores:
+    """Run ``clip`` through the model and the post chain with the clip's ``--keep`` rule (or
+    ``keep``, e.g. ``"all"`` to see what keeping nobody out leaves).
 
     The rule is applied over ``post`` (default: the default settings); the time of the whole
     chain minus the same chain without keeping is the keep step's cost.
     """
     spec = CROWDS[clip]
     rendered = list(render_crowd(spec, layer, frames, size))
-    rule = keep_spec(spec, rendered[0])
+    rule = keep or keep_spec(spec, rendered[0])
     base = post or PostSettings()
     chain = build_post(PostSettings(**{**base.__dict__, "keep": rule}))
     plain = build_post(PostSettings(**{**base.__dict__, "keep": "all"}))

@@ -50,8 +50,7 @@ def keep_report(frames: int, size: tuple[int, int], preset: str | None,
     rows = []
     for clip in CROWDS:
         rows.append(score_crowd(matter, layer, clip, frames, size, settings.post))
-        plain = score_crowd(matter, layer, clip, frames, size,
-                            dataclasses.replace(settings.post, keep="all"))
+        plain = score_crowd(matter, layer, clip, frames, size, settings.post, keep="all")
         rows[-1].others_all = plain.others
         if notify:
             notify(f"{clip}: done")

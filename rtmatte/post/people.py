@@ -44,7 +44,7 @@ MIN_AREA = 0.004
 #: region's largest: a head sits on a body well under it, two torsos side by side are over it
 CORE_LEVEL = 0.55
 #: colours closer than this (Bhattacharyya distance of the histograms) are the same person
-SAME_COLOURS = 0.3
+SAME_COLOURS = 0.4
 #: a person is seen whole when alone and at least this share of the largest they were seen
 _WHOLE = 0.7
 #: a new person may still turn out to be someone lost for this many frames
@@ -255,10 +255,10 @@ class PeopleTracker:
         for k in range(1, count):
             if stats[k, cv2.CC_STAT_AREA] < min_area:
                 continue
-            region = labels == k
-            if (markers[region] > 0).any():
+            region = (labels == k).astype(np.uint8)
+            if (markers[region > 0] > 0).any():
                 continue
-            for core in _cores(region.astype(np.uint8)):
+            for core in _cores(region):
                 markers[core > 0] = fresh
                 fresh -= 1
 
