@@ -48,7 +48,7 @@ class KeepScores:
     def row(self) -> dict[str, float | int | str]:
         return {"clip": self.clip, "keep": self.keep, "mad": self.mad, "dtssd": self.dtssd,
                 "others": self.others, "switches": self.switches, "wrong": self.wrong,
-                "keep_ms": self.keep_ms}
+                "keep_ms": self.keep_ms, "others_keep_all": self.others_all}
 
 
 def _shown(alpha: np.ndarray, people: Sequence[np.ndarray]) -> int | None:
