@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -52,13 +52,14 @@ __all__ = ["BatchError", "Failure", "JobResult", "LiveResult", "LiveRunner", "Vi
 def process(
     source: str | Path, target: str | Path | None = None, *, bg: str | None = None,
     settings: Settings | None = None, notify: Notify | None = None,
-    progress: bool | None = False,
+    progress: bool | None = False, on_progress: Callable[[int, int], None] | None = None,
 ) -> list[JobResult]:
     """Process a video, an image or a folder of them; returns one result per file written.
 
-    ``notify`` hears of each file as it is finished or fails. In a folder, every file is
-    attempted; when any failed, :class:`BatchError` is raised at the end, carrying the results
-    of those that worked and the reason of each that did not.
+    ``notify`` hears of each file as it is finished or fails; ``on_progress`` of each video's
+    frames as they are written (done, total; total is 0 when the file does not say). In a
+    folder, every file is attempted; when any failed, :class:`BatchError` is raised at the end,
+    carrying the results of those that worked and the reason of each that did not.
     """
     settings = settings or load_settings()
     if bg is not None:
@@ -72,7 +73,7 @@ def process(
     background_file = Path(settings.bg).expanduser()
     protect = [background_file] if background_file.is_file() else []
     pairs = plan_inputs(source, Path(target) if target else None, transparent, protect)
-    job = Job(settings, notify=notify, progress=progress)
+    job = Job(settings, notify=notify, progress=progress, on_progress=on_progress)
     results: list[JobResult] = []
     failures: list[Failure] = []
     for item, out in pairs:

@@ -222,6 +222,11 @@ class LiveRunner:
             if error not in self._errors:
                 self._errors.append(error)
 
+    @property
+    def engine(self) -> str:
+        """What runs the model (e.g. ``openvino/CPU/bf16``), for figures shown while it runs."""
+        return self.matter.matter.backend.name
+
     def request_stop(self) -> None:
         """Stop soon (signal handlers and key handlers call this); outputs are then finalized."""
         self._stop.set()
@@ -372,7 +377,7 @@ class LiveRunner:
         return LiveResult(
             input=self.input_name, output=self.output_name,
             frames_in=self._grabber.captured, frames_out=len(self._latencies), seconds=seconds,
-            backend=self.matter.matter.backend.name, downsample_ratio=self.matter.ratio,
+            backend=self.engine, downsample_ratio=self.matter.ratio,
             ratio_changes=self.matter.changes, matte_every=self.matter.every,
             stages={name: timing.as_dict() for name, timing in stages.items()},
             latencies=list(self._latencies),

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,15 @@ class Job:
     """
 
     def __init__(self, settings: Settings, notify: Notify | None = None,
-                 progress: bool | None = None, matter: Matter | None = None) -> None:
+                 progress: bool | None = None, matter: Matter | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
         """``matter`` is one built by the caller (a cluster worker sizes its CPU threads to the
         cores it was given); by default the settings' model opens here."""
         self.settings = settings
         self.notify = notify
         self.progress = progress
+        #: told (frames done, frames in the file or 0 when unknown) as a video goes
+        self.on_progress = on_progress
         self.compositor = Compositor(parse_background(settings.bg, notify), settings.post)
         self.transparent = self.compositor.transparent
         self.matter = matter or open_matter(settings, notify)
@@ -123,6 +127,11 @@ class Job:
             return []
         return [AlphaSequenceSink(self.settings.alpha_output, self.settings.overwrite)]
 
+    def _report(self, meter: Progress, total: int, done: int) -> None:
+        meter.update(done)
+        if self.on_progress is not None:
+            self.on_progress(done, total)
+
     def _video(self, source_path: Path, target: Path) -> JobResult:
         with VideoSource(source_path) as source:
             info = source.info
@@ -159,7 +168,7 @@ class Job:
             if not self.post.steps:
                 del stages[1]
             pipeline = Pipeline(source, stages, lambda item: sinks.write(*item),
-                                on_progress=meter.update)
+                                on_progress=partial(self._report, meter, info.frames))
             try:
                 stats = pipeline.run()
             except StreamError as exc:

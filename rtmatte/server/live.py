@@ -153,7 +153,7 @@ class LiveSession:
             with api.open_live(source, bg=self._bg, settings=self.settings,
                                vcam=self.vcam if request.vcam else False, size=request.size,
                                notify=self._notes.append) as runner:
-                self._engine = runner.matter.matter.backend.name
+                self._engine = runner.engine
                 with self._lock:
                     self._runner = runner
                     if self._state == "stopping":  # stopped while the model was loading

@@ -19,8 +19,9 @@ import numpy as np
 
 from rtmatte.compose.backgrounds import TRANSPARENT, parse_background
 from rtmatte.compose.colours import parse_colour
-from rtmatte.errors import BackgroundError
-from rtmatte.server.errors import RequestError, Unsupported
+from rtmatte.errors import BackgroundError, InputError
+from rtmatte.server.errors import Unsupported
+from rtmatte.sources.file import decode_image
 
 _BLUR = re.compile(r"blur(:[0-9.]+)?")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -54,22 +55,10 @@ def download_name(client_name: str | None, suffix: str) -> str:
 def decode_picture(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
     """Upright uint8 RGB and the picture's own alpha (float32, None when it hides nothing), as
     the command line reads a picture file, so both give the same matte."""
-    encoded = np.frombuffer(data, np.uint8)
-    bgr = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
-    if bgr is None:
-        raise Unsupported("the file is not a picture rtmatte can read (PNG, JPEG, WebP, BMP, "
-                          "TIFF)")
-    pixels = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
-    alpha = None
-    if pixels is not None and pixels.ndim == 3 and pixels.shape[2] == 4:
-        scale = float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
-        alpha = pixels[..., 3].astype(np.float32) / scale
-        if alpha.min() >= 1.0:
-            alpha = None
-        elif alpha.shape != bgr.shape[:2]:
-            raise RequestError("a transparent picture with an EXIF turn is not supported; save "
-                               "it upright")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), alpha
+    try:
+        return decode_image(np.frombuffer(data, np.uint8), "the upload")
+    except InputError as exc:
+        raise Unsupported(f"{exc} (PNG, JPEG, WebP, BMP or TIFF)") from exc
 
 
 def store(stream: BinaryIO, folder: Path, stem: str,

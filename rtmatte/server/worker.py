@@ -16,39 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
+import time
 import traceback
 from typing import Any, TextIO
 
 from rtmatte import api
 from rtmatte.errors import RtmatteError
 from rtmatte.settings import load_settings
-
-# the progress line api.process draws on a terminal: "NAME [###---] 12/48 frames  9.5 fps ..."
-_PROGRESS = re.compile(r"(\d+)(?:/(\d+))? frames\s+([0-9.]+) fps")
-
-
-class _ProgressTap:
-    """Stands in for stderr while the job runs: turns progress lines into protocol lines and
-    passes any other text on. ``api.process`` reports frames done only through its terminal
-    progress bar, so the bar is read here."""
-
-    def __init__(self, channel: TextIO, passthrough: TextIO) -> None:
-        self.channel = channel
-        self.passthrough = passthrough
-
-    def write(self, text: str) -> int:
-        found = _PROGRESS.findall(text)
-        if not found:
-            return self.passthrough.write(text)
-        done, total, fps = found[-1]
-        _send(self.channel, {"done": int(done), "total": int(total) if total else None,
-                             "fps": float(fps)})
-        return len(text)
-
-    def flush(self) -> None:
-        self.passthrough.flush()
 
 
 def _send(channel: TextIO, message: dict[str, Any]) -> None:
@@ -61,10 +36,16 @@ def main() -> int:
     os.dup2(2, 1)  # whatever else writes to stdout cannot break the protocol
     request = json.loads(sys.stdin.read())
     settings = load_settings(overrides=request["settings"])
-    sys.stderr = _ProgressTap(channel, sys.__stderr__)
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        seconds = time.perf_counter() - started
+        _send(channel, {"done": done, "total": total or None,
+                        "fps": round(done / seconds, 2) if seconds > 0 else 0.0})
+
     try:
         results = api.process(request["source"], request["target"], bg=request["bg"],
-                              settings=settings, progress=True)
+                              settings=settings, on_progress=progress)
     except RtmatteError as exc:
         _send(channel, {"error": str(exc)})
         return 2

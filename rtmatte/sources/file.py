@@ -144,13 +144,20 @@ def read_image_with_alpha(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """
     path = Path(path)
     _check_readable(path)
-    data = np.fromfile(str(path), dtype=np.uint8)
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path),
+                        may_have_alpha=path.suffix.lower() in ALPHA_IMAGE_EXTENSIONS)
+
+
+def decode_image(data: np.ndarray, name: str,
+                 may_have_alpha: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """An encoded picture's upright uint8 RGB and own alpha (see :func:`read_image_with_alpha`),
+    from bytes already in memory (an upload); ``name`` says what it was, in the message."""
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None  # applies the EXIF turn
     if bgr is None:
-        raise InputError(f"{path}: not an image rtmatte can read")
-    alpha = _own_alpha(data) if path.suffix.lower() in ALPHA_IMAGE_EXTENSIONS else None
+        raise InputError(f"{name}: not an image rtmatte can read")
+    alpha = _own_alpha(data) if may_have_alpha else None
     if alpha is not None and alpha.shape != bgr.shape[:2]:
-        raise InputError(f"{path}: a transparent picture with an EXIF turn is not supported; "
+        raise InputError(f"{name}: a transparent picture with an EXIF turn is not supported; "
                          "save it upright")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), alpha
 
