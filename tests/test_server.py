@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
 import time
@@ -95,6 +96,15 @@ def test_every_route_needs_the_token(client):
     assert client.post("/api/live/stop").status_code == 401
     assert client.get("/api/info", headers={"Authorization": f"Basic {TOKEN}"}).status_code \
         == 401
+
+
+def test_the_api_docs_load_nothing_from_elsewhere(client):
+    page = client.get("/docs", headers=AUTH)
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+    assert not re.search(r"""(src|href)=["']?https?://""", page.text), page.text
+    for asset in re.findall(r"""["'](/docs-assets/[^"']+|/static/[^"']+)["']""", page.text):
+        assert client.get(asset, headers=AUTH).status_code == 200, asset
+        assert client.get(asset).status_code == 401, asset
 
 
 def test_the_address_token_leaves_a_strict_cookie(client):

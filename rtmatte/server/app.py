@@ -18,11 +18,13 @@ from typing import Annotated, Any
 import cv2
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from rtmatte import __version__, api
 from rtmatte.compose.backgrounds import (
@@ -101,6 +103,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             await run_in_threadpool(jobs.close)
 
     app = FastAPI(title="rtmatte", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # FastAPI's own pages load from a CDN
                   description="Background removal and replacement on this machine: pictures, "
                               "video jobs and the camera. Every route needs the token.")
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes, answer=error_answer)
@@ -108,6 +111,16 @@ def create_app(config: ServerConfig) -> FastAPI:
                        answer=error_answer)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_STATIC)), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The interactive API documentation, its script and style served from this machine:
+        opening it fetches nothing from elsewhere."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="rtmatte API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
