@@ -10,12 +10,11 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import pyvirtualcam
 
-pyvirtualcam = pytest.importorskip("pyvirtualcam")
-
-from rtmatte.errors import VirtualCameraError  # noqa: E402
-from rtmatte.sinks import vcam  # noqa: E402
-from rtmatte.sinks.vcam import VirtualCameraSink, device_readers, open_camera  # noqa: E402
+from rtmatte.errors import VirtualCameraError
+from rtmatte.sinks import vcam
+from rtmatte.sinks.vcam import VirtualCameraSink, device_readers, open_camera
 
 
 class RecordingBackend:

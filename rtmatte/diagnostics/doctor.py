@@ -182,13 +182,11 @@ def check_cameras(probe: bool) -> list[Check]:
 
 
 def check_virtual_camera() -> list[Check]:
+    import pyvirtualcam
+
     from rtmatte.sinks.vcam import setup_hint
 
     version = _version("pyvirtualcam")
-    if version is None:
-        return [Check("virtual camera", False, "pyvirtualcam is not installed: "
-                                               "`pip install rtmatte[vcam]`")]
-    import pyvirtualcam
 
     backends = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none"
     found = [Check("virtual camera", None, f"pyvirtualcam {version}, backends: {backends}")]

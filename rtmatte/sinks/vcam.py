@@ -12,6 +12,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyvirtualcam
 
 from rtmatte.errors import VirtualCameraError
 from rtmatte.run.mailbox import Mailbox
@@ -50,12 +51,6 @@ def hand_over_format(width: int, height: int, backend: str | None) -> str:
 def open_camera(width: int, height: int, fps: float, device: str | None = None,
                 backend: str | None = None, fmt: str = "RGB") -> Any:
     """A ``pyvirtualcam.Camera``, or a VirtualCameraError that says how to get one."""
-    try:
-        import pyvirtualcam
-    except ImportError as exc:
-        raise VirtualCameraError(
-            "--vcam needs pyvirtualcam: `pip install rtmatte[vcam]` (or `pip install pyvirtualcam`)"
-        ) from exc
     if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
         known = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none on this system"
         raise VirtualCameraError(f"--vcam-backend {backend}: unknown here (known: {known})")
