@@ -13,10 +13,8 @@ import re
 import signal
 import sys
 import threading
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -27,7 +25,7 @@ from rtmatte.cli.main import main
 from rtmatte.cluster.driver import ClusterOptions, process_on_cluster
 from rtmatte.cluster.manifest import MANIFEST_NAME
 from rtmatte.cluster.worker import _access_problem
-from rtmatte.samples import _write_tone, clip_frame, make_clip
+from rtmatte.samples import make_clip
 from rtmatte.settings import load_settings
 
 BG = "#00b140"
@@ -49,24 +47,6 @@ def _clips(folder: Path, count: int) -> list[Path]:
     folder.mkdir()
     return [make_clip(folder / f"clip{n}.mp4", frames=CLIP_FRAMES, size=CLIP_SIZE, fps=CLIP_FPS)
             for n in range(count)]
-
-
-def _gop_clip(path: Path, frames: int, gop: int) -> Path:
-    """A clip like ``make_clip``'s with a keyframe every ``gop`` frames, so it can be split."""
-    width, height = CLIP_SIZE
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=CLIP_FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"crf": "18", "preset": "veryfast", "g": str(gop),
-                         "keyint_min": str(gop)}
-        sound = container.add_stream("aac", rate=48000, layout="stereo")
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(clip_frame(index, frames, width, height), "rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, CLIP_FPS)
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        _write_tone(container, sound, frames / CLIP_FPS)
-    return path
 
 
 def _alpha_frames(folder: Path) -> np.ndarray:
@@ -178,7 +158,8 @@ def test_a_killed_worker_file_is_retried_and_finishes(local_ray, tmp_path):
 
 @pytest.mark.ray
 def test_a_chunked_video_keeps_frames_timestamps_audio_and_seams(local_ray, tmp_path):
-    source = _gop_clip(tmp_path / "long.mp4", frames=48, gop=6)
+    source = make_clip(tmp_path / "long.mp4", frames=48, size=CLIP_SIZE, fps=CLIP_FPS,
+                       keyframe_every=6)
     settings = _settings(bg="transparent")
     api.process(source, tmp_path / "whole.mov", settings=settings)
     # 0.5 s chunks of 12 frames, each warmed up over the 12 frames before it: the seams at

@@ -18,7 +18,6 @@ import shutil
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -26,30 +25,12 @@ import numpy as np
 
 from rtmatte import api
 from rtmatte.cluster.driver import ClusterOptions, process_on_cluster
-from rtmatte.samples import _write_tone, clip_frame, make_clip
+from rtmatte.samples import make_clip
 from rtmatte.settings import load_settings
 
 CLIP_SIZE = (480, 360)
 LONG_SIZE = (320, 240)
 FPS = 24
-
-
-def gop_clip(path: Path, frames: int, gop: int, size: tuple[int, int]) -> Path:
-    """A clip of the sample portrait with a keyframe every ``gop`` frames and a stereo tone."""
-    width, height = size
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"crf": "18", "preset": "veryfast", "g": str(gop),
-                         "keyint_min": str(gop)}
-        sound = container.add_stream("aac", rate=48000, layout="stereo")
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(clip_frame(index, frames, width, height), "rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, FPS)
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
-        _write_tone(container, sound, frames / FPS)
-    return path
 
 
 def alpha_of(path: Path) -> np.ndarray:
@@ -106,7 +87,8 @@ def folder_figures(work: Path, files: int, frames: int, settings) -> dict:
 def long_figures(work: Path, seconds_long: float, chunk: float, warmups: list[float],
                  settings) -> dict:
     frames = round(seconds_long * FPS)
-    source = gop_clip(work / "long.mp4", frames, gop=FPS, size=LONG_SIZE)
+    source = make_clip(work / "long.mp4", frames=frames, size=LONG_SIZE, fps=FPS,
+                       keyframe_every=FPS)
     transparent = load_settings(overrides={"backend": settings.backend, "bg": "transparent"})
     figures: dict = {"seconds": seconds_long, "frames": frames, "chunk_seconds": chunk,
                      "size": list(LONG_SIZE), "keyframe_every_s": 1.0}

@@ -62,8 +62,12 @@ def make_clip(
     fps: int = 24,
     audio: bool = True,
     codec: str = "libx264",
+    keyframe_every: int | None = None,
 ) -> Path:
-    """Write a short clip of the portrait with camera motion and, optionally, a stereo tone."""
+    """Write a short clip of the portrait with camera motion and, optionally, a stereo tone.
+
+    ``keyframe_every`` fixes the H.264 group of pictures, so the clip can be cut at keyframes
+    (the encoder otherwise puts one keyframe at the start of a short clip)."""
     path = Path(path)
     width, height = size
     with av.open(str(path), "w") as container:
@@ -72,6 +76,8 @@ def make_clip(
         video.pix_fmt = "yuv420p"
         if codec == "libx264":
             video.options = {"crf": "18", "preset": "veryfast"}
+            if keyframe_every:
+                video.options |= {"g": str(keyframe_every), "keyint_min": str(keyframe_every)}
         sound = container.add_stream("aac", rate=48000, layout="stereo") if audio else None
         for index in range(frames):
             frame = av.VideoFrame.from_ndarray(clip_frame(index, frames, width, height), "rgb24")
