@@ -1,13 +1,16 @@
-"""Live-path speed and quality, each trade side by side, in one run.
+"""Live-path speed and quality, each lever side by side, against exact ground truth.
 
-Plays a generated 640x480 clip through the live runner in real time (``--realtime``) once per
-configuration, and reports what a viewer would feel (frames out per second, drops, latency,
-and whether latency creeps up over the run) next to what each speed-up costs in matte quality:
-the mean absolute alpha difference from the full-quality model on real frames of the sample
-portrait (0 = identical, 1 = everything wrong).
+Renders a clip whose alpha is known exactly (the evaluation material: the sample person moving
+while the camera pans a photo behind her, with sensor noise), writes it as a near-lossless H.264
+file, and plays it through the live path in real time (what ``rtmatte CLIP --realtime`` does),
+once per configuration, the configurations interleaved round by round. Every delivered frame's
+alpha is scored against the exact alpha of the frame it was made from: MAD ×1e3 and dtSSD ×1e2
+(between consecutive delivered frames, against the true change over the same frames). Beside
+them: frames delivered per second, p95 latency (capture → handed to the outputs), and the same
+model run offline on every decoded frame at ratio 0.5, the reference the goal is stated against.
 
-    python tools/live_bench.py                 # about 3 minutes of playback plus set-up
-    python tools/live_bench.py --seconds 10 --configs adaptive,int8
+    python tools/live_bench.py                                   # 640x480 and 960x540
+    python tools/live_bench.py --sizes 960x540 --configs default,hold --rounds 3
 """
 
 from __future__ import annotations
@@ -21,124 +24,203 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 
 from rtmatte import api
-from rtmatte.matting.adaptive import LiveMatter
-from rtmatte.run.live import LiveResult
-from rtmatte.samples import clip_frame, make_clip
-from rtmatte.settings import LiveSettings, load_settings
+from rtmatte.argtypes import frame_size
+from rtmatte.evaluation.material import ClipSpec, render_clip
+from rtmatte.evaluation.metrics import ClipScores
+from rtmatte.evaluation.variants import load_person_layer
+from rtmatte.matting.adaptive import LiveMatter, Rung
+from rtmatte.settings import LiveSettings, Settings, load_settings
+from rtmatte.types import Frame, Matte
 
-SIZE = (640, 480)
-#: name -> (int8 weights, adapt, model on every Nth frame (None: as the size ladder says),
-#: ONNX Runtime on all cores but one); "adaptive" is what a run with no tuning flags does
+#: a person walking across and back while the camera pans and zooms a photo behind her
+CLIP = ClipSpec("live-walk", "rocket",
+                ((0.0, -0.15, 0.0, 1.0), (0.5, 0.15, 0.02, 1.05), (1.0, -0.05, 0.0, 1.0)),
+                scene=((0.0, -0.1, 0.0, 1.1), (1.0, 0.1, 0.02, 1.15)), shake_px=1.5,
+                about="moving person, moving background: what a live call looks like")
+REFERENCE_RATIO = 0.5
+
+
+class _Before(LiveMatter):
+    """The live path before this work, for the record: every frame down to 192 px, then every
+    other frame with the alpha held."""
+
+    def ladder(self, height: int, width: int) -> list[Rung]:
+        long_side = max(height, width)
+        top = super().ladder(height, width)[0]
+        plan = [(s, 1) for s in (384, 320, 256, 224, 192)] + [(s, 2) for s in (192, 160, 128)]
+        return [top] + [Rung(s, min(long_side, 2 * s), s / min(long_side, 2 * s), every)
+                        for s, every in plan if s < top.internal]
+
+
+def _hold(matter: LiveMatter) -> LiveMatter:
+    matter.carry = None
+    return matter
+
+
+def _before(matter: LiveMatter) -> LiveMatter:
+    return _Before(matter.matter, matter.post, matter.budget_s, carry=False)
+
+
+#: name -> (live settings, change to the live matter); "default" is a run with no tuning flags
 CONFIGS = {
-    "full": (False, False, 1, True),
-    "adaptive": (False, True, None, True),
-    "adaptive-size-only": (False, True, 1, True),
-    "adaptive-all-cores": (False, True, None, False),
-    "int8": (True, True, None, True),
-    "every-2nd": (False, True, 2, True),
+    "default": (LiveSettings(), None),
+    "hold": (LiveSettings(), _hold),
+    "every-frame": (LiveSettings(matte_every=1), None),
+    "before": (LiveSettings(), _before),
 }
 
 
-def live_settings(settings, int8: bool, adapt: bool, every: int | None):
-    return dataclasses.replace(settings, live=LiveSettings(int8=int8, matte_every=every,
-                                                           adapt=adapt))
+class _Recorder:
+    """A sink keeping every delivered alpha with the index of the frame it belongs to."""
+
+    def __init__(self) -> None:
+        self.alphas: list[tuple[int, np.ndarray]] = []
+
+    def write(self, picture: np.ndarray, frame: Frame, matte: Matte | None) -> None:
+        if matte is not None:
+            self.alphas.append((frame.index, matte.alpha.copy()))
+
+    def close(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        return None
 
 
-def make_matter(settings, int8: bool, adapt: bool, every: int | None, fps: float) -> LiveMatter:
-    return api.open_live_matter(live_settings(settings, int8, adapt, every), 1.0 / fps)
+def write_clip(path: Path, frames: list[np.ndarray], fps: int) -> list[np.ndarray]:
+    """Encode near-losslessly; returns the decoded frames (what the live path will see)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "8", "preset": "veryfast"}
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, "rgb24")))
+        container.mux(stream.encode())
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
-def play(clip: Path, settings, bg: str, fps: float,
-         spare_core: bool) -> tuple[LiveResult, LiveMatter]:
-    """One run through the live API, as ``rtmatte CLIP --realtime`` makes it."""
-    threads = None if spare_core else (os.cpu_count() or 1)
-    with api.open_live(clip, bg=bg, settings=settings) as live:
-        if threads is not None:  # every core for the model, nothing kept for the other stages
-            live.matter = api.open_live_matter(settings, 1.0 / fps, cpu_threads=threads)
-        return live.run(), live.matter
+def score(pairs: list[tuple[int, np.ndarray]], truth: list[np.ndarray]) -> dict[str, float]:
+    scores = ClipScores()
+    for index, alpha in pairs:
+        scores.add(alpha, truth[index], spatial=False)
+    summary = scores.summary()
+    return {"mad": round(summary["mad"], 2), "dtssd": round(summary.get("dtssd", 0.0), 2)}
 
 
-def alphas(matter: LiveMatter, frames: list[np.ndarray]) -> list[np.ndarray]:
-    return [matter(rgb).alpha.copy() for rgb in frames]
+def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray]) -> list[dict]:
+    """The reference: the model at ratio 0.5 on every frame, in order, all cores; and the same
+    alpha held on every other frame."""
+    from rtmatte.post import build_post
+
+    matter = api.open_matter(dataclasses.replace(settings, downsample_ratio=REFERENCE_RATIO))
+    post = build_post(settings.post)
+    post(frames[0], matter(frames[0]))  # the engine's first run plans or compiles
+    matter.reset()
+    post.reset()
+    began = time.perf_counter()
+    alphas = [post(rgb, matter(rgb)).alpha for rgb in frames]
+    fps = len(frames) / (time.perf_counter() - began)
+    held = [alphas[i - i % 2] for i in range(len(alphas))]
+    rows = [{"config": f"offline r{REFERENCE_RATIO} every frame", "fps_out": round(fps, 1),
+             **score(list(enumerate(alphas)), truth)},
+            {"config": f"offline r{REFERENCE_RATIO} 2nd held", "fps_out": None,
+             **score(list(enumerate(held)), truth)}]
+    return rows
 
 
-def quality(settings, reference: list[np.ndarray], frames: list[np.ndarray], int8: bool,
-            every: int | None, rung: int, fps: float) -> float:
-    """Mean |alpha - full-quality alpha| with the size the live run ended at, held fixed."""
-    matter = make_matter(settings, int8, adapt=False, every=every, fps=fps)
-    matter(frames[0])  # builds the ladder
-    assert matter.controller is not None
-    matter.controller.index = rung
-    matter.matter.reset()
-    matter.post.reset()
-    got = alphas(matter, frames)
-    return float(np.mean([np.abs(a - b).mean() for a, b in zip(got, reference, strict=True)]))
+def play(clip: Path, settings: Settings, name: str, bg: str) -> dict:
+    live_settings, change = CONFIGS[name]
+    recorder = _Recorder()
+    with api.open_live(clip, bg=bg, settings=dataclasses.replace(settings, live=live_settings),
+                       sinks=[recorder]) as live:
+        if change is not None:
+            live.matter = change(live.matter)
+        result = live.run()
+        rung = live.matter.controller.rung if live.matter.controller else None
+    return {"config": name, "fps_out": round(result.fps, 1), "frames_in": result.frames_in,
+            "dropped": result.frames_dropped, "latency_ms": result.latency_ms(),
+            "rung_end": f"{rung.internal}px/{rung.every}" if rung else "",
+            "changes": result.ratio_changes, "matte_ms": result.stages["matte"]["ms_per_item"],
+            "composite_ms": result.stages["composite"]["ms_per_item"],
+            "backend": result.backend, "pairs": recorder.alphas}
+
+
+def median_row(runs: list[dict], truth: list[np.ndarray]) -> dict:
+    """Each figure's median over the rounds (quality scored per round first)."""
+    scored = [{**run, **score(run.pop("pairs"), truth)} for run in runs]
+    row = dict(scored[-1])
+    for key in ("fps_out", "mad", "dtssd", "matte_ms", "composite_ms", "dropped"):
+        row[key] = round(float(np.median([r[key] for r in scored])), 2)
+    row["p95_ms"] = round(float(np.median([r["latency_ms"]["p95"] for r in scored])), 1)
+    row["rungs_end"] = ",".join(r["rung_end"] for r in scored)
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--sizes", default="640x480,960x540")
+    parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
-    parser.add_argument("--quality-frames", type=int, default=60)
     parser.add_argument("--bg", default="blur")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CONFIGS]
-    if unknown:
+    if unknown := [n for n in names if n not in CONFIGS]:
         parser.error(f"unknown configs {unknown}")
+    sizes = [frame_size(s) for s in args.sizes.split(",")]
     settings = load_settings()
-    frames_total = round(args.seconds * args.fps)
+    layer = load_person_layer()
+    count = round(args.seconds * args.fps)
     print(f"# {sys.platform}, {os.cpu_count()} logical CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at start; clip {SIZE[0]}x{SIZE[1]} at {args.fps} fps, "
-          f"{args.seconds:g} s, --bg {args.bg}", flush=True)
-    sequence = [clip_frame(i, frames_total, *SIZE)
-                for i in range(frames_total // 2, frames_total // 2 + args.quality_frames)]
-    reference = alphas(make_matter(settings, False, False, 1, args.fps), sequence)
-    rows = []
+          f"{os.getloadavg()[0]:.1f} at start; clip {CLIP.name}, {args.seconds:g} s at "
+          f"{args.fps} fps, --bg {args.bg}, {args.rounds} rounds interleaved", flush=True)
+    tables = {}
     with tempfile.TemporaryDirectory(prefix="rtmatte-live-bench-") as tmp:
-        clip = make_clip(Path(tmp) / "clip.mp4", frames=frames_total, size=SIZE, fps=args.fps,
-                         audio=False)
-        for name in names:
-            int8, adapt, every, spare_core = CONFIGS[name]
-            began = time.perf_counter()
-            result, matter = play(clip, live_settings(settings, int8, adapt, every), args.bg,
-                                  args.fps, spare_core)
-            load = os.getloadavg()[0]
-            assert matter.controller is not None
-            rung = matter.controller.index
-            mad = 0.0 if name == "full" else quality(settings, reference, sequence, int8, every,
-                                                     rung, args.fps)
-            first = result.latency_ms(0.0, 10.0)
-            last = result.latency_ms(result.seconds - 10.0)
-            rows.append({
-                "config": name, "fps_out": round(result.fps, 1),
-                "dropped": result.frames_dropped, "frames_in": result.frames_in,
-                "latency_ms": result.latency_ms(), "first10_p50": first["p50"],
-                "last10_p50": last["p50"], "ratio_end": result.downsample_ratio,
-                "ratio_changes": result.ratio_changes, "every": result.matte_every,
-                "alpha_mad": round(mad, 4),
-                "load_after": round(load, 1), "wall_s": round(time.perf_counter() - began, 1),
-                "matte_ms": result.stages["matte"]["ms_per_item"],
-            })
-            print(f"  ran {name}", flush=True)
-    header = (f"{'config':22}{'fps out':>8}{'dropped':>9}{'p50 ms':>8}{'p95 ms':>8}"
-              f"{'max ms':>8}{'p50 0-10s':>10}{'p50 last10':>11}{'ratio':>7}{'every':>6}"
-              f"{'changes':>8}{'matte ms':>9}{'alpha MAD':>10}{'load':>6}")
-    print(header)
-    for row in rows:
-        lat = row["latency_ms"]
-        print(f"{row['config']:22}{row['fps_out']:>8}{row['dropped']:>9}{lat['p50']:>8.0f}"
-              f"{lat['p95']:>8.0f}{lat['max']:>8.0f}{row['first10_p50']:>10.0f}"
-              f"{row['last10_p50']:>11.0f}{row['ratio_end']:>7}{row['every']:>6}{row['ratio_changes']:>8}"
-              f"{row['matte_ms']:>9.1f}{row['alpha_mad']:>10.4f}{row['load_after']:>6}")
+        clips = {}
+        for size in sizes:
+            rendered = list(render_clip(CLIP, layer, count, size))
+            path = Path(tmp) / f"{size[0]}x{size[1]}.mp4"
+            decoded = write_clip(path, [f.rgb for f in rendered], args.fps)
+            truth = [f.alpha for f in rendered]
+            clips[size] = (path, decoded, truth)
+        runs: dict[tuple, list[dict]] = {}
+        for round_ in range(args.rounds):
+            for size in sizes:
+                for name in names:
+                    run = play(clips[size][0], settings, name, args.bg)
+                    run["load"] = round(os.getloadavg()[0], 1)
+                    runs.setdefault((size, name), []).append(run)
+                    print(f"  round {round_ + 1} {size[0]}x{size[1]} {name}: {run['fps_out']} fps,"
+                          f" load {run['load']}", flush=True)
+        for size in sizes:
+            _, decoded, truth = clips[size]
+            rows = offline(settings, decoded, truth)
+            rows += [median_row(runs[(size, name)], truth) for name in names]
+            tables[f"{size[0]}x{size[1]}"] = rows
+    for label, rows in tables.items():
+        reference = rows[0]
+        print(f"\n{label}  (MAD ×1e3, dtSSD ×1e2; ratios against {reference['config']})")
+        print(f"{'config':28}{'fps':>6}{'p95 ms':>8}{'MAD':>7}{'dtSSD':>7}{'MAD x':>7}"
+              f"{'dtSSD x':>8}{'matte ms':>9}{'comp ms':>8}  rungs at end (per round)")
+        for row in rows:
+            p95 = f"{row['p95_ms']:.0f}" if "p95_ms" in row else "-"
+            fps = "-" if row["fps_out"] is None else f"{row['fps_out']:.1f}"
+            print(f"{row['config']:28}{fps:>6}{p95:>8}{row['mad']:>7.2f}{row['dtssd']:>7.2f}"
+                  f"{row['mad'] / reference['mad']:>7.2f}{row['dtssd'] / reference['dtssd']:>8.2f}"
+                  f"{row.get('matte_ms', 0.0):>9.1f}{row.get('composite_ms', 0.0):>8.1f}  "
+                  f"{row.get('rungs_end', '')}")
+    print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        args.json.write_text(json.dumps(tables, indent=2, default=str) + "\n")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Matting that keeps pace with a live source: the model's working size adapts to the time it
-takes, and below a certain size the model runs on every other frame with the alpha carried.
+"""Matting that keeps pace with a live source: the model's working size and how often it runs
+adapt to the time it takes, and the frames it skips get its matte carried along the motion.
 
 RVM's cost grows with the square of the size it works at, plus a fixed part at the frame's full
 size (the guided-filter refiner and the float conversions). A CPU that cannot run it at the
@@ -7,9 +7,11 @@ automatic ratio is better served by a smaller, on-time matte than by a sharp one
 output drop most frames; when the machine has headroom again (another program stopped), the size
 goes back up.
 
-Below 192 px the matte loses detail fast (tools/live_bench.py, 640x480: mean alpha error 0.007
-to 0.017 at 192 px every other frame, 0.029 at 160 px and 0.050 at 128 px on every frame), so
-the ladder's last rungs keep 192 px and skip frames before they shrink further.
+Which trade comes first is decided by the matte, not by the time alone: against exact ground
+truth (docs/live-cpu.md) the model every other frame at 384 px with the matte carried by optical
+flow beats every frame at 320 px, and costs less; every third frame at 320 px beats every other
+frame at 256 px. So the ladder is ordered by measured quality, and a rung that was both slower
+and worse than another was left out.
 """
 
 from __future__ import annotations
@@ -21,18 +23,25 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rtmatte.matting.carry import MotionCarry
 from rtmatte.matting.matter import Matter, auto_downsample_ratio
 from rtmatte.post import PostChain
 from rtmatte.types import Matte
 
-#: long sides (px) of the internal picture the model may be given, best first below the full one
+#: long sides (px) of the internal picture the model may be given with a fixed cadence, best
+#: first below the full one
 LADDER = (384, 320, 256, 224, 192, 160, 128)
-#: from this internal size down, the model runs on every other frame
-SKIP_FROM = 192
+#: (internal long side px, model on every Nth frame) below the full size, best matte first, as
+#: measured at 640x480 and 960x540 (docs/live-cpu.md); None: the full working size
+CARRIED_LADDER = ((384, 1), (None, 2), (384, 2), (320, 2), (320, 3), (256, 2), (256, 3),
+                  (192, 2), (160, 2), (128, 2))
 #: below this share of the frame budget the model is on time; above it, frames get dropped
 _SLOW = 0.9
-#: at or below this share there is room for the next rung up
-_ROOM = 0.55
+#: one model run longer than this many frame intervals makes the frames it runs on late (the
+#: live path's latency goal is two intervals), however well the average fits the budget
+_LATE = 1.5
+#: going up needs the rung above to be estimated at or below this share of the budget
+_UP_SHARE = 0.8
 #: losing more than this share of frames anywhere on the way (the compositor, other programs)
 #: also means the size is too big, even when the model alone would fit its budget
 _DROPPING = 0.08
@@ -62,27 +71,30 @@ def ladder_for(height: int, width: int, fixed_ratio: float | None = None,
                skip: bool = True) -> list[Rung]:
     """Rung 0 is what the offline path would do; lower rungs shrink the internal size and feed
     the model a picture only twice that size, which cuts the refiner's full-frame cost too.
-    With ``skip``, the rungs from :data:`SKIP_FROM` down run the model on every other frame."""
+    With ``skip``, the rungs follow :data:`CARRIED_LADDER` (some run the model on every 2nd or
+    3rd frame); without, every rung runs it on every frame, smaller and smaller."""
     long_side = max(height, width)
     ratio = fixed_ratio or auto_downsample_ratio(height, width)
     top = Rung(round(long_side * ratio), long_side, ratio)
-    sizes = [internal for internal in LADDER if internal < top.internal]
-    plan = [(internal, 1) for internal in sizes if not skip or internal >= SKIP_FROM]
-    if skip:
-        plan += [(internal, 2) for internal in sizes if internal <= SKIP_FROM]
+    plan = CARRIED_LADDER if skip else tuple((internal, 1) for internal in LADDER)
     rungs = [top]
     for internal, every in plan:
-        input_long = min(long_side, 2 * internal)
-        rungs.append(Rung(internal, input_long, internal / input_long, every))
+        if internal is None:
+            rungs.append(Rung(top.internal, top.input_long, top.ratio, every))
+        elif internal < top.internal:
+            input_long = min(long_side, 2 * internal)
+            rungs.append(Rung(internal, input_long, internal / input_long, every))
     return rungs
 
 
 class AdaptiveResolution:
-    """Picks the rung whose measured inference time fits the frame budget.
+    """Picks the best rung whose measured inference time fits the frame budget, on average and
+    for each model run (a run longer than :data:`_LATE` intervals makes its frame late).
 
     Going down jumps straight to the rung that the square-law estimate says fits (so a slow
     start settles in a few frames, not seconds); going up is one rung at a time, after a
-    couple of seconds of clear headroom, and not back to a rung that was too slow moments ago.
+    couple of seconds in which the rung above was estimated to fit with room, and not back to a
+    rung that was too slow moments ago.
     """
 
     def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True) -> None:
@@ -116,23 +128,30 @@ class AdaptiveResolution:
         self._drops += _DROP_EMA * (lost - self._drops)
         now = time.perf_counter()
         share = self._ema / self.budget_s
-        slow = share > _SLOW or self._drops > _DROPPING
+        call = share * self.rung.every  # one model run, in frame intervals
+        slow = share > _SLOW or call > _LATE or self._drops > _DROPPING
         if slow and self.index < len(self.rungs) - 1:
             self._too_slow_at[self.index] = now
             lower = next((i for i in range(self.index + 1, len(self.rungs))
-                          if share * self._cost(i) <= _SLOW * 0.9), len(self.rungs) - 1)
+                          if self._fits(i, share, call, 0.9)), len(self.rungs) - 1)
             return self._move(lower, now)
-        room = share < _ROOM and self._drops < _DROPPING / 4
+        room = self._drops < _DROPPING / 4
         if room and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
             upper = self.index - 1
-            if now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S:
+            if (self._fits(upper, share, call, _UP_SHARE / _SLOW)
+                    and now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S):
                 return self._move(upper, now)
         return False
 
-    def _cost(self, index: int) -> float:
-        """Rung ``index``'s per-frame cost relative to the current rung's (square law)."""
-        rung, current = self.rungs[index], self.rung
-        return (rung.internal / current.internal) ** 2 * current.every / rung.every
+    def _fits(self, index: int, share: float, call: float, margin: float) -> bool:
+        """Whether rung ``index`` is estimated to fit, with ``margin`` of the limits to spare."""
+        size = self._size_cost(index)
+        return (share * size * self.rung.every / self.rungs[index].every <= _SLOW * margin
+                and call * size <= _LATE * margin)
+
+    def _size_cost(self, index: int) -> float:
+        """One model run at rung ``index`` relative to one at the current rung (square law)."""
+        return (self.rungs[index].internal / self.rung.internal) ** 2
 
     def _move(self, index: int, now: float) -> bool:
         self.index = index
@@ -148,13 +167,16 @@ class LiveMatter:
     """A Matter and post chain run at the adaptive size, on every ``every``-th frame (None: as
     the rung says).
 
-    On the frames in between, the last alpha is reused with the current frame's own pixels as
-    foreground: the subject stays sharp and in place, and only the edge lags by one frame.
+    On the frames in between, the last model matte is carried along the optical flow to the
+    current frame (:class:`~rtmatte.matting.carry.MotionCarry`), so the edge stays on the
+    moving person. ``carry=False`` holds the last alpha instead, with the current frame's own
+    pixels as foreground: the edge then lags by one frame (kept to measure what carrying buys).
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
-                 every: int | None = None) -> None:
+                 every: int | None = None, carry: bool = True) -> None:
         self.matter = matter
+        self.carry = MotionCarry() if carry else None
         self.post = post
         self.budget_s = budget_s
         self.adapt = adapt
@@ -165,6 +187,10 @@ class LiveMatter:
         self._last_alpha: np.ndarray | None = None
         self._count = 0
         self._dropped = 0
+
+    def ladder(self, height: int, width: int) -> list[Rung]:
+        """The working sizes for frames of this size, best first."""
+        return ladder_for(height, width, self._fixed_ratio, skip=self.fixed_every is None)
 
     @property
     def ratio(self) -> float:
@@ -224,15 +250,16 @@ class LiveMatter:
         if rgb.shape != self._shape:
             self._shape = rgb.shape
             self.controller = AdaptiveResolution(
-                ladder_for(rgb.shape[0], rgb.shape[1], self._fixed_ratio,
-                           skip=self.fixed_every is None),
-                self.budget_s, enabled=self.adapt and not self._fixed_ratio)
+                self.ladder(rgb.shape[0], rgb.shape[1]), self.budget_s,
+                enabled=self.adapt and not self._fixed_ratio)
             self._last_alpha = None
             self.matter.reset()
             self.post.reset()
         self._count += 1
         self._dropped += dropped
         if self._last_alpha is not None and (self._count - 1) % self.every:
+            if self.carry is not None:
+                return self.carry(rgb)
             return Matte(alpha=self._last_alpha, fgr=rgb)
         began = time.perf_counter()
         every = self.every
@@ -245,6 +272,8 @@ class LiveMatter:
             if (after.input_long, after.ratio) != (before.input_long, before.ratio):
                 self.matter.reset()  # the recurrent state has the old size
         self._last_alpha = matte.alpha
+        if self.carry is not None and self.every > 1:
+            self.carry.keep(rgb, matte)
         return matte
 
     def _infer(self, rgb: np.ndarray) -> Matte:
