@@ -249,8 +249,8 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
 
     rungs = ladder_for(480, 640)
     assert rungs[0].ratio == 0.75 and rungs[0].input_long == 640
-    # below 192 px the model skips frames rather than shrink its picture further
-    assert [(r.internal, r.every) for r in rungs[-4:]] == [(192, 1), (192, 2), (160, 2),
+    # below 256 px the model skips frames, its matte carried by motion
+    assert [(r.internal, r.every) for r in rungs[-4:]] == [(256, 3), (192, 2), (160, 2),
                                                            (128, 2)]
     assert rungs[-1].input_long == 256
     assert all(r.every == 1 for r in ladder_for(480, 640, skip=False))
@@ -288,7 +288,7 @@ def test_every_other_frame_carries_the_alpha(live_backend: OnnxBackend) -> None:
             return self.inner.infer(rgb, state, downsample_ratio)
 
     matter = LiveMatter(Matter(Counting(live_backend, 0.0), downsample_ratio=0.25), PostChain(),
-                        1 / 24, every=2)
+                        1 / 24, every=2, carry=False)
     frames = [clip_frame(i, 6, 320, 240) for i in range(6)]
     mattes = [matter(rgb) for rgb in frames]
     assert len(calls) == 3
