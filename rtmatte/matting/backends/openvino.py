@@ -35,8 +35,10 @@ from rtmatte.matting.rvm.tensors import FGR, INPUTS, PHA, RATIO, SRC, STATE_INPU
 
 _SCALE = np.float32(1.0 / 255.0)
 _DEVICE = "CPU"
-#: compiled models kept, one per (frame size, ratio): the live path's ladder uses a few at most
-_COMPILED_KEPT = 4
+#: compiled models kept, one per (frame size, ratio): enough for every size of the live path's
+#: ladder (8), which are all compiled before the first frame so that none is compiled mid-call
+#: (a compile is a 0.4-0.8 s frozen picture); a few MB each
+_COMPILED_KEPT = 12
 INSTALL_HINT = "OpenVINO is not installed: `pip install 'rtmatte[openvino]'`"
 
 
