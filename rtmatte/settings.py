@@ -27,6 +27,10 @@ else:  # pragma: no cover - Python 3.10
 DEFAULT_PRESET = "balanced"
 
 
+#: the longest ``--delay`` (frames): 2 s at 30 fps, past any sound delay a call or stream allows
+MAX_DELAY = 60
+
+
 @dataclass
 class LiveSettings:
     """How the live path trades quality for keeping up (the ``[live]`` table)."""
@@ -37,10 +41,14 @@ class LiveSettings:
     matte_every: int | None = None
     #: shrink the working size while frames are dropped
     adapt: bool = True
+    #: hand each frame on this many frames after capture, and use the wait for a better matte
+    delay: int = 0
 
     def validate(self) -> None:
         if self.matte_every is not None and self.matte_every < 1:
             raise SettingsError("--matte-every must be 1 or more")
+        if not 0 <= self.delay <= MAX_DELAY:
+            raise SettingsError(f"--delay must be a whole number of frames from 0 to {MAX_DELAY}")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
 from rtmatte.run.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
-from rtmatte.run.mailbox import Closed, Mailbox
+from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.samples import make_clip
 from rtmatte.sources.camera import parse_camera
 from rtmatte.sources.realtime import RealtimeFileReader
@@ -253,7 +253,7 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     assert [(r.internal, r.every) for r in rungs[-4:]] == [(256, 3), (192, 2), (160, 2),
                                                            (128, 2)]
     assert rungs[-1].input_long == 256
-    assert all(r.every == 1 for r in ladder_for(480, 640, skip=False))
+    assert all(r.every == 1 for r in ladder_for(480, 640, every=1))
     control = AdaptiveResolution(rungs, budget_s=0.040)
     for _ in range(3):
         control.observe(0.150)  # far too slow: one jump, several rungs at once
@@ -403,3 +403,36 @@ def test_a_paused_file_resumes_at_its_own_pace(sample_clip) -> None:
     assert first is not None and all(f is not None for f in resumed)
     assert [f.index for f in resumed] == [first.index + 1 + i for i in range(4)]
     assert seconds >= 2.5 / 24  # played at the clip's rate, not rushed to catch up
+
+
+def test_a_timetable_hands_items_on_in_order_at_their_due_times() -> None:
+    table: Timetable[int] = Timetable(stale_s=0.05)
+    start = time.perf_counter()
+    table.put(1, start + 0.03)
+    table.put(2, start + 0.06)
+    assert table.get(timeout=0.0) is None  # not due yet
+    assert table.get(timeout=1.0) == 1
+    assert time.perf_counter() >= start + 0.03
+    assert table.get(timeout=1.0) == 2
+    assert time.perf_counter() >= start + 0.06
+    # a consumer that fell behind skips what went stale, once something newer is due
+    now = time.perf_counter()
+    table.put(3, now - 0.2)
+    table.put(4, now - 0.1)
+    table.put(5, now + 10)
+    assert table.get(timeout=0.0) == 4 and table.dropped == 1
+    table.close()
+    assert table.get(timeout=0.0) is None  # 5 is not due; closing does not rush it
+    assert table.posted == 5
+
+
+def test_a_delay_offers_the_cadences_it_leaves_time_for() -> None:
+    rungs = ladder_for(540, 960, delay=6)
+    assert (rungs[0].internal, rungs[0].every) == (480, 1)
+    # size first, then cadence: a bigger size carried from both sides beats a smaller one
+    assert [(r.internal, r.every) for r in rungs[:5]] == [(480, 1), (480, 2), (480, 3),
+                                                          (480, 4), (384, 1)]
+    # a frame after a model frame waits every - 1 intervals for the next: with 2 frames of
+    # delay, every 3rd frame would leave the model no time at all
+    assert {r.every for r in ladder_for(540, 960, delay=2)} == {1, 2}
+    assert {r.every for r in ladder_for(540, 960, every=3, delay=6)} == {3}

@@ -82,6 +82,24 @@ def test_live_settings_come_from_a_config(capsys, short_clip, tmp_path):
     assert "matte-every" in capsys.readouterr().err
 
 
+def test_delay_runs_the_output_behind_the_camera(capsys, short_clip, tmp_path):
+    stats = tmp_path / "s.json"
+    out = tmp_path / "o.mp4"
+    assert main([str(short_clip), "--realtime", "--bg", "blur", "--delay", "3", "-o", str(out),
+                 "--stats", str(stats), "--quiet"]) == 0
+    figures = json.loads(stats.read_text())
+    assert figures["delay"] == 3
+    assert figures["frames_out"] >= figures["frames_in"] // 2
+    # every frame waited out its delay: three intervals at the clip's rate
+    assert figures["latency_ms"]["p50"] >= 3000 / FPS - 1
+    for bad in ("-1", "61"):
+        assert main([str(short_clip), "--realtime", "--delay", bad, "--quiet"]) == 2
+        assert "--delay" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main([str(short_clip), "--realtime", "--delay", "two", "--quiet"])
+    assert stopped.value.code == 2 and "--delay" in capsys.readouterr().err
+
+
 def test_the_matte_of_a_frame_shown_without_the_effect_is_all_person(tmp_path):
     from rtmatte.sinks import AlphaSequenceSink
     from rtmatte.types import Frame

@@ -71,6 +71,8 @@ CONFIGS = {
     "hold": (LiveSettings(), _hold),
     "every-frame": (LiveSettings(matte_every=1), None),
     "before": (LiveSettings(), _before),
+    "delay-3": (LiveSettings(delay=3), None),
+    "delay-6": (LiveSettings(delay=6), None),
 }
 
 

@@ -176,6 +176,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     setting_flag(group, "--matte-every", setting="live.matte_every", type=int, metavar="N",
                  help="run the model on every Nth frame, carrying the matte in between "
                       "(default: every frame, every other one when the CPU is too slow)")
+    setting_flag(group, "--delay", setting="live.delay", type=int, metavar="N",
+                 help="hand each frame on N frames after capture (a fixed latency to match the "
+                      "sound to) and use the wait for a steadier, sharper matte (default: 0)")
     setting_flag(group, "--int8", setting="live.int8", action="store_true",
                  help="use int8-quantized weights (made once and cached beside the model)")
     setting_flag(group, "--no-adapt", setting="live.adapt", dest="adapt", action="store_false",

@@ -35,6 +35,12 @@ LADDER = (384, 320, 256, 224, 192, 160, 128)
 #: measured at 640x480 and 960x540 (docs/live-cpu.md); None: the full working size
 CARRIED_LADDER = ((384, 1), (None, 2), (384, 2), (320, 2), (320, 3), (256, 2), (256, 3),
                   (192, 2), (160, 2), (128, 2))
+#: with ``--delay``, frames between two model runs are carried from both sides; measured so
+#: (docs/live-cpu.md), a bigger working size beats a smaller one at any cadence up to every 4th
+#: frame, so these rungs go size first, then cadence
+LOOKAHEAD_EVERY = (1, 2, 3, 4)
+#: of the delay, what a frame's own processing after its model run needs (intervals)
+_LOOKAHEAD_SPARE = 0.5
 #: below this share of the frame budget the model is on time; above it, frames get dropped
 _SLOW = 0.9
 #: one model run longer than this many frame intervals makes the frames it runs on late (the
@@ -68,23 +74,47 @@ class Rung:
 
 
 def ladder_for(height: int, width: int, fixed_ratio: float | None = None,
-               skip: bool = True) -> list[Rung]:
+               every: int | None = None, delay: int = 0) -> list[Rung]:
     """Rung 0 is what the offline path would do; lower rungs shrink the internal size and feed
     the model a picture only twice that size, which cuts the refiner's full-frame cost too.
-    With ``skip``, the rungs follow :data:`CARRIED_LADDER` (some run the model on every 2nd or
-    3rd frame); without, every rung runs it on every frame, smaller and smaller."""
+    The rungs follow :data:`CARRIED_LADDER` (some run the model on every 2nd or 3rd frame), or
+    with a ``delay`` of some frames :func:`lookahead_plan`; a fixed ``every`` keeps that cadence
+    on every rung, which then differ by size alone."""
     long_side = max(height, width)
     ratio = fixed_ratio or auto_downsample_ratio(height, width)
     top = Rung(round(long_side * ratio), long_side, ratio)
-    plan = CARRIED_LADDER if skip else tuple((internal, 1) for internal in LADDER)
-    rungs = [top]
-    for internal, every in plan:
+    if delay:
+        plan = lookahead_plan(delay, every)
+    elif every is None:
+        plan = ((None, 1), *CARRIED_LADDER)
+    else:
+        plan = tuple((internal, every) for internal in (None, *LADDER))
+    rungs = []
+    for internal, cadence in plan:
         if internal is None:
-            rungs.append(Rung(top.internal, top.input_long, top.ratio, every))
+            rungs.append(Rung(top.internal, top.input_long, top.ratio, cadence))
         elif internal < top.internal:
             input_long = min(long_side, 2 * internal)
-            rungs.append(Rung(internal, input_long, internal / input_long, every))
+            rungs.append(Rung(internal, input_long, internal / input_long, cadence))
     return rungs
+
+
+def lookahead_plan(delay: int, every: int | None = None) -> tuple[tuple[int | None, int], ...]:
+    """The (internal size, cadence) rungs for an output ``delay`` frames behind the camera:
+    a cadence leaves a frame waiting for the model's next run, so only those that leave some
+    of the delay for the model itself (:func:`late_limit`) are offered."""
+    cadences = [cadence for cadence in (LOOKAHEAD_EVERY if every is None else (every,))
+                if late_limit(delay, cadence) > 0] or [1]
+    return tuple((internal, cadence) for internal in (None, *LADDER) for cadence in cadences)
+
+
+def late_limit(delay: int, every: int) -> float:
+    """How long one model run may take, in frame intervals, when the output waits ``delay``
+    frames and the model runs on every ``every``-th: the frame just after a model frame waits
+    ``every - 1`` intervals for the next one to be captured, then for its run."""
+    if not delay:
+        return _LATE
+    return delay - (every - 1) - _LOOKAHEAD_SPARE
 
 
 class AdaptiveResolution:
@@ -97,9 +127,11 @@ class AdaptiveResolution:
     rung that was too slow moments ago.
     """
 
-    def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True) -> None:
+    def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True,
+                 delay: int = 0) -> None:
         self.rungs = rungs
         self.budget_s = budget_s
+        self.delay = delay
         self.enabled = enabled and len(rungs) > 1
         self.index = 0
         self.changes = 0
@@ -129,7 +161,7 @@ class AdaptiveResolution:
         now = time.perf_counter()
         share = self._ema / self.budget_s
         call = share * self.rung.every  # one model run, in frame intervals
-        slow = share > _SLOW or call > _LATE or self._drops > _DROPPING
+        slow = share > _SLOW or call > self._late(self.index) or self._drops > _DROPPING
         if slow and self.index < len(self.rungs) - 1:
             self._too_slow_at[self.index] = now
             lower = next((i for i in range(self.index + 1, len(self.rungs))
@@ -147,7 +179,10 @@ class AdaptiveResolution:
         """Whether rung ``index`` is estimated to fit, with ``margin`` of the limits to spare."""
         size = self._size_cost(index)
         return (share * size * self.rung.every / self.rungs[index].every <= _SLOW * margin
-                and call * size <= _LATE * margin)
+                and call * size <= self._late(index) * margin)
+
+    def _late(self, index: int) -> float:
+        return late_limit(self.delay, self.rungs[index].every)
 
     def _size_cost(self, index: int) -> float:
         """One model run at rung ``index`` relative to one at the current rung (square law)."""
@@ -174,13 +209,16 @@ class LiveMatter:
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
-                 every: int | None = None, carry: bool = True) -> None:
+                 every: int | None = None, carry: bool = True, delay: int = 0) -> None:
         self.matter = matter
         self.carry = MotionCarry() if carry else None
         self.post = post
         self.budget_s = budget_s
         self.adapt = adapt
         self.fixed_every = every
+        #: frames the output waits behind the camera (``--delay``); 0: the model is in the
+        #: frame's path (see :class:`~rtmatte.run.lookahead.Lookahead` for the other way)
+        self.delay = delay
         self._fixed_ratio = matter.fixed_ratio  # a ratio the user chose is kept, not adapted
         self.controller: AdaptiveResolution | None = None
         self._shape: tuple[int, ...] | None = None
@@ -190,7 +228,7 @@ class LiveMatter:
 
     def ladder(self, height: int, width: int) -> list[Rung]:
         """The working sizes for frames of this size, best first."""
-        return ladder_for(height, width, self._fixed_ratio, skip=self.fixed_every is None)
+        return ladder_for(height, width, self._fixed_ratio, self.fixed_every, self.delay)
 
     @property
     def ratio(self) -> float:
@@ -202,9 +240,9 @@ class LiveMatter:
     @property
     def every(self) -> int:
         """Run the model on every this-many frames, now."""
-        if self.fixed_every:
-            return self.fixed_every
-        return self.controller.rung.every if self.controller else 1
+        if self.controller is None:
+            return self.fixed_every or 1
+        return self.controller.rung.every
 
     @property
     def changes(self) -> int:
@@ -246,34 +284,47 @@ class LiveMatter:
         self.matter.reset()
 
     def __call__(self, rgb: np.ndarray, dropped: int = 0) -> Matte:
-        """The matte of ``rgb``; ``dropped``: frames the live path lost since the last call."""
-        if rgb.shape != self._shape:
-            self._shape = rgb.shape
-            self.controller = AdaptiveResolution(
-                self.ladder(rgb.shape[0], rgb.shape[1]), self.budget_s,
-                enabled=self.adapt and not self._fixed_ratio)
-            self._last_alpha = None
-            self.matter.reset()
-            self.post.reset()
+        """The matte of ``rgb``, with the model in the frame's path on every ``every``-th frame
+        and carried on the others; ``dropped``: frames the live path lost since the last
+        call."""
+        self.start(rgb.shape)
         self._count += 1
-        self._dropped += dropped
         if self._last_alpha is not None and (self._count - 1) % self.every:
+            self._dropped += dropped
             if self.carry is not None:
                 return self.carry(rgb)
             return Matte(alpha=self._last_alpha, fgr=rgb)
+        matte = self.model(rgb, dropped)
+        self._last_alpha = matte.alpha
+        if self.carry is not None and self.every > 1:
+            self.carry.keep(rgb, matte)
+        return matte
+
+    def start(self, shape: tuple[int, ...]) -> None:
+        """Build the ladder for frames of ``shape``, unless it is already theirs."""
+        if shape == self._shape:
+            return
+        self._shape = shape
+        self.controller = AdaptiveResolution(
+            self.ladder(shape[0], shape[1]), self.budget_s,
+            enabled=self.adapt and not self._fixed_ratio, delay=self.delay)
+        self._last_alpha = None
+        self.matter.reset()
+        self.post.reset()
+
+    def model(self, rgb: np.ndarray, dropped: int = 0) -> Matte:
+        """One model run on ``rgb`` at the current rung, post chain included; its time (and the
+        frames lost since the last run, ``dropped``) may move the rung. :meth:`start` first."""
+        assert self.controller is not None
         began = time.perf_counter()
         every = self.every
         matte = self.post(rgb, self._infer(rgb))
-        assert self.controller is not None
         before = self.controller.rung
-        dropped, self._dropped = self._dropped, 0
+        dropped, self._dropped = self._dropped + dropped, 0
         if self.controller.observe((time.perf_counter() - began) / every, dropped):
             after = self.controller.rung
             if (after.input_long, after.ratio) != (before.input_long, before.ratio):
                 self.matter.reset()  # the recurrent state has the old size
-        self._last_alpha = matte.alpha
-        if self.carry is not None and self.every > 1:
-            self.carry.keep(rgb, matte)
         return matte
 
     def _infer(self, rgb: np.ndarray) -> Matte:

@@ -53,6 +53,6 @@ def open_live_matter(settings: Settings, budget_s: float, notify: Notify | None 
                              precision=settings.precision)
     matter = Matter(backend, downsample_ratio=settings.downsample_ratio)
     return LiveMatter(matter, build_post(settings.post), budget_s, adapt=settings.live.adapt,
-                      every=settings.live.matte_every)
+                      every=settings.live.matte_every, delay=settings.live.delay)
 
 

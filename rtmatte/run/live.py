@@ -24,7 +24,8 @@ from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import BackgroundError
 from rtmatte.matting.adaptive import LiveMatter
 from rtmatte.post.chain import PostSettings
-from rtmatte.run.mailbox import Closed, Mailbox
+from rtmatte.run.lookahead import Lookahead
+from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.run.pipeline import StageTiming
 from rtmatte.sinks.base import Sink
 from rtmatte.sources.realtime import Grabber, LiveReader
@@ -118,6 +119,8 @@ class LiveResult:
     stages: dict[str, Any]
     #: the model ran on every this-many frames at the end of the run
     matte_every: int = 1
+    #: frames each one was held behind the camera (``--delay``)
+    delay: int = 0
     #: (seconds since start, latency seconds) of every frame handed to the outputs
     latencies: list[tuple[float, float]] = field(default_factory=list, repr=False)
     kind: str = "live"
@@ -149,7 +152,7 @@ class LiveResult:
             "frames": self.frames, "fps": round(self.fps, 3), "fps_out": round(self.fps, 3),
             "seconds": round(self.seconds, 4), "backend": self.backend,
             "downsample_ratio": self.downsample_ratio, "ratio_changes": self.ratio_changes,
-            "matte_every": self.matte_every,
+            "matte_every": self.matte_every, "delay": self.delay,
             "stages": self.stages, "latency_ms": self.latency_ms(),
             "frames_in": self.frames_in, "frames_out": self.frames_out,
             "frames_dropped": self.frames_dropped,
@@ -182,7 +185,10 @@ class LiveRunner:
         self._vcams = [s for s in self.sinks if hasattr(s, "watched")]
         self._grabber = Grabber(reader, idle=self._idle)
         self._was_idle = False
-        self._mattes: Mailbox[tuple[Frame, Matte | None]] = Mailbox()
+        self._interval_s = 1.0 / reader.fps
+        #: with a delay, every frame is handed on at its capture time plus the delay
+        self._mattes: Mailbox[tuple[Frame, Matte | None]] | Timetable[tuple[Frame, Matte | None]]
+        self._mattes = Timetable(self._interval_s) if matter.delay else Mailbox()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._timing = {name: StageTiming() for name in ("matte", "composite", "output")}
@@ -235,7 +241,8 @@ class LiveRunner:
         if self._ran:
             raise RuntimeError("a live run runs once; open another")
         self._ran = True
-        workers = [threading.Thread(target=self._guard, args=(self._matte_loop,), name="matte",
+        matte_loop = self._lookahead_loop if self.matter.delay else self._matte_loop
+        workers = [threading.Thread(target=self._guard, args=(matte_loop,), name="matte",
                                     daemon=True),
                    threading.Thread(target=self._guard, args=(self._output_loop,), name="output",
                                     daemon=True)]
@@ -335,6 +342,37 @@ class LiveRunner:
             timing.items += 1
             self._mattes.put((frame, matte))
 
+    def _lookahead_loop(self) -> None:
+        """The matte loop with ``--delay``: frames wait their delay out in a
+        :class:`~rtmatte.run.lookahead.Lookahead` while the model runs beside them."""
+        assert isinstance(self._mattes, Timetable)
+        timetable = self._mattes
+
+        def deliver(frame: Frame, matte: Matte | None, due: float) -> None:
+            timetable.put((frame, matte), due)
+
+        lookahead = Lookahead(self.matter, self.matter.delay * self._interval_s,
+                              self._interval_s, deliver, self._grabber.frames.nudge)
+        timing = self._timing["matte"]
+        lost = self._lost()
+        try:
+            while not self._stop.is_set():
+                try:
+                    frame = self._grabber.frames.get(timeout=lookahead.wait_s())
+                except Closed:
+                    lookahead.finish()
+                    return
+                began = time.perf_counter()
+                if frame is not None and self._watched():
+                    now_lost = self._lost()
+                    lookahead.push(frame, now_lost - lost, plain=not self.effect)
+                    lost = now_lost
+                    timing.items += 1
+                lookahead.resolve()
+                timing.busy_s += time.perf_counter() - began
+        finally:
+            lookahead.close()
+
     def _output_loop(self) -> None:
         while True:
             try:
@@ -379,6 +417,7 @@ class LiveRunner:
             frames_in=self._grabber.captured, frames_out=len(self._latencies), seconds=seconds,
             backend=self.engine, downsample_ratio=self.matter.ratio,
             ratio_changes=self.matter.changes, matte_every=self.matter.every,
+            delay=self.matter.delay,
             stages={name: timing.as_dict() for name, timing in stages.items()},
             latencies=list(self._latencies),
         )

@@ -1,13 +1,17 @@
-"""A one-slot hand-over where the newest item wins: the live path's replacement for a queue.
+"""The live path's hand-overs between threads, in place of queues.
 
 A queue between a camera and a model that cannot keep up grows without bound, and every frame in
-it adds its age to the latency of the frames behind it. A one-slot mailbox keeps only the newest
-item: a late consumer skips straight to the present, and what it skipped is counted as dropped.
+it adds its age to the latency of the frames behind it. A one-slot :class:`Mailbox` keeps only
+the newest item: a late consumer skips straight to the present, and what it skipped is counted
+as dropped. A :class:`Timetable` is the same promise for an output that runs a fixed delay
+behind the camera.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -50,6 +54,63 @@ class Mailbox(Generic[T]):
             if self._closed:
                 raise Closed
             return None
+
+    def nudge(self) -> None:
+        """Wake a consumer waiting in :meth:`get` now (it gets None): another thread has news
+        for it."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class Timetable(Generic[T]):
+    """A hand-over that releases items in order, each at its due time: the live path's output
+    when it runs a fixed delay behind the camera (``--delay``).
+
+    A fixed delay is what a user can match the sound to, so items are held until due rather
+    than passed on when ready. A consumer that falls behind does not build a backlog: an item
+    more than ``stale_s`` past due is dropped (and counted) when a later one is also due.
+    """
+
+    def __init__(self, stale_s: float) -> None:
+        self.stale_s = stale_s
+        self._items: deque[tuple[float, T]] = deque()
+        self._closed = False
+        self._cond = threading.Condition()
+        self.posted = 0
+        self.dropped = 0
+
+    def put(self, item: T, due: float) -> None:
+        """Leave ``item`` to be taken at ``due`` (``time.perf_counter()`` seconds)."""
+        with self._cond:
+            self._items.append((due, item))
+            self.posted += 1
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The next item once it is due, waiting up to ``timeout`` seconds; None on timeout.
+        Raises :class:`Closed` once the box is closed and empty."""
+        until = None if timeout is None else time.perf_counter() + timeout
+        with self._cond:
+            while True:
+                now = time.perf_counter()
+                while (len(self._items) > 1 and self._items[1][0] <= now
+                       and self._items[0][0] < now - self.stale_s):
+                    self._items.popleft()
+                    self.dropped += 1
+                if self._items and self._items[0][0] <= now:
+                    return self._items.popleft()[1]
+                if not self._items and self._closed:
+                    raise Closed
+                wake = [t for t in (until, self._items[0][0] if self._items else None)
+                        if t is not None]
+                if until is not None and now >= until:
+                    return None
+                self._cond.wait(None if not wake else max(0.0, min(wake) - now))
 
     def close(self) -> None:
         with self._cond:
