@@ -7,7 +7,7 @@ import numpy as np
 
 from rtmatte.compose.backgrounds import ColourBackground
 from rtmatte.compose.compositor import Compositor
-from rtmatte.compose.edges import decontaminate, light_wrap
+from rtmatte.compose.edges import SoftEdge, decontaminate, light_wrap
 from rtmatte.post import PostSettings
 from rtmatte.types import Frame, Matte
 
@@ -29,7 +29,8 @@ def _subject() -> tuple[np.ndarray, np.ndarray]:
 
 def test_decontamination_pulls_the_rim_towards_the_subject_colour() -> None:
     fgr, alpha = _subject()
-    colour = decontaminate(np.round(fgr * 255).astype(np.uint8), alpha) / np.float32(255)
+    colour = decontaminate(np.round(fgr * 255).astype(np.uint8), SoftEdge(alpha, clear=True))
+    colour = colour / np.float32(255)
     fgr = np.round(fgr * 255) / np.float32(255)
     rim = (alpha > 0) & (alpha < 1)
     before = np.abs(fgr[rim] - RED).mean()
