@@ -72,6 +72,7 @@ CONFIGS = {
     "every-frame": (LiveSettings(matte_every=1), None),
     "before": (LiveSettings(), _before),
     "delay-3": (LiveSettings(delay=3), None),
+    "delay-4": (LiveSettings(delay=4), None),
     "delay-6": (LiveSettings(delay=6), None),
 }
 
