@@ -436,3 +436,16 @@ def test_a_delay_offers_the_cadences_it_leaves_time_for() -> None:
     # delay, every 3rd frame would leave the model no time at all
     assert {r.every for r in ladder_for(540, 960, delay=2)} == {1, 2}
     assert {r.every for r in ladder_for(540, 960, every=3, delay=6)} == {3}
+
+
+def test_one_stall_does_not_drop_the_size() -> None:
+    rungs = ladder_for(540, 960)
+    control = AdaptiveResolution(rungs, budget_s=1 / 30)
+    control.index = 4
+    for _ in range(6):
+        control.observe(0.012)
+    control.observe(0.600)  # one run stalled for half a second
+    assert control.index == 4
+    for _ in range(10):  # the machine really got slower: the size follows
+        control.observe(0.060)
+    assert control.index > 4

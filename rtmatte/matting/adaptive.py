@@ -55,6 +55,10 @@ _SETTLE_FRAMES = 2  # the first runs at a new size include ONNX Runtime's re-pla
 _UP_AFTER_S = 2.0
 _RETRY_SLOW_RUNG_S = 20.0
 _EMA = 0.25
+#: one run counts as at most this many times the average so far: a single stall (another program,
+#: a page-fault storm) must not drop the size to the bottom of the ladder, where it would stay
+#: for seconds; a machine that really got slower still moves the average within a few runs
+_OUTLIER = 2.0
 #: drops are averaged over a longer window than timings: one late frame (a hiccup elsewhere on
 #: the machine) must not cost a rung, a steady loss of a few percent must
 _DROP_EMA = 0.05
@@ -155,7 +159,10 @@ class AdaptiveResolution:
         self._seen += 1
         if self._seen <= _SETTLE_FRAMES:
             return False
-        self._ema = seconds if self._ema is None else self._ema + _EMA * (seconds - self._ema)
+        if self._ema is None:
+            self._ema = seconds
+        else:
+            self._ema += _EMA * (min(seconds, _OUTLIER * self._ema) - self._ema)
         lost = dropped / (dropped + self.rung.every)
         self._drops += _DROP_EMA * (lost - self._drops)
         now = time.perf_counter()
