@@ -162,6 +162,8 @@ def median_row(runs: list[dict], truth: list[np.ndarray]) -> dict:
         row[key] = round(float(np.median([r[key] for r in scored])), 2)
     row["p95_ms"] = round(float(np.median([r["latency_ms"]["p95"] for r in scored])), 1)
     row["rungs_end"] = ",".join(r["rung_end"] for r in scored)
+    row["rounds"] = "; ".join(f"{r['rung_end']} {r['mad']:.2f}/{r['latency_ms']['p95']:.0f}ms"
+                              for r in scored)
     return row
 
 
@@ -213,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         reference = rows[0]
         print(f"\n{label}  (MAD ×1e3, dtSSD ×1e2; ratios against {reference['config']})")
         print(f"{'config':28}{'fps':>6}{'p95 ms':>8}{'MAD':>7}{'dtSSD':>7}{'MAD x':>7}"
-              f"{'dtSSD x':>8}{'matte ms':>9}{'comp ms':>8}  rungs at end (per round)")
+              f"{'dtSSD x':>8}{'matte ms':>9}{'comp ms':>8}  per round: rung at end, MAD/p95")
         for row in rows:
             p95 = f"{row['p95_ms']:.0f}" if "p95_ms" in row else "-"
             fps = "-" if row["fps_out"] is None else f"{row['fps_out']:.1f}"
             print(f"{row['config']:28}{fps:>6}{p95:>8}{row['mad']:>7.2f}{row['dtssd']:>7.2f}"
                   f"{row['mad'] / reference['mad']:>7.2f}{row['dtssd'] / reference['dtssd']:>8.2f}"
                   f"{row.get('matte_ms', 0.0):>9.1f}{row.get('composite_ms', 0.0):>8.1f}  "
-                  f"{row.get('rungs_end', '')}")
+                  f"{row.get('rounds', '')}")
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     if args.json:
         args.json.write_text(json.dumps(tables, indent=2, default=str) + "\n")
