@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -139,6 +140,9 @@ def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray
 
 def play(clip: Path, settings: Settings, name: str, bg: str) -> dict:
     live_settings, change = CONFIGS[name]
+    # the last run's engine, threads and decoder sit in reference cycles until a collection;
+    # one that came mid-run would stall it for the previous configuration's sake
+    gc.collect()
     recorder = _Recorder()
     with api.open_live(clip, bg=bg, settings=dataclasses.replace(settings, live=live_settings),
                        sinks=[recorder]) as live:
