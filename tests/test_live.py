@@ -449,3 +449,26 @@ def test_one_stall_does_not_drop_the_size() -> None:
     for _ in range(10):  # the machine really got slower: the size follows
         control.observe(0.060)
     assert control.index > 4
+
+
+@pytest.mark.parametrize("delay", [0, 3])
+def test_a_finished_live_run_lets_go_of_its_model_at_once(live_clip: Path,
+                                                          live_backend: OnnxBackend,
+                                                          delay: int) -> None:
+    """Nothing of a finished run waits for a garbage collection: a server that opens one live
+    run after another must not pile up models, threads and frame buffers."""
+    import gc
+    import weakref
+
+    matter = LiveMatter(Matter(live_backend, downsample_ratio=0.5), PostChain(), 1.0 / FPS,
+                        adapt=False, delay=delay)
+    runner = LiveRunner(RealtimeFileReader(live_clip), matter, Backgrounds(["#00b140"]),
+                        [StampSink()])
+    gone = weakref.ref(matter)
+    gc.disable()
+    try:
+        runner.run()
+        del runner, matter
+        assert gone() is None
+    finally:
+        gc.enable()

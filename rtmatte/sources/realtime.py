@@ -63,6 +63,9 @@ class Grabber:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        # the callback is usually a method of the grabber's owner: kept, it would make a cycle
+        # that holds the owner (and its model, threads and buffers) until a garbage collection
+        self._idle = None
 
     @property
     def captured(self) -> int:
