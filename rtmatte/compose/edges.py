@@ -65,7 +65,6 @@ class _EdgeBox:
 
     def __init__(self, box: _Box, alpha: np.ndarray) -> None:
         self.box = box
-        self.full = box.full
         self.alpha = alpha[box.full]
         self.inverse = 1.0 - self.alpha
 
@@ -135,8 +134,9 @@ def decontaminate(foreground: np.ndarray, edge: SoftEdge, sigma: float = 2.0) ->
     guess, _ = weighted_blur(quarter(foreground).astype(np.float32), weight, sigma)
     guess = cv2.convertScaleAbs(guess)
     for part in edge.boxes:
-        cv2.blendLinear(foreground[part.full], part.box.upsample(guess), part.alpha,
-                        part.inverse, dst=result[part.full])
+        where = part.box.full
+        cv2.blendLinear(foreground[where], part.box.upsample(guess), part.alpha, part.inverse,
+                        dst=result[where])
     return result
 
 
@@ -151,8 +151,9 @@ def composite(foreground: np.ndarray, backdrop: np.ndarray, edge: SoftEdge) -> n
     picture = backdrop.copy()
     cv2.copyTo(foreground, cv2.compare(edge.alpha, 0.5, cv2.CMP_GE), picture)
     for part in edge.boxes:
-        cv2.blendLinear(foreground[part.full], backdrop[part.full], part.alpha, part.inverse,
-                        dst=picture[part.full])
+        where = part.box.full
+        cv2.blendLinear(foreground[where], backdrop[where], part.alpha, part.inverse,
+                        dst=picture[where])
     return picture
 
 

@@ -39,8 +39,8 @@ CARRIED_LADDER = ((384, 1), (None, 2), (384, 2), (320, 2), (320, 3), (256, 2), (
 #: (docs/live-cpu.md), a bigger working size beats a smaller one at any cadence up to every 4th
 #: frame, so these rungs go size first, then cadence
 LOOKAHEAD_EVERY = (1, 2, 3, 4)
-#: of the delay, what a frame's own processing after its model run needs (intervals)
-_LOOKAHEAD_SPARE = 0.5
+#: of the delay, what handing a frame on needs once its matte is made (frame intervals)
+LOOKAHEAD_SPARE = 0.5
 #: below this share of the frame budget the model is on time; above it, frames get dropped
 _SLOW = 0.9
 #: one model run longer than this many frame intervals makes the frames it runs on late (the
@@ -121,7 +121,7 @@ def late_limit(delay: int, every: int) -> float:
     ``every - 1`` intervals for the next one to be captured, then for its run."""
     if not delay:
         return _LATE
-    return delay - (every - 1) - _LOOKAHEAD_SPARE
+    return delay - (every - 1) - LOOKAHEAD_SPARE
 
 
 class AdaptiveResolution:

@@ -50,13 +50,6 @@ class MotionCarry:
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._key: Keyframe | None = None
 
-    @property
-    def ready(self) -> bool:
-        return self._key is not None
-
-    def reset(self) -> None:
-        self._key = None
-
     def grey(self, rgb: np.ndarray) -> np.ndarray:
         """The small grey copy of ``rgb`` that flows are computed on. Grey first, then shrunk:
         both are averages, so the order changes only rounding, and one channel to shrink instead
@@ -101,10 +94,10 @@ class MotionCarry:
         ``key``'s frame (x, y), as one two-channel map for ``cv2.remap``."""
         flow = self._flow.calc(grey, key.grey, None)
         height, width = key.matte.alpha.shape[:2]
-        return source_map(flow, height, width)
+        return _source_map(flow, height, width)
 
 
-def source_map(flow: np.ndarray, height: int, width: int) -> np.ndarray:
+def _source_map(flow: np.ndarray, height: int, width: int) -> np.ndarray:
     """Full-size absolute source coordinates from a small backward flow field.
 
     The small field is turned into absolute coordinates first and enlarged once: bilinear

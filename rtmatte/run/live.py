@@ -346,13 +346,8 @@ class LiveRunner:
         """The matte loop with ``--delay``: frames wait their delay out in a
         :class:`~rtmatte.run.lookahead.Lookahead` while the model runs beside them."""
         assert isinstance(self._mattes, Timetable)
-        timetable = self._mattes
-
-        def deliver(frame: Frame, matte: Matte | None, due: float) -> None:
-            timetable.put((frame, matte), due)
-
-        lookahead = Lookahead(self.matter, self.matter.delay * self._interval_s,
-                              self._interval_s, deliver, self._grabber.frames.nudge)
+        lookahead = Lookahead(self.matter, self._interval_s, self._mattes.put,
+                              self._grabber.frames.nudge)
         timing = self._timing["matte"]
         lost = self._lost()
         try:

@@ -25,14 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmatte.matting.adaptive import LiveMatter
+from rtmatte.matting.adaptive import LOOKAHEAD_SPARE, LiveMatter
 from rtmatte.matting.carry import Keyframe, MotionCarry
 from rtmatte.types import Frame, Matte
 
 #: the longest the matte thread sleeps without news (seconds)
 _POLL_S = 0.05
-#: of the delay, what handing a frame on needs after its matte is made (intervals)
-_SPARE_INTERVALS = 0.5
 
 
 @dataclass(eq=False)
@@ -49,19 +47,20 @@ class _Waiting:
 
 
 class Lookahead:
-    """Frames in, (frame, matte, due time) out to ``deliver``, in capture order.
+    """Frames in, ((frame, matte), due time) out to ``deliver``, in capture order; the delay is
+    ``matter.delay`` frame intervals of ``interval_s``.
 
     :meth:`push`, :meth:`resolve` and :meth:`finish` belong to one thread (the live runner's
     matte thread); the model runs in a thread of its own, which calls ``wake`` when a run is
     done so that the frames waiting for it are resolved at once.
     """
 
-    def __init__(self, matter: LiveMatter, delay_s: float, interval_s: float,
-                 deliver: Callable[[Frame, Matte | None, float], None],
+    def __init__(self, matter: LiveMatter, interval_s: float,
+                 deliver: Callable[[tuple[Frame, Matte | None], float], None],
                  wake: Callable[[], None]) -> None:
         self.matter = matter
-        self.delay_s = delay_s
-        self.spare_s = _SPARE_INTERVALS * interval_s
+        self.delay_s = matter.delay * interval_s
+        self.spare_s = LOOKAHEAD_SPARE * interval_s
         self._deliver = deliver
         self._wake = wake
         self._carry = MotionCarry()
@@ -169,7 +168,7 @@ class Lookahead:
 
     def _hand_on(self, entry: _Waiting, matte: Matte | None) -> None:
         self._waiting.popleft()
-        self._deliver(entry.frame, matte, entry.due)
+        self._deliver((entry.frame, matte), entry.due)
 
     def _model_loop(self) -> None:
         while True:

@@ -9,6 +9,7 @@ behind the camera.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -21,14 +22,28 @@ class Closed(Exception):
     """The producer finished and everything it posted was taken."""
 
 
-class Mailbox(Generic[T]):
+class _HandOver:
+    """What both hand-overs share: a condition to wait on, the producer's end-of-stream, and
+    counts of items posted and dropped (the live path's drop figures)."""
+
     def __init__(self) -> None:
-        self._item: T | None = None
-        self._full = False
         self._closed = False
         self._cond = threading.Condition()
         self.posted = 0
         self.dropped = 0
+
+    def close(self) -> None:
+        """No more items will come; a consumer gets :class:`Closed` once it took the rest."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class Mailbox(_HandOver, Generic[T]):
+    def __init__(self) -> None:
+        super().__init__()
+        self._item: T | None = None
+        self._full = False
 
     def put(self, item: T) -> None:
         """Leave ``item`` for the consumer, replacing (and counting) one it has not taken yet."""
@@ -61,13 +76,8 @@ class Mailbox(Generic[T]):
         with self._cond:
             self._cond.notify_all()
 
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
 
-
-class Timetable(Generic[T]):
+class Timetable(_HandOver, Generic[T]):
     """A hand-over that releases items in order, each at its due time: the live path's output
     when it runs a fixed delay behind the camera (``--delay``).
 
@@ -77,12 +87,9 @@ class Timetable(Generic[T]):
     """
 
     def __init__(self, stale_s: float) -> None:
+        super().__init__()
         self.stale_s = stale_s
         self._items: deque[tuple[float, T]] = deque()
-        self._closed = False
-        self._cond = threading.Condition()
-        self.posted = 0
-        self.dropped = 0
 
     def put(self, item: T, due: float) -> None:
         """Leave ``item`` to be taken at ``due`` (``time.perf_counter()`` seconds)."""
@@ -106,13 +113,9 @@ class Timetable(Generic[T]):
                     return self._items.popleft()[1]
                 if not self._items and self._closed:
                     raise Closed
-                wake = [t for t in (until, self._items[0][0] if self._items else None)
-                        if t is not None]
                 if until is not None and now >= until:
                     return None
-                self._cond.wait(None if not wake else max(0.0, min(wake) - now))
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+                # wake for the head's due time, the timeout, or a new item, whichever is first
+                wake = min(self._items[0][0] if self._items else math.inf,
+                           math.inf if until is None else until)
+                self._cond.wait(None if wake == math.inf else wake - now)
