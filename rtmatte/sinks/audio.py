@@ -226,13 +226,14 @@ class AudioCarrier:
                               "cues are pictures that cannot be turned into text")
             return None
         try:
-            track = SubtitleTrack(self._output, stream, target)
+            track = SubtitleTrack(self._output, stream, target, label)
         except _AV_ERRORS:
             self.notes.append(f"{label} not carried: {self._suffix} cannot hold it and it "
                               f"could not be converted to {target}")
             return None
         if target is not None:
             self.notes.append(f"{label} converted to {target} for {self._suffix}")
+        self.notes.extend(track.notes)
         return track
 
     def feed_until(self, seconds: float) -> None:
@@ -271,6 +272,8 @@ class AudioCarrier:
         for track in self.tracks:
             with self._writing():
                 track.flush(self._output)
+        for subtitle in self.subtitles:
+            self.notes.extend(subtitle.finish())
         self._input.close()
 
     def close(self) -> None:
