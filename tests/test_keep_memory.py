@@ -1,0 +1,189 @@
+"""``--keep`` on drawn scenes with exactly known people (no model): README's promise that "if the
+kept person leaves the frame, nobody is shown until they come back (recognised within
+``--keep-memory`` frames); after that the rule chooses again", to the frame, and each rule's
+choice (largest, center, a point)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from rtmatte.errors import SettingsError
+from rtmatte.post import PostSettings, build_post
+from rtmatte.post.keep import KeepPerson, KeepRule, parse_keep
+from rtmatte.types import Matte
+
+WIDTH, HEIGHT = 256, 144
+ORANGE, BLUE, GREEN = (235, 120, 30), (40, 90, 225), (40, 190, 70)
+
+
+class Scene:
+    """People as soft ellipses of one colour (with a little texture) on a grey wall; the matte
+    is exactly their union, as a perfect model would give it."""
+
+    def __init__(self, scale: int = 1) -> None:
+        self.scale = scale
+        self.rng = np.random.default_rng(5)
+
+    def draw(self, people: list[tuple[tuple[int, int, int], tuple[int, int], tuple[int, int]]]
+             ) -> tuple[np.ndarray, Matte, list[np.ndarray]]:
+        s = self.scale
+        rgb = np.full((HEIGHT * s, WIDTH * s, 3), 128, np.float32)
+        alpha = np.zeros((HEIGHT * s, WIDTH * s), np.float32)
+        masks = []
+        for colour, (cx, cy), (ax, ay) in people:
+            shape = np.zeros_like(alpha)
+            cv2.ellipse(shape, (cx * s, cy * s), (ax * s, ay * s), 0, 0, 360, 1.0, -1)
+            soft = cv2.GaussianBlur(shape, (0, 0), 1.0 * s)
+            rgb = rgb * (1 - soft[..., None]) + np.array(colour, np.float32) * soft[..., None]
+            alpha = np.maximum(alpha, soft)
+            masks.append(cv2.erode(shape, np.ones((5, 5), np.uint8)) > 0)
+        rgb += self.rng.normal(0, 3, rgb.shape)
+        picture = np.clip(rgb, 0, 255).astype(np.uint8)
+        return picture, Matte(alpha=alpha, fgr=picture), masks
+
+
+BIG = (ORANGE, (80, 78), (30, 56))  # the largest: kept by --keep largest
+SMALL = (BLUE, (190, 84), (20, 44))
+
+
+def _shown(keep: KeepPerson, scene: Scene, people: list) -> list[float]:
+    """Mean output alpha inside each drawn person (2 px in from their edge)."""
+    rgb, matte, masks = scene.draw(people)
+    out = keep(rgb, matte).alpha
+    assert out.shape == matte.alpha.shape and np.isfinite(out).all()
+    return [float(out[mask].mean()) for mask in masks]
+
+
+def test_nobody_is_shown_while_the_kept_person_is_away_then_the_rule_chooses_again() -> None:
+    memory = 6
+    keep = build_post(PostSettings(keep="largest", keep_memory=memory, temporal=False))
+    scene = Scene()
+    for _ in range(3):
+        big, small = _shown(keep, scene, [BIG, SMALL])
+        assert big > 0.97 and small < 0.01
+    for gone in range(1, memory + 1):  # away for keep-memory frames: still waited for
+        (small,) = _shown(keep, scene, [SMALL])
+        assert small < 0.01, gone
+    (small,) = _shown(keep, scene, [SMALL])  # one frame past the memory: forgotten
+    assert small > 0.97
+    # the rule chose the small person; the big one coming back is someone new now
+    for _ in range(3):
+        big, small = _shown(keep, scene, [BIG, SMALL])
+        assert big < 0.01 and small > 0.97
+
+
+@pytest.mark.parametrize("away", [1, 5, 12])
+def test_the_kept_person_is_recognised_when_back_within_memory(away: int) -> None:
+    keep = KeepPerson(parse_keep("largest"), memory=12)
+    scene = Scene()
+    for _ in range(3):
+        _shown(keep, scene, [BIG, SMALL])
+    for _ in range(away):
+        (small,) = _shown(keep, scene, [SMALL])
+        assert small < 0.01
+    # back a little to the side, and smaller than the other for a moment: still them
+    returning = (ORANGE, (70, 80), (16, 40))
+    for _ in range(3):
+        big, small = _shown(keep, scene, [returning, SMALL])
+        assert big > 0.97 and small < 0.01
+
+
+def test_the_default_memory_is_150_frames() -> None:
+    assert PostSettings().keep_memory == 150
+    keep = build_post(PostSettings(keep="center", temporal=False)).steps[0]
+    assert isinstance(keep, KeepPerson) and keep.tracker.memory == 150
+
+
+def test_nothing_is_taken_away_before_anyone_is_seen() -> None:
+    keep = KeepPerson(parse_keep("largest"))
+    rgb, matte, _ = Scene().draw([])
+    assert keep(rgb, matte) is matte
+    rgb, matte, _ = Scene().draw([(ORANGE, (128, 72), (3, 3))])  # a blotch, not a person
+    assert keep(rgb, matte) is matte
+
+
+def test_center_keeps_the_person_nearest_the_middle() -> None:
+    keep = KeepPerson(parse_keep("centre"))
+    scene = Scene()
+    middle = (GREEN, (132, 76), (18, 40))
+    for _ in range(3):
+        big, mid = _shown(keep, scene, [BIG, middle])
+        assert mid > 0.97 and big < 0.01
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_a_point_keeps_the_person_under_it_at_any_size(scale: int) -> None:
+    """At twice the work size the point is still in pixels of the frame as given."""
+    keep = KeepPerson(parse_keep(f"{190 * scale},{84 * scale}"))
+    scene = Scene(scale)
+    for _ in range(3):
+        big, small = _shown(keep, scene, [BIG, SMALL])
+        assert small > 0.97 and big < 0.01
+
+
+def test_a_point_just_beside_a_person_still_picks_them() -> None:
+    """Within 2 % of the long side (5 px here) of their edge."""
+    keep = KeepPerson(parse_keep("214,84"))  # 4 px right of the small person's edge (x = 210)
+    big, small = _shown(keep, Scene(), [BIG, SMALL])
+    assert small > 0.97 and big < 0.01
+
+
+def test_a_point_where_nobody_is_names_the_nearest_person() -> None:
+    nobody = r"--keep 250,5: nobody is at that point of the first frame \(the nearest person "
+    with pytest.raises(SettingsError, match=nobody + r"is around 19\d,8\d\)"):
+        _shown(KeepPerson(parse_keep("250,5")), Scene(), [BIG, SMALL])
+    with pytest.raises(SettingsError, match=r"--keep 256,10 is outside the 256x144 frame"):
+        _shown(KeepPerson(parse_keep("256,10")), Scene(), [BIG, SMALL])
+    with pytest.raises(SettingsError, match=r"outside the 256x144 frame"):
+        _shown(KeepPerson(parse_keep("10,144")), Scene(), [BIG, SMALL])
+    _shown(KeepPerson(parse_keep("255,143")), Scene(), [BIG, (BLUE, (240, 130), (30, 30))])
+
+
+def test_after_the_memory_a_point_picks_whoever_is_nearest_it() -> None:
+    """The point's person is chosen on the first frame; when they are forgotten the nearest
+    person to the point is kept, however far (nobody there is no error then)."""
+    keep = KeepPerson(parse_keep("190,84"), memory=2)
+    scene = Scene()
+    _shown(keep, scene, [BIG, SMALL])
+    for _ in range(3):
+        (big,) = _shown(keep, scene, [BIG])
+    assert big > 0.97
+
+
+def test_the_seam_with_someone_else_is_soft_and_the_edge_the_models() -> None:
+    """Two people touching: the kept one's share ramps over a few pixels where they meet; at
+    their outer edge the output is the matte's own soft alpha."""
+    keep = KeepPerson(parse_keep("largest"))
+    scene = Scene()
+    touching = (BLUE, (128, 78), (20, 44))  # overlaps the big person's right side
+    rgb, matte, _ = scene.draw([BIG, touching])
+    out = keep(rgb, matte).alpha
+    row = out[78, 40:160]
+    assert np.allclose(out[78, 45:100], matte.alpha[78, 45:100], atol=1e-3)
+    assert out[78, 140] < 0.01
+    ramp = row[(row > 0.05) & (row < 0.95)]
+    assert 1 <= ramp.size <= 12
+    left_edge = np.flatnonzero((matte.alpha[78] > 0.05) & (matte.alpha[78] < 0.95))
+    assert np.allclose(out[78, left_edge[:3]], matte.alpha[78, left_edge[:3]], atol=1e-3)
+
+
+def test_keep_rules_parse() -> None:
+    assert parse_keep(" Largest ") == KeepRule("largest")
+    assert parse_keep("centre") == KeepRule("center")
+    assert parse_keep("12, 34") == KeepRule("point", (12, 34))
+    assert parse_keep("all").everyone and not parse_keep("center").everyone
+    for bad in ("left", "1,2,3", "-4,5", "x,y", ""):
+        with pytest.raises(SettingsError, match="keep must be all, largest, center or X,Y"):
+            parse_keep(bad)
+
+
+def test_a_reset_forgets_the_choice() -> None:
+    keep = KeepPerson(parse_keep("largest"))
+    scene = Scene()
+    _shown(keep, scene, [BIG, SMALL])
+    keep.reset()
+    assert keep.kept is None
+    big, small = _shown(keep, scene, [BIG, SMALL])
+    assert big > 0.97 and small < 0.01
