@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -104,6 +105,9 @@ def test_where_the_picture_moves_the_new_matte_is_taken() -> None:
     assert np.abs(out[29, 40:80] - 0.7).max() < 1e-4
     assert np.abs(out[30:60, 80] - 0.7).max() < 1e-4
     still = 0.7 - 0.2 * STRENGTH * (1 - 0.2 / JUMP)
+    # and only a pixel, the same on every side: two pixels out, the still part begins
+    for edge in (out[28, 40:80], out[61, 40:80], out[30:60, 38], out[30:60, 81]):
+        assert np.allclose(edge, still, atol=1e-5)
     assert np.allclose(out[:20], still, atol=1e-5)
     assert np.allclose(out[:, 100:], still, atol=1e-5)
 
@@ -117,6 +121,10 @@ def test_the_motion_gate_falls_to_one_over_e_at_the_motion_level() -> None:
         out = smoother(_grey(100 + change), _matte(0.53)).alpha
         weight = STRENGTH * factor * (1 - 0.03 / JUMP)
         assert np.allclose(out, 0.53 - 0.03 * weight, atol=1e-5), change
+    smoother = TemporalSmoother()  # the default motion level is 8
+    smoother(_grey(100), _matte(0.5))
+    out = smoother(_grey(108), _matte(0.53)).alpha
+    assert np.allclose(out, 0.53 - 0.03 * STRENGTH * math.exp(-1) * 0.9, atol=1e-5)
     smoother = TemporalSmoother(motion=16.0)
     smoother(_grey(100), _matte(0.5))
     out = smoother(_grey(116), _matte(0.53)).alpha
@@ -137,6 +145,23 @@ def test_a_large_frame_is_judged_on_a_small_copy() -> None:
     still = 0.7 - 0.2 * STRENGTH * (1 - 0.2 / JUMP)
     assert np.allclose(out[:150], still, atol=1e-5)
     assert np.allclose(out[:, 500:], still, atol=1e-5)
+
+
+def test_sensor_noise_on_a_large_frame_is_not_taken_for_motion() -> None:
+    """1280x720 with sensor noise of 6 grey levels in every frame, alpha flickering by +-0.05:
+    motion is judged on a copy with a 320 px long side, each of its pixels the average of 16,
+    where the noise is small, so the flicker is still averaged (measured 0.28 of the input's
+    frame-to-frame change; judged at full size the noise reads as motion: 0.77)."""
+    rng = np.random.default_rng(0)
+    shape = (720, 1280)
+    scene = cv2.GaussianBlur(rng.integers(60, 190, (*shape, 3)).astype(np.float32), (0, 0), 3)
+    smoother = TemporalSmoother()
+    raw = [0.6 + 0.05 * (-1) ** k for k in range(10)]
+    out = []
+    for value in raw:
+        noisy = np.clip(scene + rng.normal(0, 6, scene.shape), 0, 255).astype(np.uint8)
+        out.append(float(smoother(noisy, _matte(value, shape)).alpha.mean()))
+    assert np.abs(np.diff(out[3:])).mean() < 0.35 * np.abs(np.diff(raw[3:])).mean()
 
 
 @pytest.mark.parametrize("shape", [(1, 700), (700, 1), (3, 5)])
