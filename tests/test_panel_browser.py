@@ -1,5 +1,6 @@
-"""The control panel in a real browser: headless Chromium (Debian's) driven by Playwright, against
-``python -m rtmatte.server`` on a free loopback port with a video file as its camera.
+"""The control panel and the API docs in a real browser: headless Chromium (Debian's) driven by
+Playwright, against ``python -m rtmatte.server`` on a free loopback port with a video file as its
+camera, opened as a person does: by the links the command prints, with the token it made.
 
 Chromium must start: a machine without it fails this test rather than skipping it (CI installs
 Debian's ``chromium``; Playwright's own browser download is not used).
@@ -7,11 +8,13 @@ Debian's ``chromium``; Playwright's own browser download is not used).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,7 +23,6 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from rtmatte.samples import make_clip
 
-TOKEN = "panel-test-token-42"
 START_TIMEOUT_S = 90.0
 MAGENTA = (255, 0, 255)
 
@@ -42,17 +44,30 @@ CORNER_JS = """() => {
 }"""
 
 
+@dataclass
+class Served:
+    #: http://127.0.0.1:PORT/
+    address: str
+    #: the token the command made and printed
+    token: str
+    #: the two links the command printed: the panel's and the documentation's
+    panel_link: str
+    docs_link: str
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    """The real command on port 0; yields its base address once it answers."""
+    """The real command on port 0 with a token of its own making; yields what it printed once
+    it answers."""
     folder = tmp_path_factory.mktemp("panel")
     clip = make_clip(folder / "camera.mp4", frames=60, size=(320, 240), fps=4, audio=False)
     log = folder / "server.log"
+    environment = {k: v for k, v in os.environ.items() if k != "RTMATTE_TOKEN"}
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rtmatte.server", "--port", "0", "--token", TOKEN,
-             "--source", str(clip), "--vcam-device", "/dev/rtmatte-test-no-such-device"],
-            stdout=sink, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "rtmatte.server", "--port", "0", "--source", str(clip),
+             "--vcam-device", "/dev/rtmatte-test-no-such-device"],
+            stdout=sink, stderr=subprocess.STDOUT, env=environment)
     try:
         yield _wait_until_serving(process, log)
     finally:
@@ -60,18 +75,20 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         process.wait(timeout=30)
 
 
-def _wait_until_serving(process: subprocess.Popen, log: Path) -> str:
+def _wait_until_serving(process: subprocess.Popen, log: Path) -> Served:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"the server exited: {log.read_text()}")
-        found = re.search(r"serving on (http://127\.0\.0\.1:\d+/)", log.read_text())
-        if found:
+        said = log.read_text()
+        panel = re.search(r"serving on ((http://127\.0\.0\.1:\d+/)\?token=([\w-]+))", said)
+        docs = re.search(r"documentation at (http\S+);", said)
+        if panel and docs:
             try:
-                answer = httpx.get(f"{found[1]}api/info",
-                                   headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+                answer = httpx.get(f"{panel[2]}api/info",
+                                   headers={"Authorization": f"Bearer {panel[3]}"}, timeout=5)
                 if answer.status_code == 200:
-                    return found[1]
+                    return Served(panel[2], panel[3], panel[1], docs[1])
             except httpx.TransportError:
                 pass
         time.sleep(0.2)
@@ -110,11 +127,51 @@ def near(colour: list[float], target: tuple[float, ...] | list[float],
     return max(abs(a - b) for a, b in zip(colour, target, strict=True)) < tolerance
 
 
-def test_without_the_token_the_page_is_refused(browser, server):
+def test_without_the_token_a_page_says_how_to_get_in(browser, server):
     context = browser.new_context()
     try:
-        answer = context.new_page().goto(server)
-        assert answer is not None and answer.status == 401
+        page = context.new_page()
+        for address in (server.address, f"{server.address}docs"):
+            answer = page.goto(address)
+            assert answer is not None and answer.status == 401, address
+            expect(page.locator("h1")).to_contain_text("rtmatte serve")
+            assert "printed" in page.locator("body").inner_text()
+    finally:
+        context.close()
+
+
+def test_the_printed_docs_link_renders_every_route(browser, server):
+    """The /docs link the command printed, opened in a fresh browser, lists every operation of
+    the schema, fetches nothing from elsewhere, and can call the API (the cookie it left)."""
+    schema = httpx.get(f"{server.address}openapi.json", timeout=10,
+                       headers={"Authorization": f"Bearer {server.token}"}).json()
+    expected = sorted((method.upper(), path) for path, operations in schema["paths"].items()
+                      for method in operations)
+    assert len(expected) >= 10, expected
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    elsewhere: list[str] = []
+    page.on("request", lambda request: request.url.startswith(server.address)
+            or request.url.startswith("data:") or elsewhere.append(request.url))
+    try:
+        answer = page.goto(server.docs_link)
+        assert answer is not None and answer.status == 200
+        operations = page.locator(".opblock")
+        expect(operations).to_have_count(len(expected), timeout=30_000)
+        assert "token" not in page.url  # out of the history once the cookie is set
+        methods = operations.locator(".opblock-summary-method").all_inner_texts()
+        paths = operations.locator(".opblock-summary-path").evaluate_all(
+            "nodes => nodes.map(node => node.dataset.path || node.innerText)")
+        assert sorted(zip(methods, paths, strict=True)) == expected
+        assert page.get_by_text("Unable to render").count() == 0
+
+        info = page.locator(".opblock", has=page.locator("[data-path='/api/info']"))
+        info.locator(".opblock-summary").click()
+        info.get_by_role("button", name="Try it out").click()
+        info.get_by_role("button", name="Execute").click()
+        status = info.locator(".live-responses-table tr.response .response-col_status").first
+        expect(status).to_have_text("200", timeout=10_000)
+        assert elsewhere == [], elsewhere
     finally:
         context.close()
 
@@ -123,7 +180,7 @@ def test_the_panel_runs_the_camera_and_switches_the_background(browser, server):
     context = browser.new_context(viewport={"width": 1100, "height": 800})
     page = context.new_page()
     try:
-        page.goto(f"{server}?token={TOKEN}")
+        page.goto(server.panel_link)
         expect(page).to_have_title("rtmatte")
         assert "token" not in page.url  # taken out of the address once the cookie is set
         expect(page.locator("#source option")).to_have_count(2, timeout=10_000)  # file, camera

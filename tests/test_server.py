@@ -46,7 +46,14 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cv2.imwrite(str(portrait), cv2.cvtColor(clip_frame(0, 1, 320, 240), cv2.COLOR_RGB2BGR))
     beach = folder / "beach.png"
     cv2.imwrite(str(beach), np.full((60, 80, 3), (30, 200, 250), np.uint8))  # BGR: warm yellow
+    whole = make_clip(folder / "whole.mkv", frames=24, size=(320, 240), fps=12).read_bytes()
+    cut = folder / "cut.mkv"  # its second half lost: the job fails after twelve frames
+    cut.write_bytes(whole[: len(whole) * 6 // 10])
+    broken = folder / "broken.mkv"  # a video's header, then nothing that decodes
+    broken.write_bytes(whole[:2000] + bytes(50_000))
     return {
+        "cut": cut,
+        "broken": broken,
         "portrait": portrait,
         "beach": beach,
         "clip": make_clip(folder / "talk.mp4", frames=12, size=(320, 240), fps=12),
@@ -90,7 +97,11 @@ def test_every_route_needs_the_token(client):
     for path in ("/", "/api/info", "/docs", "/openapi.json", "/static/panel.js", "/api/live"):
         bare = client.get(path)
         assert bare.status_code == 401, path
-        assert "token" in bare.json()["detail"]
+        if path in ("/", "/docs"):  # a person opened it: a page that says how to get in
+            assert bare.headers["content-type"].startswith("text/html"), path
+            assert "printed" in bare.text and "rtmatte serve" in bare.text, path
+        else:
+            assert "token" in bare.json()["detail"]
         assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert client.get(path, headers=AUTH).status_code == 200, path
     assert client.post("/api/live/stop").status_code == 401
@@ -100,11 +111,14 @@ def test_every_route_needs_the_token(client):
 
 def test_the_api_docs_load_nothing_from_elsewhere(client):
     page = client.get("/docs", headers=AUTH)
-    assert page.status_code == 200 and "swagger" in page.text.lower()
+    assert page.status_code == 200
     assert not re.search(r"""(src|href)=["']?https?://""", page.text), page.text
-    for asset in re.findall(r"""["'](/docs-assets/[^"']+|/static/[^"']+)["']""", page.text):
+    assets = re.findall(r"""["'](/docs-assets/[^"']+|/static/[^"']+)["']""", page.text)
+    assert {Path(asset).suffix for asset in assets} >= {".js", ".css"}, assets
+    for asset in assets:
         assert client.get(asset, headers=AUTH).status_code == 200, asset
         assert client.get(asset).status_code == 401, asset
+    # that the page renders every route is tested in Chromium (test_panel_browser.py)
 
 
 def test_the_address_token_leaves_a_strict_cookie(client):
@@ -126,8 +140,73 @@ def test_the_address_token_leaves_a_strict_cookie(client):
     assert client.post(f"/api/live/stop?token={TOKEN}").status_code == 401
 
 
+#: near misses of TOKEN, each the one a broken comparison would let in: a prefix or the empty
+#: string (token.startswith(given)), a longer one (given.startswith(token)), another case
+#: (a case-blind comparison), a suffix (endswith) and one character off (a partial comparison)
+NEAR_MISSES = {
+    "empty": "",
+    "first character": TOKEN[:1],
+    "prefix": TOKEN[:-1],
+    "suffix": TOKEN[1:],
+    "longer": TOKEN + "0",
+    "upper case": TOKEN.upper(),
+    "one character changed": TOKEN[:-1] + "8",
+}
+
+
+def _with_header(client: TestClient, token: str):
+    return client.get("/api/info", headers={"Authorization": f"Bearer {token}"})
+
+
+def _with_cookie(client: TestClient, token: str):
+    return client.get("/api/info", headers={"Cookie": f"{cookie_name(PORT)}={token}"})
+
+
+def _in_the_address(client: TestClient, token: str):
+    return client.get("/", params={"token": token})
+
+
+@pytest.mark.parametrize("way", [_with_header, _with_cookie, _in_the_address],
+                         ids=["header", "cookie", "address"])
+def test_only_the_exact_token_is_taken(client, way):
+    client.cookies.clear()
+    try:
+        for kind, wrong in NEAR_MISSES.items():
+            answer = way(client, wrong)
+            assert answer.status_code == 401, (kind, wrong)
+            assert "set-cookie" not in answer.headers, kind
+        assert way(client, TOKEN).status_code == 200
+    finally:
+        client.cookies.clear()
+
+
+def test_the_address_token_opens_pages_only(client):
+    """Only the pages a person opens from the printed link take the token in the address; an
+    API route, an asset or the schema never do, and OPTIONS never leaves the cookie."""
+    client.cookies.clear()
+    try:
+        for path in ("/api/info", "/openapi.json", "/static/panel.js", "/api/live",
+                     "/docs-assets/swagger-ui.css"):
+            answer = client.get(path, params={"token": TOKEN})
+            assert answer.status_code == 401, path
+            assert "set-cookie" not in answer.headers, path
+            assert "header" in answer.json()["detail"], path
+        for path in ("/", "/api/info"):
+            answer = client.options(path, params={"token": TOKEN})
+            assert "set-cookie" not in answer.headers, path
+        assert client.get("/api/info").status_code == 401
+        docs = client.get("/docs", params={"token": TOKEN})
+        assert docs.status_code == 200 and docs.headers["set-cookie"].startswith(
+            f"{cookie_name(PORT)}=")
+        assert client.get("/api/info").status_code == 200  # the cookie the docs page left
+    finally:
+        client.cookies.clear()
+
+
 def test_cross_site_requests_cannot_change_anything(client):
     hostile = [{"Origin": "http://evil.example"}, {"Origin": "null"},
+               {"Origin": "https://127.0.0.1:7860"}, {"Origin": "http://127.0.0.1:7861"},
+               {"Origin": "http://127.0.0.1"}, {"Origin": "ws://127.0.0.1:7860"},
                {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}]
     for headers in hostile:
         answer = client.post("/api/live/stop", headers={**AUTH, **headers})
@@ -298,7 +377,35 @@ def test_the_queue_is_bounded_and_jobs_cancel(client, media, temp_root):
     still_up(client)
 
 
+def assert_no_server_path(text: str, temp_root: Path) -> None:
+    """The client is told the names it gave, never where the server keeps its files."""
+    for private in (str(temp_root), tempfile.gettempdir(), "rtmatte-job-", "rtmatte-panel-"):
+        assert private not in text, text
+    assert not re.search(r"(^|[\s'\"(])/(tmp|home|root|var|work|usr)\b", text), text
+
+
+def test_a_failed_job_names_the_upload_not_the_servers_paths(client, media, temp_root):
+    with media["cut"].open("rb") as fh:
+        answer = client.post("/api/jobs", headers=AUTH,
+                             files={"file": ("holiday trip.mkv", fh)})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    try:
+        status = wait_for(client, job_id, {"done", "failed"})
+        assert status["state"] == "failed", status
+        result = client.get(f"/api/jobs/{job_id}/result", headers=AUTH)
+        assert result.status_code == 409
+        listed = [job for job in client.get("/api/jobs", headers=AUTH).json()
+                  if job["id"] == job_id]
+        for said in (status["error"], result.json()["detail"], listed[0]["error"]):
+            assert "holiday trip.mkv: " in said and "truncated" in said, said
+            assert_no_server_path(said, temp_root)
+    finally:
+        assert client.delete(f"/api/jobs/{job_id}", headers=AUTH).status_code == 204
+
+
 # --- the panel's camera session --------------------------------------------------------------
+
 
 def frame_of(client: TestClient) -> np.ndarray:
     answer = client.get("/api/live/frame.jpg", headers=AUTH)
@@ -368,3 +475,13 @@ def test_no_camera_and_no_virtual_camera_are_said_plainly(client):
                            json={"source": source}).status_code == 422
     assert client.get("/api/live", headers=AUTH).json()["state"] == "failed"
     still_up(client)
+
+
+def test_a_panel_background_that_cannot_be_used_is_named_as_uploaded(client, media, temp_root):
+    answer = client.post("/api/live/background", headers=AUTH, files={
+        "bg_file": ("../beach clip.mkv", media["broken"].read_bytes())})
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert "beach clip.mkv" in detail and "../" not in detail, detail
+    assert_no_server_path(detail, temp_root)
+    assert list(temp_root.glob("rtmatte-panel-*/*.mkv")) == []  # an unusable upload is not kept

@@ -42,12 +42,23 @@ from rtmatte.server.jobs import JobQueue
 from rtmatte.server.limits import BodyLimit
 from rtmatte.server.live import FILE_SOURCE, LiveRequest, LiveSession
 from rtmatte.server.pictures import MatterPool, cut_out
-from rtmatte.server.uploads import background_spec, decode_picture, download_name, store
+from rtmatte.server.redact import for_client
+from rtmatte.server.uploads import (
+    background_spec,
+    client_name,
+    decode_picture,
+    download_name,
+    store,
+)
 
 _STATIC = resources.files(__package__).joinpath("static")
 _PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
                 "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
                 "form-action 'self'; base-uri 'none'")
+#: the addresses a person opens (from the printed link): they take the token in the address
+PAGES = ("/", "/docs")
+_FORGET_TOKEN = ('<script>if (new URLSearchParams(location.search).has("token")) '
+                 'history.replaceState(null, "", location.pathname + location.hash)</script>')
 _VIDEO_FORMATS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "mkv": ".mkv"}
 _ALPHA_FORMATS = (".mov", ".webm", ".mkv")
 _VIDEO_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
@@ -108,19 +119,22 @@ def create_app(config: ServerConfig) -> FastAPI:
                               "video jobs and the camera. Every route needs the token.")
     app.add_middleware(BodyLimit, limit=config.max_upload_bytes, answer=error_answer)
     app.add_middleware(Guard, token=config.token, port=config.port, bind_host=config.host,
-                       answer=error_answer)
+                       answer=error_answer, pages=PAGES, allow_hosts=config.allow_hosts)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_STATIC)), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> HTMLResponse:
-        """The interactive API documentation, its script and style served from this machine:
-        opening it fetches nothing from elsewhere."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="rtmatte API",
+        """The interactive API documentation (Swagger UI 5, which reads OpenAPI 3.1), its script
+        and style served from this machine: opening it fetches nothing from elsewhere. Like the
+        panel, it takes the token out of the address once the cookie carries it."""
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="rtmatte API",
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css",
                                    swagger_favicon_url="/static/favicon.svg")
+        html = page.body.decode().replace("</body>", f"{_FORGET_TOKEN}</body>", 1)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
@@ -143,8 +157,8 @@ def create_app(config: ServerConfig) -> FastAPI:
                format: Annotated[str, Form(pattern="^(png|jpeg)$")] = "png") -> Response:
         """Cut the person out of a picture: ``bg`` is transparent (RGBA PNG), a colour, blur or
         blur:STRENGTH; or send a picture as ``bg_file``. The matte is the command line's."""
-        rgb, own_alpha = decode_picture(file.file.read())
-        background = _picture_background(bg, bg_file)
+        rgb, own_alpha = decode_picture(file.file.read(), config.settings.max_picture_pixels)
+        background = _picture_background(bg, bg_file, config.settings.max_picture_pixels)
         if background is None and format != "png":
             raise RequestError("a transparent result needs format=png")
         picture = cut_out(pictures, rgb, own_alpha, background)
@@ -170,13 +184,15 @@ def create_app(config: ServerConfig) -> FastAPI:
             source, kind = store(file.file, folder, "input", file.filename)
             if kind != "video":
                 raise Unsupported("this is a picture: send it to /api/remove")
+            names = {str(source): client_name(file.filename, "the uploaded video")}
             if bg_file is not None:
                 spec = str(store(bg_file.file, folder, "background", bg_file.filename)[0])
+                names[spec] = client_name(bg_file.filename, "the uploaded background")
             else:
                 spec = config.settings.bg if bg is None else background_spec(bg)
             suffix = _video_suffix(format, is_transparent(spec))
             job = jobs.submit(folder, source, folder / f"output{suffix}", spec,
-                              download_name(file.filename, suffix))
+                              download_name(file.filename, suffix), names)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -259,11 +275,12 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
-def _picture_background(bg: str, bg_file: UploadFile | None) -> Background | None:
+def _picture_background(bg: str, bg_file: UploadFile | None,
+                        max_pixels: int) -> Background | None:
     if bg_file is None:
         return parse_background(background_spec(bg))
     try:
-        rgb, _ = decode_picture(bg_file.file.read())
+        rgb, _ = decode_picture(bg_file.file.read(), max_pixels)
     except Unsupported as exc:
         raise Unsupported("bg_file must be a picture here (videos take a video background)") \
             from exc
@@ -309,7 +326,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RtmatteError)
     async def rtmatte_error(_: Request, error: RtmatteError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=_status_of(error))
+        return JSONResponse({"detail": for_client(str(error))}, status_code=_status_of(error))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> JSONResponse:

@@ -8,26 +8,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
+import re
 import secrets
 import socket
 import sys
 from pathlib import Path
 
 from rtmatte.errors import InputError, UserError
-from rtmatte.server.auth import is_loopback
+from rtmatte.server.auth import host_name, is_loopback
 from rtmatte.server.config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
 from rtmatte.settings import load_settings
 
 DESCRIPTION = ("A local HTTP API (POST /api/remove, /api/jobs) and a control panel for the "
                "camera, at http://127.0.0.1:7860/. Every request needs the token.")
 _GRACE_S = 3
+_DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (default 127.0.0.1: this machine only; "
                              "another one is reachable from the network, with a warning)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a name or address the server may be opened by besides localhost "
+                             "and the address it is reached at, e.g. mybox.lan (repeatable); "
+                             "other names are refused, which stops DNS rebinding")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--token", default=None,
@@ -75,14 +82,17 @@ def run(args: argparse.Namespace) -> int:
         max_upload_mb=args.max_upload_mb, queue=args.queue, job_workers=args.job_workers,
         keep_minutes=args.keep_minutes, picture_workers=args.picture_workers,
         source=args.source, vcam_device=args.vcam_device,
+        allow_hosts=tuple(host_name(name) for name in args.allow_host),
     )
     if not is_loopback(args.host):
         _say(f"warning: listening on {args.host}: other machines on the network can reach this "
              "server; anyone who learns the token can use the API and the camera")
     address = f"http://{_url_host(args.host)}:{port}/"
-    _say(f"serving on {address}?token={token}" if given is None else
+    once = f"?token={token}" if given is None else ""
+    _say(f"serving on {address}{once}" if given is None else
          f"serving on {address} (open it with ?token=YOUR_TOKEN once)")
-    _say(f"API: Authorization: Bearer TOKEN; documentation at {address}docs; Ctrl-C stops")
+    _say(f"API: Authorization: Bearer TOKEN; documentation at {address}docs{once}; "
+         "Ctrl-C stops")
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), log_level="warning", access_log=False,  # the log would show tokens
         timeout_graceful_shutdown=_GRACE_S,  # open previews must not hold the stop up
@@ -117,6 +127,18 @@ def _check(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be 1 or more")
     if args.max_upload_mb <= 0 or args.keep_minutes <= 0:
         raise UserError("--max-upload-mb and --keep-minutes must be more than 0")
+    for name in args.allow_host:
+        if not _is_host_name(host_name(name)):
+            raise UserError(f"--allow-host '{name}': give a host name or an address alone, "
+                            "without scheme, port or wildcard (e.g. mybox.lan, 192.168.1.20)")
+
+
+def _is_host_name(name: str) -> bool:
+    """A DNS name or an IP address; not a URL, not with a port, not a wildcard."""
+    try:
+        return not ipaddress.ip_address(name).is_unspecified
+    except ValueError:
+        return _DNS_NAME.fullmatch(name) is not None
 
 
 def _url_host(host: str) -> str:

@@ -31,6 +31,8 @@ class ServerConfig:
     #: a video file the panel can use as its camera, played in real time
     source: Path | None = None
     vcam_device: str | None = None
+    #: names the Host header may carry besides the loopback ones and the address reached
+    allow_hosts: tuple[str, ...] = ()
 
     @property
     def max_upload_bytes(self) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rtmatte.server.errors import Busy, Conflict, NotFound
+from rtmatte.server.redact import for_client
 from rtmatte.settings import Settings
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -41,6 +42,8 @@ class Job:
     bg: str
     #: the name the result is downloaded as (the client's, cleaned)
     name: str
+    #: the server's paths of this job and the names the client knows them by, for messages
+    names: dict[str, str] = field(default_factory=dict, repr=False)
     state: str = QUEUED
     done: int = 0
     total: int | None = None
@@ -99,9 +102,12 @@ class JobQueue:
                 raise Busy(f"{len(self._waiting)} jobs are already waiting (the limit); try "
                            "again when one has started")
 
-    def submit(self, folder: Path, source: Path, target: Path, bg: str, name: str) -> Job:
+    def submit(self, folder: Path, source: Path, target: Path, bg: str, name: str,
+               names: dict[str, str] | None = None) -> Job:
+        """Queue a job; ``names`` maps its paths to the client's names of them, which its
+        error message shows instead of the paths."""
         job = Job(id=secrets.token_hex(8), folder=folder, source=source, target=target, bg=bg,
-                  name=name)
+                  name=name, names={str(target): name, **(names or {})})
         with self._changed:
             if len(self._waiting) >= self.capacity:
                 raise Busy(f"{len(self._waiting)} jobs are already waiting (the limit)")
@@ -210,7 +216,8 @@ class JobQueue:
                 job.fps = job.result["fps"]
             else:
                 job.state = FAILED
-                job.error = answer.get("error") or self._last_words(job, code)
+                job.error = for_client(answer.get("error") or self._last_words(job, code),
+                                       job.names)
 
     def _last_words(self, job: Job, code: int) -> str:
         lines = (job.folder / _LOG).read_text(errors="replace").strip().splitlines()

@@ -27,7 +27,8 @@ from rtmatte import api
 from rtmatte.compose.backgrounds import is_transparent, parse_background
 from rtmatte.errors import BackgroundError, RtmatteError
 from rtmatte.server.errors import Conflict, RequestError
-from rtmatte.server.uploads import background_spec, store
+from rtmatte.server.redact import for_client
+from rtmatte.server.uploads import background_spec, client_name, store
 from rtmatte.settings import Settings
 from rtmatte.types import Frame
 
@@ -106,6 +107,10 @@ class LiveSession:
         self._jpeg: tuple[int, bytes] | None = None
         self._folder: Path | None = None
         self._uploads = itertools.count(1)
+        #: the server's paths the page knows by other names (messages show those names)
+        self._names: dict[str, str] = {}
+        if file_source is not None:
+            self._names[str(file_source)] = file_source.name
 
     def sources(self) -> list[dict[str, str]]:
         """The sources the page may choose: the ``--source`` file, then the cameras."""
@@ -152,7 +157,7 @@ class LiveSession:
         try:
             with api.open_live(source, bg=self._bg, settings=self.settings,
                                vcam=self.vcam if request.vcam else False, size=request.size,
-                               notify=self._notes.append) as runner:
+                               notify=self._note) as runner:
                 self._engine = runner.engine
                 with self._lock:
                     self._runner = runner
@@ -175,7 +180,7 @@ class LiveSession:
             self._runner = None
             self._state = state
             if failure is not None:
-                self._error = message or str(failure)
+                self._error = for_client(message or str(failure), self._names)  # lock held
                 if not self._ready.is_set():
                     self._failure = failure
         self._ready.set()
@@ -205,6 +210,8 @@ class LiveSession:
             path, kind = store(upload, self._upload_folder(), f"background-{next(self._uploads)}",
                                upload_name)
             spec, label = str(path), f"uploaded {'picture' if kind == 'image' else 'video'}"
+            with self._lock:
+                self._names[spec] = client_name(upload_name, label)
         else:
             spec = background_spec(spec or "")
             label = spec
@@ -213,12 +220,26 @@ class LiveSession:
                                   "it out in OBS (Chroma Key filter)")
         with self._lock:
             runner = self._runner
-        if runner is not None:
-            runner.backgrounds.use(spec)
-        else:
-            parse_background(spec)
+        try:
+            if runner is not None:
+                runner.backgrounds.use(spec)
+            else:
+                parse_background(spec)
+        except BackgroundError as exc:
+            message = self._for_page(str(exc))
+            if upload is not None:  # an upload that cannot be used is not kept
+                Path(spec).unlink(missing_ok=True)
+            raise BackgroundError(message) from exc
         with self._lock:
             self._bg, self._bg_label = spec, label
+
+    def _note(self, message: str) -> None:
+        self._notes.append(self._for_page(message))
+
+    def _for_page(self, message: str) -> str:
+        with self._lock:
+            names = dict(self._names)
+        return for_client(message, names)
 
     def set_effect(self, on: bool) -> None:
         with self._lock:

@@ -52,13 +52,20 @@ def download_name(client_name: str | None, suffix: str) -> str:
     return f"{stem}.rtmatte{suffix}"
 
 
-def decode_picture(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+def client_name(given: str | None, fallback: str) -> str:
+    """How a message names an upload: the file name the client sent (its folders dropped),
+    never the path the server stored it at."""
+    return Path(given or "").name or fallback
+
+
+def decode_picture(data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Upright uint8 RGB and the picture's own alpha (float32, None when it hides nothing), as
-    the command line reads a picture file, so both give the same matte."""
+    the command line reads a picture file, so both give the same matte. A picture declaring
+    more than ``max_pixels`` is refused (PictureTooLarge, 422) before it is decoded."""
     try:
-        return decode_image(np.frombuffer(data, np.uint8), "the upload")
+        return decode_image(np.frombuffer(data, np.uint8), "the upload", max_pixels=max_pixels)
     except InputError as exc:
-        raise Unsupported(f"{exc} (PNG, JPEG, WebP, BMP or TIFF)") from exc
+        raise Unsupported(str(exc)) from exc
 
 
 def store(stream: BinaryIO, folder: Path, stem: str,
