@@ -40,7 +40,7 @@ from rtmatte.sinks import AlphaSequenceSink, Sink, SinkGroup, VideoFileSink
 from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.camera import CameraReader, parse_camera
-from rtmatte.sources.file import probe_kind
+from rtmatte.sources.file import check_size, probe_kind
 from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
 from rtmatte.types import Frame, Notify
 
@@ -196,6 +196,8 @@ def remove_background(rgb: np.ndarray, matter: Matter | None = None,
     """Cut the person out of one uint8 RGB picture: uint8 RGBA with straight alpha, edges
     treated as the settings say (as ``rtmatte photo.jpg --bg transparent`` would)."""
     settings = settings or load_settings()
+    # matting takes about 85 bytes a pixel: refused before the model is even opened
+    check_size(rgb.shape[1], rgb.shape[0], settings.max_picture_pixels, "the picture is")
     matter = matter or open_matter(settings)
     matter.reset()
     post = build_post(settings.post)

@@ -15,6 +15,11 @@ WRITABLE_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", "
 #: containers that can carry an alpha channel, and the codec rtmatte writes it with
 ALPHA_VIDEO_CODECS = {".mov": "prores_ks", ".webm": "libvpx-vp9", ".mkv": "libvpx-vp9"}
 ALPHA_IMAGE_EXTENSIONS = frozenset({".png", ".webp", ".tif", ".tiff"})
+#: the default largest picture (or video frame) read, in pixels: about 85 bytes a pixel are in
+#: memory at once while one is matted, so 100 megapixels need some 8.5 GB
+MAX_PICTURE_PIXELS = 100_000_000
+#: OpenCV decodes nothing larger (its own OPENCV_IO_MAX_IMAGE_PIXELS default)
+OPENCV_MAX_PIXELS = 1 << 30
 
 
 def is_image_path(path: Path) -> bool:

@@ -17,6 +17,23 @@ import numpy as np
 Notify = Callable[[str], None]
 
 
+#: FFmpeg's code for a colour property nobody stated (primaries, transfer and matrix alike)
+UNSPECIFIED = 2
+
+
+@dataclass(frozen=True)
+class Display:
+    """How a source's pictures are meant to be shown, so a copy is shown the same way: the shape
+    of one pixel (width / height, not 1 in anamorphic video) and the colour space of the RGB
+    values, as FFmpeg's codes for primaries and transfer, and the Y'CbCr matrix they were
+    decoded with (a sink writes with the same one, so colours go back where they came from)."""
+
+    pixel_aspect: Fraction = Fraction(1)
+    primaries: int = UNSPECIFIED
+    transfer: int = UNSPECIFIED
+    matrix: int = UNSPECIFIED
+
+
 @dataclass
 class Frame:
     """One picture: uint8 RGB pixels (H, W, 3) with the timestamp it had in its source.
@@ -31,6 +48,7 @@ class Frame:
     pts: int | None = None
     time_base: Fraction | None = None
     captured: float | None = None
+    display: Display = Display()
 
     @property
     def seconds(self) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 from rtmatte.compose.colours import NAMED_COLOURS, parse_colour
 from rtmatte.compose.filters import SCALE, premultiplied_blur, quarter
 from rtmatte.errors import BackgroundError, InputError, StreamError
-from rtmatte.media import is_video_path
+from rtmatte.media import MAX_PICTURE_PIXELS, is_video_path
 from rtmatte.sources.file import VideoSource, read_image
 from rtmatte.types import Frame, Notify
 
@@ -37,11 +37,19 @@ class Background(Protocol):
         """The background picture (uint8 RGB, frame's size) to show behind ``frame``."""
 
 
-def cover_fit(picture: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Scale to cover (height, width) keeping the aspect ratio, then crop the centre."""
+def cover_fit(picture: np.ndarray, height: int, width: int,
+              pixel_aspect: Fraction = Fraction(1),
+              picture_aspect: Fraction = Fraction(1)) -> np.ndarray:
+    """Scale to cover (height, width) keeping the aspect ratio as shown, then crop the centre.
+
+    ``pixel_aspect`` is the shape of the frame's pixels (anamorphic video: wider than tall), and
+    ``picture_aspect`` that of the picture's: the picture is fitted to the frame as both are
+    shown, so it is not stretched when the frame's pixels are not square.
+    """
     ph, pw = picture.shape[:2]
-    scale = max(width / pw, height / ph)
-    new_w, new_h = max(width, round(pw * scale)), max(height, round(ph * scale))
+    stretch = float(picture_aspect / pixel_aspect)  # one picture pixel, in frame pixels wide
+    scale = max(width / (pw * stretch), height / ph)
+    new_w, new_h = max(width, round(pw * stretch * scale)), max(height, round(ph * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(picture, (new_w, new_h), interpolation=interpolation)
     top, left = (new_h - height) // 2, (new_w - width) // 2
@@ -71,13 +79,15 @@ class ColourBackground(_Still):
 class ImageBackground(_Still):
     def __init__(self, picture: np.ndarray) -> None:
         self.picture = picture
-        self._fitted: np.ndarray | None = None
+        self._fitted: tuple[tuple[int, int, Fraction], np.ndarray] | None = None
 
     def render(self, frame: Frame, alpha: np.ndarray) -> np.ndarray:
         height, width = frame.rgb.shape[:2]
-        if self._fitted is None or self._fitted.shape[:2] != (height, width):
-            self._fitted = cover_fit(self.picture, height, width)
-        return self._fitted
+        aspect = frame.display.pixel_aspect
+        if self._fitted is None or self._fitted[0] != (height, width, aspect):
+            self._fitted = ((height, width, aspect),
+                            cover_fit(self.picture, height, width, aspect))
+        return self._fitted[1]
 
 
 class VideoBackground:
@@ -93,9 +103,11 @@ class VideoBackground:
     ``notify``; one with not a single readable frame is refused.
     """
 
-    def __init__(self, path: Path, notify: Notify | None = None) -> None:
+    def __init__(self, path: Path, notify: Notify | None = None,
+                 max_pixels: int = MAX_PICTURE_PIXELS) -> None:
         self.path = Path(path)
         self._notify = notify
+        self._max_pixels = max_pixels
         self._source: VideoSource | None = None
         # One pass's length in seconds and in frames, known once the first pass has ended: later
         # passes stop at the same frame even where decoding a damaged file could go further.
@@ -116,7 +128,10 @@ class VideoBackground:
     def _open(self) -> None:
         if self._source is not None:
             self._source.close()
-        self._source = VideoSource(self.path)
+        # what the copy of this video loses (HDR, a second stream) is said on the first open
+        first = self._source is None and self._period is None
+        self._source = VideoSource(self.path, self._max_pixels,
+                                   self._notify if first else None)
         self._frames: Iterator[Frame] = iter(self._source)
         self._read = 0
         self._first_pts = 0
@@ -177,7 +192,9 @@ class VideoBackground:
         height, width = frame.rgb.shape[:2]
         if self._fitted is None or self._fitted[0] is not self._current or \
                 self._fitted[1].shape[:2] != (height, width):
-            self._fitted = (self._current, cover_fit(self._current.rgb, height, width))
+            self._fitted = (self._current, cover_fit(
+                self._current.rgb, height, width, frame.display.pixel_aspect,
+                self._current.display.pixel_aspect))
         return self._fitted[1]
 
 
@@ -235,11 +252,13 @@ def is_transparent(spec: str) -> bool:
     return spec.strip().lower() == TRANSPARENT
 
 
-def parse_background(spec: str, notify: Notify | None = None) -> Background | None:
+def parse_background(spec: str, notify: Notify | None = None,
+                     max_pixels: int = MAX_PICTURE_PIXELS) -> Background | None:
     """Turn a --bg value into a Background; None means transparent (RGBA output).
 
     ``notify`` hears what the person should know but that does not stop the run (a background
-    video that is cut off part way and loops only its readable part).
+    video that is cut off part way and loops only its readable part). A picture, or a video's
+    frames, larger than ``max_pixels`` is refused before it is decoded.
     """
     text = spec.strip()
     lowered = text.lower()
@@ -268,7 +287,7 @@ def parse_background(spec: str, notify: Notify | None = None) -> Background | No
         )
     try:
         if is_video_path(path):
-            return VideoBackground(path, notify)
-        return ImageBackground(read_image(path))
+            return VideoBackground(path, notify, max_pixels)
+        return ImageBackground(read_image(path, max_pixels))
     except InputError as exc:
         raise BackgroundError(f"background {exc}") from exc

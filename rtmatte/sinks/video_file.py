@@ -12,10 +12,15 @@ from rtmatte.errors import OutputError
 from rtmatte.media import ALPHA_IMAGE_EXTENSIONS, ALPHA_VIDEO_CODECS
 from rtmatte.sinks.atomic import Staging, check_kind, check_target, kept_path, write_error
 from rtmatte.sinks.audio import AudioCarrier
-from rtmatte.types import Frame, Matte
+from rtmatte.types import UNSPECIFIED, Display, Frame, Matte
 
 _OPAQUE_CODEC = {".webm": "libvpx-vp9"}
 _DEFAULT_CODEC = "libx264"
+#: FFmpeg colour space codes -> the swscale matrix that converts RGB to that Y'CbCr
+_SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020",
+               10: "BT2020"}
+#: FFmpeg's code for limited ("TV", 16-235) range, which every pixel format written here uses
+_LIMITED = 1
 
 
 def refuse_alpha_target(target: Path) -> None:
@@ -33,7 +38,9 @@ class VideoFileSink:
     """Encodes frames into ``target`` via a hidden partial file renamed into place on success.
 
     The stream is set up from the first frame (its size is only known once frames are upright),
-    with the source's time base so every frame keeps its exact timestamp.
+    with the source's time base so every frame keeps its exact timestamp, and the first frame's
+    :class:`~rtmatte.types.Display`: the shape of its pixels and its colour space are written
+    as the source had them (a colour space nobody stated stays unstated, converted as before).
     """
 
     def __init__(
@@ -46,6 +53,7 @@ class VideoFileSink:
         if alpha:
             refuse_alpha_target(self.target)
         self.alpha = alpha
+        self._overwrite = overwrite  # the final rename checks again: another run may finish first
         self._time_base = time_base
         self._rate = rate
         self._crf = crf
@@ -59,6 +67,7 @@ class VideoFileSink:
         self._stream: av.video.stream.VideoStream | None = None
         self._audio: AudioCarrier | None = None
         self._pad: tuple[int, int] = (0, 0)
+        self._matrix: str | None = None  # the swscale matrix to Y'CbCr, None: its default
         self.frames = 0
         self.written: Path | None = None
         #: the source broke part way: what was written is kept, but not under the target name
@@ -74,7 +83,8 @@ class VideoFileSink:
         downmix, a subtitle left out), in sentences for the user."""
         return list(self._audio.notes) if self._audio else []
 
-    def _open_stream(self, height: int, width: int) -> av.video.stream.VideoStream:
+    def _open_stream(self, height: int, width: int,
+                     display: Display) -> av.video.stream.VideoStream:
         suffix = self.target.suffix.lower()
         codec = ALPHA_VIDEO_CODECS[suffix] if self.alpha else _OPAQUE_CODEC.get(suffix,
                                                                                _DEFAULT_CODEC)
@@ -96,20 +106,41 @@ class VideoFileSink:
             self._pad = (height % 2, width % 2)
         stream.width, stream.height = width + self._pad[1], height + self._pad[0]
         stream.thread_type = "AUTO"
+        self._describe(stream.codec_context, display)
         if self._audio_from is not None:
             self._audio = AudioCarrier(self._audio_from, self._container, suffix)
         return stream
+
+    def _describe(self, context: av.video.codeccontext.VideoCodecContext,
+                  display: Display) -> None:
+        """Tag the stream with the pixel shape and colour space of ``display``, and convert to
+        Y'CbCr with its matrix (the one the source was decoded with)."""
+        if display.pixel_aspect != 1:
+            context.sample_aspect_ratio = display.pixel_aspect
+        if display.primaries != UNSPECIFIED:
+            context.color_primaries = display.primaries
+        if display.transfer != UNSPECIFIED:
+            context.color_trc = display.transfer
+        self._matrix = _SWS_MATRIX.get(display.matrix)
+        if self._matrix is not None:
+            context.colorspace = display.matrix
+            context.color_range = _LIMITED
 
     def write(self, picture: np.ndarray, frame: Frame, matte: Matte | None = None) -> None:
         """Encode one uint8 RGB (or RGBA when ``alpha``) picture at the frame's own ``pts``."""
         try:
             if self._stream is None:
-                self._stream = self._open_stream(picture.shape[0], picture.shape[1])
+                self._stream = self._open_stream(picture.shape[0], picture.shape[1],
+                                                 frame.display)
             if any(self._pad):
                 picture = np.pad(picture, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)),
                                  mode="edge")
             encoded = av.VideoFrame.from_ndarray(picture,
                                                  format="rgba" if self.alpha else "rgb24")
+            if self._matrix is not None:
+                encoded = encoded.reformat(format=self._stream.pix_fmt,
+                                           dst_colorspace=self._matrix,
+                                           dst_color_range="MPEG")
             encoded.pts = self.frames if frame.pts is None else frame.pts
             encoded.time_base = self._time_base
             for packet in self._stream.encode(encoded):
@@ -141,7 +172,7 @@ class VideoFileSink:
                 self._audio.finish()
             self._container.close()
             destination = kept_path(self.target) if self.incomplete else self.target
-            self._staging.commit(self.target.name, destination)
+            self._staging.commit(self.target.name, destination, self._overwrite)
         except (OSError, av.error.FFmpegError) as exc:
             self.abort()
             raise write_error(self.target, exc) from exc
