@@ -120,7 +120,10 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
     def _check_host(self, connection: HTTPConnection) -> None:
-        name = host_name(urlsplit(f"//{connection.headers.get('host', '')}").hostname or "")
+        try:
+            name = host_name(urlsplit(f"//{connection.headers.get('host', '')}").hostname or "")
+        except ValueError:  # a malformed Host ('[::1') names nothing this server answers to
+            name = ""
         if name in self.hosts or _is_address_reached(name, connection.scope.get("server")):
             return
         raise CrossSite(f"this server answers to {', '.join(sorted(self.hosts))} and the "
