@@ -6,11 +6,19 @@
 >>> matte = matter(rgb_frame)   # .alpha (H, W), .fgr (H, W, 3), recurrent state carried
 >>> with api.open_live("camera", bg="beach.jpg", vcam=True) as live:  # doctest: +SKIP
 ...     result = live.run()
+
+Errors follow one rule. An argument the API cannot use (a number for a path, ``bg=5``, a float
+or grey picture, settings that fail validation) raises a typed error before any work:
+:class:`~rtmatte.errors.ArgumentError` for the argument's type or shape (a ``UserError`` that is
+also a ``TypeError`` and a ``ValueError``), ``SettingsError`` for a setting's value. Everything
+rtmatte raises on purpose is an :class:`~rtmatte.errors.RtmatteError`; anything else is a bug.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +29,7 @@ import numpy as np
 
 from rtmatte.compose.backgrounds import is_transparent
 from rtmatte.compose.compositor import Compositor
-from rtmatte.errors import InputError, SettingsError, StreamError, UserError
+from rtmatte.errors import ArgumentError, InputError, SettingsError, StreamError, UserError
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.open import live_cpu_threads, model_path, open_live_matter, open_matter
 from rtmatte.media import is_image_path, is_video_path
@@ -33,14 +41,16 @@ from rtmatte.run.offline import (
     Job,
     JobResult,
     describe,
+    make_output_folder,
     plan_inputs,
 )
 from rtmatte.settings import Settings, load_settings
 from rtmatte.sinks import AlphaSequenceSink, Sink, SinkGroup, VideoFileSink
+from rtmatte.sinks.atomic import remove_empty_folders
 from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.camera import CameraReader, parse_camera
-from rtmatte.sources.file import check_size, probe_kind
+from rtmatte.sources.file import probe_kind
 from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
 from rtmatte.types import Frame, Notify
 
@@ -61,10 +71,16 @@ def process(
     folder, every file is attempted; when any failed, :class:`BatchError` is raised at the end,
     carrying the results of those that worked and the reason of each that did not.
     """
+    source = _path("process", "source", source)
+    target = _path("process", "target", target, optional=True)
+    _check("process", "bg", bg, str, "a --bg value (text)", optional=True)
+    _check_common("process", settings, notify)
+    _check("process", "progress", progress, bool, "True, False or None", optional=True)
+    _check_callable("process", "on_progress", on_progress)
     settings = settings or load_settings()
     if bg is not None:
         settings = dataclasses.replace(settings, bg=bg)
-    source = Path(source)
+    settings.validate()
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     if source.is_file() and not (is_video_path(source) or is_image_path(source)):
@@ -76,21 +92,25 @@ def process(
     job = Job(settings, notify=notify, progress=progress, on_progress=on_progress)
     results: list[JobResult] = []
     failures: list[Failure] = []
-    for item, out in pairs:
-        try:
-            result = job.run(item, out)
-        except (UserError, StreamError) as exc:
-            if len(pairs) == 1:
-                raise
-            failures.append(Failure(input=str(item), error=str(exc)))
+    made = make_output_folder(source, target)
+    try:
+        for item, out in pairs:
+            try:
+                result = job.run(item, out)
+            except (UserError, StreamError) as exc:
+                if len(pairs) == 1:
+                    raise
+                failures.append(Failure(input=str(item), error=str(exc)))
+                if notify:
+                    notify(f"failed {item.name}: {exc}")
+                continue
+            results.append(result)
             if notify:
-                notify(f"failed {item.name}: {exc}")
-            continue
-        results.append(result)
-        if notify:
-            for note in result.notes:
-                notify(note)
-            notify(describe(result))
+                for note in result.notes:
+                    notify(note)
+                notify(describe(result))
+    finally:
+        remove_empty_folders(made)
     if failures:
         raise BatchError(results, failures)
     return results
@@ -99,6 +119,9 @@ def process(
 def open_source(source: str | Path, size: tuple[int, int] | None = None,
                 fps: float | None = None, notify: Notify | None = None) -> LiveReader:
     """A camera (``camera``, ``camera:N``, ``/dev/videoN``) or a video file played in real time."""
+    source = _path("open_source", "source", source)
+    size, fps = _size("open_source", size), _fps("open_source", fps)
+    _check_callable("open_source", "notify", notify)
     if parse_camera(str(source)) is not None:
         return CameraReader(str(source), size=size, fps=fps, notify=notify)
     return RealtimeFileReader(Path(source), notify=notify)
@@ -140,7 +163,16 @@ def open_live(
     released when a later step fails. Leaving the block stops the run and finalizes every
     sink, the caller's too.
     """
-    settings = settings or load_settings()
+    source = _path("open_live", "source", source)
+    output = _path("open_live", "output", output, optional=True)
+    watch = _path("open_live", "watch", watch, optional=True)
+    _check_common("open_live", settings, notify)
+    _check("open_live", "vcam", vcam, (bool, VirtualCamera), "True, False or a VirtualCamera")
+    _check("open_live", "preview", preview, bool, "True or False")
+    size, fps = _size("open_live", size), _fps("open_live", fps)
+    _check_backgrounds("open_live", bg)
+    _check_sinks("open_live", sinks)
+    settings = (settings or load_settings()).validate()
     specs = [bg] if isinstance(bg, str) else list(bg or [settings.bg])
     transparent = any(is_transparent(spec) for spec in specs)
     if transparent and (vcam or preview or len(specs) > 1):
@@ -193,13 +225,102 @@ def open_live(
 
 def remove_background(rgb: np.ndarray, matter: Matter | None = None,
                       settings: Settings | None = None) -> np.ndarray:
-    """Cut the person out of one uint8 RGB picture: uint8 RGBA with straight alpha, edges
-    treated as the settings say (as ``rtmatte photo.jpg --bg transparent`` would)."""
-    settings = settings or load_settings()
-    # matting takes about 85 bytes a pixel: refused before the model is even opened
-    check_size(rgb.shape[1], rgb.shape[0], settings.max_picture_pixels, "the picture is")
+    """Cut the person out of one uint8 RGB picture of shape (H, W, 3): uint8 RGBA with straight
+    alpha, edges treated as the settings say (as ``rtmatte photo.jpg --bg transparent`` would).
+    Another kind of array (float, grey, RGBA, empty) raises ArgumentError."""
+    _picture("remove_background", rgb)
+    _check("remove_background", "matter", matter, Matter, "a Matter from api.open_matter()",
+           optional=True)
+    _check_common("remove_background", settings, None)
+    settings = (settings or load_settings()).validate()
     matter = matter or open_matter(settings)
     matter.reset()
     post = build_post(settings.post)
     matte = post(rgb, matter(rgb))
+    post.finish()  # --keep X,Y with nobody in the picture is refused
     return Compositor(None, settings.post)(Frame(rgb=rgb, index=0), matte)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _check(function: str, name: str, value: object, kinds: type | tuple[type, ...],
+           wanted: str, optional: bool = False) -> None:
+    """Refuse ``value`` unless it is one of ``kinds`` (or None when ``optional``)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, kinds):
+        raise ArgumentError(f"api.{function}: {name} must be {wanted}, not {_shown(value)}")
+
+
+def _path(function: str, name: str, value: object, optional: bool = False) -> Path | None:
+    _check(function, name, value, (str, os.PathLike), "a path (str or pathlib.Path)", optional)
+    return None if value is None else Path(value)  # type: ignore[arg-type]
+
+
+def _check_callable(function: str, name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise ArgumentError(f"api.{function}: {name} must be a function or None, not "
+                            f"{_shown(value)}")
+
+
+def _check_common(function: str, settings: object, notify: object) -> None:
+    _check(function, "settings", settings, Settings,
+           "a Settings (rtmatte.settings.load_settings())", optional=True)
+    _check_callable(function, "notify", notify)
+
+
+def _check_backgrounds(function: str, bg: object) -> None:
+    if bg is None or isinstance(bg, str):
+        return
+    if not isinstance(bg, Sequence) or not bg or not all(isinstance(b, str) for b in bg):
+        raise ArgumentError(f"api.{function}: bg must be a --bg value (text) or a list of "
+                            f"them, not {_shown(bg)}")
+
+
+def _check_sinks(function: str, sinks: object) -> None:
+    if not isinstance(sinks, Sequence) or isinstance(sinks, str):
+        raise ArgumentError(f"api.{function}: sinks must be a list of Sinks, not "
+                            f"{_shown(sinks)}")
+    for sink in sinks:
+        if not all(callable(getattr(sink, method, None)) for method in ("write", "close",
+                                                                         "abort")):
+            raise ArgumentError(f"api.{function}: each of sinks must be a Sink (write, close "
+                                f"and abort: rtmatte.sinks.base.Sink), not {_shown(sink)}")
+
+
+def _size(function: str, size: object) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if not (isinstance(size, Sequence) and len(size) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in size)):
+        raise ArgumentError(f"api.{function}: size must be (width, height) in whole pixels "
+                            f"above 0, not {_shown(size)}")
+    return int(size[0]), int(size[1])
+
+
+def _fps(function: str, fps: object) -> float | None:
+    if fps is None:
+        return None
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) \
+            or not math.isfinite(fps) or fps <= 0:
+        raise ArgumentError(f"api.{function}: fps must be a finite number above 0, not "
+                            f"{_shown(fps)}")
+    return float(fps)
+
+
+def _picture(function: str, rgb: object) -> None:
+    """A uint8 RGB picture (H, W, 3), as OpenCV and the model take it, or a one-line reason."""
+    if not isinstance(rgb, np.ndarray):
+        raise ArgumentError(f"api.{function}: the picture must be a numpy array (H, W, 3) of "
+                            f"uint8 RGB, not {_shown(rgb)}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        raise ArgumentError(f"api.{function}: the picture must be (H, W, 3) RGB, not shape "
+                            f"{rgb.shape} (for grey use np.repeat(g[..., None], 3, 2); for RGBA "
+                            "drop the alpha: rgba[..., :3])")
+    if rgb.dtype != np.uint8:
+        raise ArgumentError(f"api.{function}: the picture must be uint8 (0-255), not "
+                            f"{rgb.dtype} (from floats in [0, 1]: "
+                            "(rgb * 255).round().astype(np.uint8))")

@@ -21,11 +21,6 @@ class InputError(UserError):
     """The input (video, image, folder, camera) is missing, unreadable or not what it claims."""
 
 
-class PictureTooLarge(UserError):
-    """A picture or video frame declares a size over the ``max_picture_pixels`` setting; refused
-    before it is decoded, so a small file declaring a huge picture cannot take the memory."""
-
-
 class BackgroundError(UserError):
     """The --bg argument cannot be turned into a background."""
 
@@ -40,6 +35,13 @@ class ModelError(UserError):
 
 class SettingsError(UserError):
     """A flag, preset or config file holds a value rtmatte cannot use."""
+
+
+class ArgumentError(UserError, TypeError, ValueError):
+    """A Python API call got an argument it cannot use: the wrong type (``api.process(123)``,
+    ``bg=5``) or the wrong kind of picture (float, grey, RGBA). One rule for the whole API: it is
+    a UserError, so ``except RtmatteError`` catches it, and also a TypeError and a ValueError,
+    so code written to Python's own conventions catches it too."""
 
 
 class BackendUnavailable(UserError):

@@ -8,6 +8,7 @@ file is reported instead of silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,6 @@ from typing import Any
 from rtmatte.errors import SettingsError
 from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
 from rtmatte.matting.models.catalogue import default_model_id
-from rtmatte.media import MAX_PICTURE_PIXELS, OPENCV_MAX_PIXELS
 from rtmatte.post import PostSettings
 from rtmatte.resources import data_dir
 
@@ -66,8 +66,6 @@ class Settings:
     crf: int = 18
     overwrite: bool = False
     alpha_output: str | None = None
-    #: the largest picture or video frame read (width x height), checked before decoding
-    max_picture_pixels: int = MAX_PICTURE_PIXELS
     post: PostSettings = field(default_factory=PostSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
 
@@ -85,12 +83,21 @@ class Settings:
                                 f"{self.downsample_ratio}")
         if not 0 <= self.crf <= 51:
             raise SettingsError(f"quality (crf) must be between 0 and 51, got {self.crf}")
-        if not 1 <= self.max_picture_pixels <= OPENCV_MAX_PIXELS:
-            raise SettingsError(f"max picture pixels must be from 1 to {OPENCV_MAX_PIXELS} "
-                                f"(OpenCV reads no larger), got {self.max_picture_pixels}")
+        for table in (self, self.post, self.live):
+            _refuse_non_finite(table)
         self.post.validate()
         self.live.validate()
         return self
+
+
+def _refuse_non_finite(table: Any) -> None:
+    """nan and inf pass the range checks the wrong way (every comparison with nan is false; inf
+    is "above 0"): refused here for every number setting, however it was given."""
+    for item in dataclasses.fields(table):
+        value = getattr(table, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SettingsError(f"{item.name.replace('_', ' ')} must be a finite number, "
+                                f"not {value}")
 
 
 def preset_names() -> list[str]:
@@ -157,6 +164,8 @@ def _coerce(value: Any, current: Any, key: str, origin: str) -> Any:
     if kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SettingsError(f"{origin}: '{key}' must be a number, not {value!r}")
+        if not math.isfinite(value):  # TOML writes nan and inf too
+            raise SettingsError(f"{origin}: '{key}' must be a finite number, not {value!r}")
         if kind is int and not float(value).is_integer():
             raise SettingsError(f"{origin}: '{key}' must be a whole number, not {value!r}")
         return kind(value)
@@ -178,10 +187,14 @@ def _ratio(value: Any, origin: str) -> float | None:
         raise SettingsError(f"{origin}: downsample ratio must be a number or 'auto', not "
                             f"{str(value).lower()}")
     try:
-        return float(value)
+        ratio = float(value)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{origin}: downsample ratio must be a number or 'auto', not "
                             f"{value!r}") from exc
+    if not math.isfinite(ratio):
+        raise SettingsError(f"{origin}: downsample ratio must be a number or 'auto', not "
+                            f"{value!r}")
+    return ratio
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

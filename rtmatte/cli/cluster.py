@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rtmatte.argtypes import positive_number
 from rtmatte.cli.common import say, write_stats
 from rtmatte.cluster.driver import ClusterOptions, process_on_cluster
 from rtmatte.errors import SettingsError
@@ -13,20 +14,13 @@ from rtmatte.settings import Settings
 from rtmatte.sources.camera import parse_camera
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cluster (pip install 'rtmatte[ray]'; docs/scale.md)")
     group.add_argument("--ray", metavar="ADDRESS|local|auto",
                        help="run on Ray workers: local (this machine), auto (the cluster `ray "
                             "start` joined here) or HEAD:PORT; inputs and outputs on a shared "
                             "filesystem")
-    group.add_argument("--chunk-seconds", type=_seconds, metavar="N",
+    group.add_argument("--chunk-seconds", type=positive_number, metavar="N",
                        help="with --ray: split videos longer than N seconds at keyframes and "
                             "matte the pieces on several workers")
     group.add_argument("--force", action="store_true",

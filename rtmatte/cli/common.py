@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,11 +13,36 @@ from typing import Any
 from rtmatte.cli.flags import overrides
 from rtmatte.errors import UserError
 from rtmatte.settings import Settings, load_settings
-from rtmatte.sinks.atomic import write_bytes
+from rtmatte.sinks.atomic import check_name, write_bytes
 
 
 def say(message: str) -> None:
     print(f"rtmatte: {message}", file=sys.stderr)
+
+
+#: flags whose value may start with a minus sign and a digit but is not one number (``-1,-1``),
+#: which argparse would otherwise take for an option of its own
+_SIGNED_VALUE_FLAGS = ("--keep",)
+_SIGNED_VALUE = re.compile(r"-\d[\d,\s-]*")
+
+
+def attach_signed_values(argv: Sequence[str]) -> list[str]:
+    """``--keep -1,-1`` as ``--keep=-1,-1``, so the value reaches its check (and its message)
+    instead of argparse reading it as an unknown flag."""
+    joined: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg in _SIGNED_VALUE_FLAGS:
+            value = next(values, None)
+            if value is not None and _SIGNED_VALUE.fullmatch(value):
+                joined.append(f"{arg}={value}")
+                continue
+            joined.append(arg)
+            if value is not None:
+                joined.append(value)
+            continue
+        joined.append(arg)
+    return joined
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -43,6 +69,10 @@ def write_stats(path: Path, results: Sequence[Any], failures: Sequence[Any] = ()
 
 
 def check_stats_folder(path: Path | None) -> None:
-    """Refuse a --stats path in a missing folder before the run, not after it."""
-    if path is not None and not path.resolve().parent.is_dir():
+    """Refuse a --stats path in a missing folder, or with a name too long for its file system,
+    before the run, not after it."""
+    if path is None:
+        return
+    check_name(path, hint="give --stats a shorter name")
+    if not path.resolve().parent.is_dir():
         raise UserError(f"cannot write --stats {path}: its folder does not exist")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rtmatte.argtypes import frame_size
+from rtmatte.argtypes import frame_size, number, positive_number
 from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
 
 
@@ -55,13 +55,6 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _post_switch(text: str) -> bool:
     if text not in ("default", "none"):
         raise argparse.ArgumentTypeError(f"choose default or none, not {text!r}")
@@ -99,9 +92,6 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                  help="video quality, 0 (lossless) to 51; default 18")
     setting_flag(parser, "--overwrite", setting="overwrite", action="store_true",
                  help="replace an existing output")
-    setting_flag(parser, "--max-picture-pixels", setting="max_picture_pixels", type=int,
-                 metavar="N", help="refuse pictures and video frames larger than N pixels, "
-                 "before decoding them (default 100000000: 100 megapixels)")
 
 
 def add_post_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,21 +103,21 @@ def add_post_arguments(parser: argparse.ArgumentParser) -> None:
     on_off = argparse.BooleanOptionalAction
     setting_flag(group, "--smooth", setting="post.temporal", action=on_off,
                  help="motion-adaptive temporal smoothing (default: on)")
-    setting_flag(group, "--smooth-strength", setting="post.temporal_strength", type=float,
+    setting_flag(group, "--smooth-strength", setting="post.temporal_strength", type=number,
                  metavar="W", help="weight of the previous frame where nothing moves, 0-0.95")
-    setting_flag(group, "--smooth-motion", setting="post.temporal_motion", type=float,
+    setting_flag(group, "--smooth-motion", setting="post.temporal_motion", type=number,
                  metavar="LEVEL", help="grey-level change (0-255) at which smoothing fades out")
     setting_flag(group, "--refine", setting="post.refine", action=on_off,
                  help="guided-filter edge refinement at full resolution")
     setting_flag(group, "--refine-radius", setting="post.refine_radius", type=int, metavar="PX",
                  help="guided filter window radius in pixels")
-    setting_flag(group, "--refine-eps", setting="post.refine_eps", type=float, metavar="EPS",
+    setting_flag(group, "--refine-eps", setting="post.refine_eps", type=number, metavar="EPS",
                  help="guided filter regularisation (larger: smoother edge)")
     setting_flag(group, "--erode", setting="post.erode", type=int, metavar="PX",
                  help="shrink the subject by PX pixels; negative grows it")
-    setting_flag(group, "--grow", setting="post.grow", type=float, metavar="PX",
+    setting_flag(group, "--grow", setting="post.grow", type=number, metavar="PX",
                  help="move the edge outwards by PX pixels, keeping it soft")
-    setting_flag(group, "--shrink", setting="post.shrink", type=float, metavar="PX",
+    setting_flag(group, "--shrink", setting="post.shrink", type=number, metavar="PX",
                  help="move the edge inwards by PX pixels, keeping it soft")
     setting_flag(group, "--keep", setting="post.keep", metavar="all|largest|center|X,Y",
                  help="keep one person, everyone else becomes background: the largest, the one "
@@ -136,22 +126,22 @@ def add_post_arguments(parser: argparse.ArgumentParser) -> None:
     setting_flag(group, "--keep-memory", setting="post.keep_memory", type=int, metavar="FRAMES",
                  help="frames the kept person may be out of sight and still be recognised "
                       "(default 150: 5 s at 30 fps)")
-    setting_flag(group, "--feather", setting="post.feather", type=float, metavar="SIGMA",
+    setting_flag(group, "--feather", setting="post.feather", type=number, metavar="SIGMA",
                  help="soften the edge with a Gaussian of SIGMA pixels")
     setting_flag(group, "--hard", setting="post.hard", action=on_off,
                  help="crisp 0/1 cut by hysteresis thresholding")
-    setting_flag(group, "--hard-low", setting="post.hard_low", type=float, metavar="A",
+    setting_flag(group, "--hard-low", setting="post.hard_low", type=number, metavar="A",
                  help="hard cut: keep pixels above A when connected to sure ones")
-    setting_flag(group, "--hard-high", setting="post.hard_high", type=float, metavar="A",
+    setting_flag(group, "--hard-high", setting="post.hard_high", type=number, metavar="A",
                  help="hard cut: sure above A")
-    setting_flag(group, "--light-wrap", setting="post.light_wrap", type=float, metavar="S",
+    setting_flag(group, "--light-wrap", setting="post.light_wrap", type=number, metavar="S",
                  help="let S (0-1) of the new background's light spill over the edge")
     setting_flag(group, "--decontaminate", setting="post.decontaminate", action=on_off,
                  help="replace the old background's colour in the edge (default: on)")
     setting_flag(group, "--despill", setting="post.despill", action=on_off,
                  help="remove the old background's colour from the edge by its direction "
                       "(in place of --decontaminate)")
-    setting_flag(group, "--harmonize", setting="post.harmonize", type=float, metavar="S",
+    setting_flag(group, "--harmonize", setting="post.harmonize", type=number, metavar="S",
                  help="match the subject's colours to the new background by S (0-1; "
                       "default 0)")
 
@@ -173,7 +163,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                        help="show a window (keys: q quit, b next background, space effect on/off)")
     group.add_argument("--size", type=frame_size, metavar="WxH",
                        help="camera picture size to ask for")
-    group.add_argument("--fps", type=_positive, help="camera frame rate to ask for")
+    group.add_argument("--fps", type=positive_number, help="camera frame rate to ask for")
     group.add_argument("--bg-watch", type=Path, metavar="FILE",
                        help="a file holding a --bg value; write a new one to switch backgrounds")
     setting_flag(group, "--matte-every", setting="live.matte_every", type=int, metavar="N",

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtmatte.argtypes import frame_size
+from rtmatte.argtypes import frame_size, number
 from rtmatte.cli.common import say
 
 
@@ -25,7 +25,7 @@ def run(argv: Sequence[str]) -> int:
     export = sub.add_parser("export", help="export rtmatte's PyTorch network to ONNX with a "
                             "fixed ratio (and size, fp16): the forms TensorRT builds best")
     export.add_argument("output", type=Path)
-    export.add_argument("--ratio", type=float, required=True)
+    export.add_argument("--ratio", type=number, required=True)
     export.add_argument("--size", type=frame_size, metavar="WxH", help="static frame size")
     export.add_argument("--fp16", action="store_true")
     export.add_argument("--model", type=Path, help="weights (default: the fetched model)")

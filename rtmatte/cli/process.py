@@ -8,7 +8,13 @@ from pathlib import Path
 
 from rtmatte import __version__, api
 from rtmatte.cli import cluster, live
-from rtmatte.cli.common import check_stats_folder, say, settings_from_args, write_stats
+from rtmatte.cli.common import (
+    attach_signed_values,
+    check_stats_folder,
+    say,
+    settings_from_args,
+    write_stats,
+)
 from rtmatte.cli.flags import (
     add_common_arguments,
     add_live_arguments,
@@ -42,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_signed_values(argv))
     settings = settings_from_args(args)
     check_stats_folder(args.stats)
     if cluster.is_cluster_run(args):

@@ -35,7 +35,14 @@ from rtmatte.compose.backgrounds import is_transparent
 from rtmatte.errors import InputError, SettingsError, StreamError, UserError
 from rtmatte.matting.models.fetch import sha256_of
 from rtmatte.matting.open import model_path
-from rtmatte.run.offline import BatchError, Failure, JobResult, describe, plan_inputs
+from rtmatte.run.offline import (
+    BatchError,
+    Failure,
+    JobResult,
+    describe,
+    make_output_folder,
+    plan_inputs,
+)
 from rtmatte.settings import Settings
 from rtmatte.sinks.atomic import check_target
 from rtmatte.sources.file import probe_kind
@@ -118,6 +125,7 @@ def process_on_cluster(
     if settings.alpha_output and (len(pairs) > 1 or options.chunk_seconds):
         raise SettingsError("--alpha-output with --ray works for one file without "
                             "--chunk-seconds; run the others apart")
+    make_output_folder(source, Path(target) if target else None)  # the plan is accepted
     digest = sha256_of(model_path(settings, notify))
     fingerprint = settings_fingerprint(settings, digest)
     manifest = Manifest(pairs[0][1].parent)

@@ -94,6 +94,14 @@ class PostChain:
             matte = step(rgb, matte)
         return matte
 
+    def finish(self) -> None:
+        """The clip is over: a step that can only judge the whole of it (``--keep X,Y`` where
+        nobody ever appeared) raises here, before the output is committed."""
+        for step in self.steps:
+            finish = getattr(step, "finish", None)
+            if finish is not None:
+                finish()
+
 
 def build_post(settings: PostSettings) -> PostChain:
     """The chain the settings ask for (empty when post-processing is off).

@@ -2,10 +2,11 @@
 
 The matte is split into people and followed by :class:`~rtmatte.post.people.PeopleTracker`;
 this step picks whom to keep on the first frame that shows anyone (the largest, the one nearest
-the centre, or the one under a point) and from then on keeps that identity. The kept person's
-share of alpha is their region of the split, softened over a few pixels, times the model's
-alpha: against the background their edge is the model's own soft edge, and where they overlap
-someone else it is a short soft ramp instead of a cut.
+the centre, or the one under a point) and from then on keeps that identity. A point with nobody
+under it on that frame, or in a clip where nobody ever appears, is refused (SettingsError).
+The kept person's share of alpha is their region of the split, softened over a few pixels,
+times the model's alpha: against the background their edge is the model's own soft edge, and
+where they overlap someone else it is a short soft ramp instead of a cut.
 
 While the kept person is out of sight nobody is kept (the picture shows only background). When
 they come back within ``memory`` frames they are recognised and kept again; after that, the
@@ -52,8 +53,8 @@ def parse_keep(text: str) -> KeepRule:
     parts = value.split(",")
     if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
         return KeepRule("point", (int(parts[0]), int(parts[1])))
-    raise SettingsError(f"keep must be all, largest, center or X,Y (pixels of the first frame), "
-                        f"not {text!r}")
+    raise SettingsError(f"keep must be all, largest, center or X,Y (pixels of the first frame, "
+                        f"from 0,0 at its top-left corner), not {text!r}")
 
 
 class KeepPerson:
@@ -88,6 +89,14 @@ class KeepPerson:
         share = cv2.resize(share, (width, height), interpolation=cv2.INTER_LINEAR)
         share *= matte.alpha
         return Matte(alpha=share, fgr=matte.fgr)
+
+    def finish(self) -> None:
+        """A point is a person of the clip; a clip in which nobody ever appeared has none under
+        it, which is the user's error as much as a point beside everyone."""
+        if self.rule.point is not None and not self._chosen_once:
+            x, y = self.rule.point
+            raise SettingsError(f"--keep {x},{y}: nobody is at that point: no person appears "
+                                "anywhere in the clip; leave --keep out to keep the whole matte")
 
     def _choose(self, people: list[Person], scale: float,
                 size: tuple[int, int]) -> int | None:

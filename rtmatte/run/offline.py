@@ -25,6 +25,7 @@ from rtmatte.run.pipeline import Pipeline
 from rtmatte.run.progress import Progress
 from rtmatte.settings import Settings
 from rtmatte.sinks import AlphaSequenceSink, ImageSink, SinkGroup, VideoFileSink
+from rtmatte.sinks.atomic import check_name, make_folder
 from rtmatte.sources.file import VideoSource, probe_kind, read_image_with_alpha
 from rtmatte.types import Frame, Matte, Notify
 
@@ -84,8 +85,7 @@ class Job:
         self.progress = progress
         #: told (frames done, frames in the file or 0 when unknown) as a video goes
         self.on_progress = on_progress
-        self.compositor = Compositor(
-            parse_background(settings.bg, notify, settings.max_picture_pixels), settings.post)
+        self.compositor = Compositor(parse_background(settings.bg, notify), settings.post)
         self.transparent = self.compositor.transparent
         self.matter = matter or open_matter(settings, notify)
         self.post: PostChain = build_post(settings.post)
@@ -104,11 +104,12 @@ class Job:
         sinks = SinkGroup([ImageSink(target, self.settings.overwrite, alpha=self.transparent),
                            *self._alpha_sinks()])  # names checked before the model runs
         try:
-            rgb, own_alpha = read_image_with_alpha(source, self.settings.max_picture_pixels)
+            rgb, own_alpha = read_image_with_alpha(source)
             started = time.perf_counter()
             self.matter.reset()
             self.post.reset()
             matte = self.post(rgb, self.matter(rgb))
+            self.post.finish()
             if own_alpha is not None:  # what the picture already hides stays hidden
                 matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
             frame = Frame(rgb=rgb, index=0)
@@ -134,7 +135,7 @@ class Job:
             self.on_progress(done, total)
 
     def _video(self, source_path: Path, target: Path) -> JobResult:
-        with VideoSource(source_path, self.settings.max_picture_pixels, self.notify) as source:
+        with VideoSource(source_path) as source:
             info = source.info
             video = VideoFileSink(
                 target, time_base=info.time_base, rate=info.rate, alpha=self.transparent,
@@ -189,6 +190,11 @@ class Job:
             if video.frames == 0:
                 sinks.abort()
                 raise InputError(f"{source_path}: the video stream holds no frames")
+            try:
+                self.post.finish()
+            except BaseException:
+                sinks.abort()
+                raise
             written = sinks.close()[0]
         return JobResult(
             input=str(source_path), output=str(written), kind="video", frames=video.frames,
@@ -205,8 +211,9 @@ def plan_inputs(source: Path, target: Path | None, transparent: bool,
 
     Outputs into another folder keep their input's name; into the input's own folder they keep
     the ``.rtmatte`` tag. No output may land on an input (of this run, or a file in ``protect``
-    such as the background), nor two outputs on one name: that is refused before any work,
-    with or without ``--overwrite``.
+    such as the background), nor two outputs on one name, nor a name longer than the file
+    system takes: that is refused before any work, with or without ``--overwrite``. Nothing is
+    created here: :func:`make_output_folder` does that once the run is ready to write.
     """
     source = Path(source)
     if not source.is_dir():
@@ -216,6 +223,7 @@ def plan_inputs(source: Path, target: Path | None, transparent: bool,
     inputs = {_identity(path) for path in [*(item for item, _ in pairs), *map(Path, protect)]}
     seen: dict[tuple[int, int] | Path, Path] = {}
     for item, out in pairs:
+        check_name(out)  # NAME.rtmatte.EXT of a long input name can pass the file system's limit
         key = _identity(out)
         if key in inputs:
             raise OutputError(f"{out} is an input of this run; rtmatte never writes over its "
@@ -245,14 +253,21 @@ def _folder_pairs(source: Path, target: Path | None,
     if target is None or _identity(target) == _identity(source):
         return [(item, default_output(item, transparent)) for item in items]
     target = Path(target)
+    check_name(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: for a folder of inputs, -o must name a folder")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {target}: {exc.strerror or exc}") from exc
     return [(item, target / default_output(item, transparent).name.replace(OUTPUT_TAG, ""))
             for item in items]
+
+
+def make_output_folder(source: Path, target: Path | None) -> list[Path]:
+    """Create a folder run's ``-o`` folder (and missing parents) once everything that can be
+    refused before writing has been; returns those made, outermost first, for
+    :func:`~rtmatte.sinks.atomic.remove_empty_folders` when nothing was written into them. A
+    single file's folder is never created: it must exist, so a mistyped one is refused."""
+    if target is None or not Path(source).is_dir():
+        return []
+    return make_folder(Path(target))
 
 
 @dataclass
@@ -286,3 +301,5 @@ def describe(result: JobResult) -> str:
     audio = f", audio: {', '.join(result.audio)}" if result.audio else ""
     return (f"wrote {result.output} ({result.frames} frame{'s' * (result.frames != 1)}, "
             f"{result.fps:.1f} fps, {result.backend}{audio})")
+
+

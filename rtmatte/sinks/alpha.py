@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.sinks.atomic import Staging, write_error
+from rtmatte.sinks.atomic import Staging, make_folder, remove_empty_folders, write_error
 from rtmatte.sinks.image import encoded
 from rtmatte.types import Frame, Matte
 
@@ -27,15 +27,16 @@ class AlphaSequenceSink:
         self.pattern = FramePattern(pattern)
         self.overwrite = overwrite
         folder = self.pattern.folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create folder {folder}: {exc.strerror}") from exc
         existing = self.pattern.existing()
         if existing and not overwrite:
             raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the "
                               "sequence")
-        self._staging = Staging(folder)
+        self._made = make_folder(folder)  # taken away again when no frame ever lands in it
+        try:
+            self._staging = Staging(folder)
+        except OutputError:
+            remove_empty_folders(self._made)
+            raise
         self.frames = 0
         self.written: Path | None = None
 
@@ -72,8 +73,10 @@ class AlphaSequenceSink:
         return self.written
 
     def abort(self) -> None:
-        """Drop the staged pictures; an older sequence under the pattern stays as it was."""
+        """Drop the staged pictures; an older sequence under the pattern stays as it was, and
+        a folder this sink made is removed when empty."""
         self._staging.discard()
+        remove_empty_folders(self._made)
 
 
 class FramePattern:

@@ -42,8 +42,33 @@ def check_kind(target: Path, kind: str) -> None:
                           "choose an output name with one of those extensions")
 
 
+def name_limit(folder: Path) -> int:
+    """The longest file name, in bytes, that the file system holding ``folder`` takes (the
+    nearest folder that exists answers; 255, the common limit, where none says)."""
+    folder = Path(folder) if str(folder) else Path(".")
+    for place in [folder, *folder.parents]:
+        try:
+            return os.pathconf(place, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):  # missing, or no pathconf (Windows)
+            continue
+    return 255
+
+
+def check_name(target: Path, hint: str = "pass -o with a shorter name") -> None:
+    """Refuse an output name longer than its file system takes, in one line, before any work
+    (the system would only say so when the file is opened, as an OSError)."""
+    size = len(os.fsencode(target.name))
+    limit = name_limit(target.parent)
+    if size > limit:
+        shown = f"{target.name[:24]}…{target.name[-20:]}" if len(target.name) > 48 \
+            else target.name
+        raise OutputError(f"{shown}: the output name is {size} bytes, longer than the {limit} "
+                          f"a file name may have here; {hint}")
+
+
 def check_target(target: Path, overwrite: bool) -> None:
     """Refuse early (before any work) when the output cannot or must not be written."""
+    check_name(target)
     if target.exists() and not overwrite:
         raise OutputError(f"{target} already exists; pass --overwrite to replace it")
     if target.is_dir():
@@ -55,9 +80,36 @@ def check_target(target: Path, overwrite: bool) -> None:
         raise OutputError(f"cannot write {target}: folder {parent} is not writable")
 
 
+def make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns those made, outermost first, so a
+    run that writes nothing into them can take them away again (:func:`remove_empty_folders`)."""
+    folder = Path(folder)
+    missing = [place for place in [folder, *folder.parents] if not place.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
+    return missing[::-1]
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (as :func:`make_folder` returns them) that are still empty,
+    innermost first: a refused or failed run leaves no empty folder behind it."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # something is in it (or it is gone): it stays as it is
+            continue
+
+
 def kept_path(target: Path) -> Path:
-    """Where a playable but incomplete result goes, so the target name never holds one."""
-    return target.with_name(f"{target.stem}.partial{target.suffix}")
+    """Where a playable but incomplete result goes, so the target name never holds one: the
+    stem is shortened where ``.partial`` would make the name too long for the file system."""
+    stem, tail = target.stem, f".partial{target.suffix}"
+    room = name_limit(target.parent) - len(os.fsencode(tail))
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return target.with_name(f"{stem}{tail}")
 
 
 def write_error(target: Path, error: BaseException) -> OutputError:
