@@ -18,6 +18,7 @@ from rtmatte.types import Frame, Matte
 
 SIZE = (203, 301)
 BLUE = (20, 40, 220)
+SKY = (0, 60, 255)
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +88,12 @@ def test_harmonize_moves_the_person_towards_the_backgrounds_colours(scene) -> No
 
 
 def test_light_wrap_brightens_the_rim_with_the_background_only_there(scene) -> None:
-    frame, matte = scene
-    plain = Compositor(ColourBackground(BLUE))(frame, matte)
-    wrapped = Compositor(ColourBackground(BLUE), Edges(light_wrap=0.5))(frame, matte)
+    frame, matte = scene  # a sky with no red at all: a level of 0 stays 0
+    plain = Compositor(ColourBackground(SKY))(frame, matte)
+    wrapped = Compositor(ColourBackground(SKY), Edges(light_wrap=0.5))(frame, matte)
     lit = plain.astype(np.float32)
     backdrop = np.empty_like(frame.rgb)
-    backdrop[:] = BLUE
+    backdrop[:] = SKY
     light_wrap(lit, backdrop, matte.alpha, 0.5)
     assert np.array_equal(wrapped, np.clip(lit + 0.5, 0, 255).astype(np.uint8))
     changed = np.abs(wrapped.astype(int) - plain).max(axis=2) > 2

@@ -51,8 +51,10 @@ SMALL = (BLUE, (190, 84), (20, 44))
 def _shown(keep: KeepPerson, scene: Scene, people: list) -> list[float]:
     """Mean output alpha inside each drawn person (2 px in from their edge)."""
     rgb, matte, masks = scene.draw(people)
-    out = keep(rgb, matte).alpha
-    assert out.shape == matte.alpha.shape and np.isfinite(out).all()
+    result = keep(rgb, matte)
+    out = result.alpha
+    assert out.shape == matte.alpha.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and result.fgr is matte.fgr  # the colours pass through
     return [float(out[mask].mean()) for mask in masks]
 
 
@@ -90,8 +92,23 @@ def test_the_kept_person_is_recognised_when_back_within_memory(away: int) -> Non
         assert big > 0.97 and small < 0.01
 
 
+def test_once_everyone_is_forgotten_nothing_shows_not_even_a_blotch() -> None:
+    """The kept person is gone past the memory and nobody else is in view: a stray blotch (too
+    small to be a person) is background too, as the choice was made and nobody holds it."""
+    keep = KeepPerson(parse_keep("largest"), memory=2)
+    scene = Scene()
+    _shown(keep, scene, [BIG])
+    blotch = (ORANGE, (200, 40), (3, 3))
+    for _ in range(5):
+        rgb, matte, _ = scene.draw([blotch])
+        result = keep(rgb, matte)
+        assert result.alpha.shape == matte.alpha.shape and result.fgr is matte.fgr
+        assert matte.alpha.max() > 0.9 and result.alpha.max() == 0.0
+
+
 def test_the_default_memory_is_150_frames() -> None:
     assert PostSettings().keep_memory == 150
+    assert KeepPerson(parse_keep("largest")).tracker.memory == 150
     keep = build_post(PostSettings(keep="center", temporal=False)).steps[0]
     assert isinstance(keep, KeepPerson) and keep.tracker.memory == 150
 
@@ -104,13 +121,16 @@ def test_nothing_is_taken_away_before_anyone_is_seen() -> None:
     assert keep(rgb, matte) is matte
 
 
-def test_center_keeps_the_person_nearest_the_middle() -> None:
+@pytest.mark.parametrize(("near", "far"), [
+    ((GREEN, (132, 76), (18, 40)), (BLUE, (220, 80), (18, 40))),  # middle, and to the right
+    ((GREEN, (160, 60), (14, 26)), (BLUE, (128, 115), (14, 26))),  # nearer; below the middle
+])
+def test_center_keeps_the_person_nearest_the_middle(near, far) -> None:
     keep = KeepPerson(parse_keep("centre"))
     scene = Scene()
-    middle = (GREEN, (132, 76), (18, 40))
     for _ in range(3):
-        big, mid = _shown(keep, scene, [BIG, middle])
-        assert mid > 0.97 and big < 0.01
+        big, kept, other = _shown(keep, scene, [BIG, near, far])
+        assert kept > 0.97 and big < 0.01 and other < 0.01
 
 
 @pytest.mark.parametrize("scale", [1, 2])
@@ -128,6 +148,29 @@ def test_a_point_just_beside_a_person_still_picks_them() -> None:
     keep = KeepPerson(parse_keep("214,84"))  # 4 px right of the small person's edge (x = 210)
     big, small = _shown(keep, Scene(), [BIG, SMALL])
     assert small > 0.97 and big < 0.01
+
+
+def test_a_point_on_the_frames_first_row_or_column_is_inside_it() -> None:
+    corner = (BLUE, (20, 20), (30, 30))  # reaches past the top left corner
+    for point in ("0,0", "0,30", "30,0"):
+        _, kept = _shown(KeepPerson(parse_keep(point)), Scene(), [BIG, corner])
+        assert kept > 0.97, point
+
+
+def test_the_nearest_person_is_named_in_pixels_of_the_frame_as_given() -> None:
+    with pytest.raises(SettingsError, match=r"nearest person is around 3[78]\d,16\d\)"):
+        _shown(KeepPerson(parse_keep("500,10")), Scene(2), [BIG, SMALL])
+
+
+def test_a_point_survives_the_frame_getting_smaller() -> None:
+    """A camera that switches to a smaller size mid-run: the point, now past the frame's edge,
+    still picks whoever is nearest it (no error: the choice was made on the first frame)."""
+    keep = KeepPerson(parse_keep("500,280"), memory=1)
+    corner = (BLUE, (236, 124), (30, 30))  # reaches past the bottom right corner
+    _shown(keep, Scene(2), [BIG, corner])
+    for _ in range(4):
+        big, kept = _shown(keep, Scene(1), [BIG, corner])
+    assert kept > 0.97 and big < 0.01
 
 
 def test_a_point_where_nobody_is_names_the_nearest_person() -> None:
@@ -152,21 +195,57 @@ def test_after_the_memory_a_point_picks_whoever_is_nearest_it() -> None:
     assert big > 0.97
 
 
+def _ramp(line: np.ndarray) -> int:
+    return int(((line > 0.05) & (line < 0.95)).sum())
+
+
 def test_the_seam_with_someone_else_is_soft_and_the_edge_the_models() -> None:
-    """Two people touching: the kept one's share ramps over a few pixels where they meet; at
-    their outer edge the output is the matte's own soft alpha."""
+    """Two people touching side by side: the kept one's share ramps over a few pixels where
+    they meet; at their outer edge the output is the matte's own soft alpha."""
     keep = KeepPerson(parse_keep("largest"))
-    scene = Scene()
     touching = (BLUE, (128, 78), (20, 44))  # overlaps the big person's right side
-    rgb, matte, _ = scene.draw([BIG, touching])
+    rgb, matte, _ = Scene().draw([BIG, touching])
     out = keep(rgb, matte).alpha
-    row = out[78, 40:160]
     assert np.allclose(out[78, 45:100], matte.alpha[78, 45:100], atol=1e-3)
     assert out[78, 140] < 0.01
-    ramp = row[(row > 0.05) & (row < 0.95)]
-    assert 1 <= ramp.size <= 12
+    assert 3 <= _ramp(out[78, 100:125]) <= 12  # across the seam, where both are solid (4)
+    assert _ramp(matte.alpha[78, 100:125]) <= 1
     left_edge = np.flatnonzero((matte.alpha[78] > 0.05) & (matte.alpha[78] < 0.95))
     assert np.allclose(out[78, left_edge[:3]], matte.alpha[78, left_edge[:3]], atol=1e-3)
+
+
+def test_the_seam_is_measured_at_the_work_size() -> None:
+    """At twice the work size the ramp is twice as wide in the frame's pixels: the seam is a
+    property of the people, not of the camera's resolution."""
+    keep = KeepPerson(parse_keep("largest"))
+    touching = (BLUE, (128, 78), (20, 44))
+    rgb, matte, _ = Scene(2).draw([BIG, touching])
+    out = keep(rgb, matte).alpha
+    assert 6 <= _ramp(out[156, 200:250]) <= 24  # measured 9
+
+
+def test_a_fine_veil_is_averaged_not_sampled() -> None:
+    """A net curtain of 1-px stripes (0, 0.9, 0.9, 0 alpha) in a frame four times the work
+    size averages to 0.45 alpha at work size: not a body, so nobody is seen and nothing is
+    taken away (sampling instead of averaging would see 0.9, a person)."""
+    height, width = HEIGHT * 4, WIDTH * 4
+    alpha = np.zeros((height, width), np.float32)
+    stripes = np.tile(np.array([0, 0.9, 0.9, 0], np.float32), width // 4)
+    alpha[100:500, 200:800] = stripes[200:800]
+    rgb = np.full((height, width, 3), 128, np.uint8)
+    matte = Matte(alpha=alpha, fgr=rgb)
+    assert KeepPerson(parse_keep("largest"))(rgb, matte) is matte
+
+
+def test_the_seam_is_soft_across_a_row_too() -> None:
+    """One person above the other: the seam runs across, and ramps down the column."""
+    keep = KeepPerson(parse_keep("largest"))
+    top, below = (ORANGE, (90, 46), (40, 34)), (BLUE, (90, 108), (22, 30))
+    rgb, matte, _ = Scene().draw([top, below])
+    out = keep(rgb, matte).alpha
+    assert out[30, 90] > 0.97 and out[115, 90] < 0.01
+    assert 3 <= _ramp(out[65:95, 90]) <= 12  # measured 4
+    assert _ramp(matte.alpha[65:95, 90]) <= 1
 
 
 def test_keep_rules_parse() -> None:

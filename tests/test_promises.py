@@ -10,18 +10,23 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import CLIP_FRAMES, decode_rgb
+from conftest import CLIP_FRAMES, decode_rgb, stream_summary
 
 from rtmatte import api
 from rtmatte.cli import main
-from rtmatte.errors import OutputError
+from rtmatte.compose.backgrounds import parse_background
+from rtmatte.errors import BackgroundError, OutputError
+from rtmatte.matting import backends
+from rtmatte.matting.backends import BackendEntry, register_backend
 from rtmatte.samples import clip_frame, make_clip
 from rtmatte.sinks import atomic
+from rtmatte.types import Frame
 
 
 def run(*args: str | Path) -> int:
@@ -178,3 +183,107 @@ def test_bg_blur_blurs_the_background_and_keeps_the_person_sharp(sample_clip: Pa
             ratios[name].append(_detail(outputs[index], where) / _detail(inputs[index], where))
     assert max(ratios["background"]) < 0.35, ratios
     assert min(ratios["person"]) > 0.8, ratios
+
+
+def test_blur_2_blurs_more_and_a_bad_strength_is_refused() -> None:
+    rgb = np.random.default_rng(2).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    frame, alpha = Frame(rgb=rgb, index=0), np.zeros((480, 640), np.float32)
+    everywhere = np.ones((480, 640), bool)
+    detail = [_detail(parse_background(spec).render(frame, alpha), everywhere)
+              for spec in ("blur:0.5", "blur", "BLUR:2")]
+    assert _detail(rgb, everywhere) > detail[0] > detail[1] > detail[2]
+    for bad, words in (("blur:x", "must be a number"), ("blur:0", r"in \(0, 10\]"),
+                       ("blur:11", r"in \(0, 10\]")):
+        with pytest.raises(BackgroundError, match=words):
+            parse_background(bad)
+
+
+# a picture background is cover-fitted: it fills the frame, keeps its shape, centred ----------
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_a_picture_background_is_cover_fitted(tmp_path: Path, wide: bool) -> None:
+    """Three bands of colour, side by side (wide) or stacked (tall), behind a square frame:
+    the frame is filled by the middle band alone (scaled, not stretched, the rest cut off)."""
+    bands = np.zeros((90, 270, 3), np.uint8)
+    bands[:, :90], bands[:, 90:180], bands[:, 180:] = (250, 0, 0), (0, 250, 0), (0, 0, 250)
+    picture = bands if wide else np.ascontiguousarray(bands.transpose(1, 0, 2))
+    path = tmp_path / "bg.png"
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    frame = Frame(rgb=np.zeros((60, 60, 3), np.uint8), index=0)
+    shown = parse_background(str(path)).render(frame, np.zeros((60, 60), np.float32))
+    assert shown.shape == (60, 60, 3)
+    assert np.abs(shown[2:-2, 2:-2].astype(int) - (0, 250, 0)).max() <= 2
+
+
+# the demo: one command writes rtmatte-demo.mp4, and never over an earlier one ---------------
+
+def test_the_demo_writes_its_clip_and_never_overwrites(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--frames", "4", "--quiet"]) == 0
+    first = tmp_path / "rtmatte-demo.mp4"
+    summary = stream_summary(first)
+    assert summary["frames"] == 4 and summary["size"] == (640, 480)
+    assert summary["audio_streams"] == 1
+    before = first.read_bytes()
+    assert main(["demo", "--frames", "4", "--quiet"]) == 0
+    assert first.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rtmatte-demo-2.mp4",
+                                                         "rtmatte-demo.mp4"]
+
+
+# --crf: video quality, default 18 ---------------------------------------------------------
+
+def test_crf_sets_the_quality_and_defaults_to_18(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=6, size=(160, 120), audio=False)
+    sizes = {}
+    for name, extra in (("default", []), ("18", ["--crf", "18"]), ("34", ["--crf", "34"])):
+        out = tmp_path / f"{name}.mp4"
+        assert run(clip, "--bg", "#204060", "-o", out, *extra) == 0
+        sizes[name] = out.stat().st_size
+    assert sizes["default"] == sizes["18"]
+    assert sizes["34"] < 0.7 * sizes["18"]
+
+
+# exit code 1: a bug, said in one line, nothing left behind -----------------------------------
+
+class _FailingRuntime:
+    """A third-party backend with a bug: its runtime fails on the first frame."""
+
+    name = "failing/cpu"
+
+    def initial_state(self) -> None:
+        return None
+
+    def infer(self, rgb: np.ndarray, state: None, downsample_ratio: float):
+        raise RuntimeError("device lost in the middle of a frame")
+
+
+@pytest.fixture
+def failing_backend(monkeypatch: pytest.MonkeyPatch):
+    """Registered through the public registry in a module of its own, as a plugin would be;
+    the registry is restored afterwards."""
+    saved = dict(backends.REGISTRY)
+    module = types.ModuleType("rtmatte_test_failing_backend")
+    module.create = lambda request: _FailingRuntime()
+    module.unavailable = lambda device: None
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    register_backend(BackendEntry("failing", module.__name__, needs=("numpy",),
+                                  library="Failing Runtime", runs={"cpu": "on the CPU"},
+                                  auto_rank=-1))
+    yield
+    backends.REGISTRY.clear()
+    backends.REGISTRY.update(saved)
+
+
+def test_a_bug_exits_1_in_one_line_and_leaves_nothing(capsys, failing_backend,
+                                                     sample_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.mp4"
+    assert run(sample_clip, "--bg", "blur", "-o", out, "--backend", "failing") == 1
+    line = one_line(capsys)
+    assert line.startswith("rtmatte: unexpected error: RuntimeError: device lost in the middle "
+                           "of a frame") and "--debug" in line and "please report it" in line
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="device lost"):  # --debug: the traceback
+        main([str(sample_clip), "--bg", "blur", "-o", str(out), "--backend", "failing",
+              "--debug", "--quiet"])
+    assert list(tmp_path.iterdir()) == []

@@ -156,6 +156,7 @@ def configure(tree: Path, target: Target) -> None:
     settings = {
         "source_paths": ["rtmatte"],
         "only_mutate": [target.module],
+        "also_copy": ["models/", "configs/"],  # the model catalogue and the presets
         "pytest_add_cli_args_test_selection": list(target.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x"],
     }
