@@ -50,7 +50,7 @@ from rtmatte.sinks.atomic import remove_empty_folders
 from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.camera import CameraReader, parse_camera
-from rtmatte.sources.file import probe_kind
+from rtmatte.sources.file import check_size, probe_kind
 from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
 from rtmatte.types import Frame, Notify
 
@@ -233,6 +233,8 @@ def remove_background(rgb: np.ndarray, matter: Matter | None = None,
            optional=True)
     _check_common("remove_background", settings, None)
     settings = (settings or load_settings()).validate()
+    # matting takes about 85 bytes a pixel: refused before the model is even opened
+    check_size(rgb.shape[1], rgb.shape[0], settings.max_picture_pixels, "the picture is")
     matter = matter or open_matter(settings)
     matter.reset()
     post = build_post(settings.post)

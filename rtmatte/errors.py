@@ -21,6 +21,11 @@ class InputError(UserError):
     """The input (video, image, folder, camera) is missing, unreadable or not what it claims."""
 
 
+class PictureTooLarge(UserError):
+    """A picture or video frame declares a size over the ``max_picture_pixels`` setting; refused
+    before it is decoded, so a small file declaring a huge picture cannot take the memory."""
+
+
 class BackgroundError(UserError):
     """The --bg argument cannot be turned into a background."""
 

@@ -17,6 +17,7 @@ from typing import Any
 from rtmatte.errors import SettingsError
 from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
 from rtmatte.matting.models.catalogue import default_model_id
+from rtmatte.media import MAX_PICTURE_PIXELS, OPENCV_MAX_PIXELS
 from rtmatte.post import PostSettings
 from rtmatte.resources import data_dir
 
@@ -66,6 +67,8 @@ class Settings:
     crf: int = 18
     overwrite: bool = False
     alpha_output: str | None = None
+    #: the largest picture or video frame read (width x height), checked before decoding
+    max_picture_pixels: int = MAX_PICTURE_PIXELS
     post: PostSettings = field(default_factory=PostSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
 
@@ -83,6 +86,9 @@ class Settings:
                                 f"{self.downsample_ratio}")
         if not 0 <= self.crf <= 51:
             raise SettingsError(f"quality (crf) must be between 0 and 51, got {self.crf}")
+        if not 1 <= self.max_picture_pixels <= OPENCV_MAX_PIXELS:
+            raise SettingsError(f"max picture pixels must be from 1 to {OPENCV_MAX_PIXELS} "
+                                f"(OpenCV reads no larger), got {self.max_picture_pixels}")
         for table in (self, self.post, self.live):
             _refuse_non_finite(table)
         self.post.validate()

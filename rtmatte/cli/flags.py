@@ -92,6 +92,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                  help="video quality, 0 (lossless) to 51; default 18")
     setting_flag(parser, "--overwrite", setting="overwrite", action="store_true",
                  help="replace an existing output")
+    setting_flag(parser, "--max-picture-pixels", setting="max_picture_pixels", type=int,
+                 metavar="N", help="refuse pictures and video frames larger than N pixels, "
+                 "before decoding them (default 100000000: 100 megapixels)")
 
 
 def add_post_arguments(parser: argparse.ArgumentParser) -> None:

@@ -85,7 +85,8 @@ class Job:
         self.progress = progress
         #: told (frames done, frames in the file or 0 when unknown) as a video goes
         self.on_progress = on_progress
-        self.compositor = Compositor(parse_background(settings.bg, notify), settings.post)
+        self.compositor = Compositor(
+            parse_background(settings.bg, notify, settings.max_picture_pixels), settings.post)
         self.transparent = self.compositor.transparent
         self.matter = matter or open_matter(settings, notify)
         self.post: PostChain = build_post(settings.post)
@@ -104,7 +105,7 @@ class Job:
         sinks = SinkGroup([ImageSink(target, self.settings.overwrite, alpha=self.transparent),
                            *self._alpha_sinks()])  # names checked before the model runs
         try:
-            rgb, own_alpha = read_image_with_alpha(source)
+            rgb, own_alpha = read_image_with_alpha(source, self.settings.max_picture_pixels)
             started = time.perf_counter()
             self.matter.reset()
             self.post.reset()
@@ -135,7 +136,7 @@ class Job:
             self.on_progress(done, total)
 
     def _video(self, source_path: Path, target: Path) -> JobResult:
-        with VideoSource(source_path) as source:
+        with VideoSource(source_path, self.settings.max_picture_pixels, self.notify) as source:
             info = source.info
             video = VideoFileSink(
                 target, time_base=info.time_base, rate=info.rate, alpha=self.transparent,
