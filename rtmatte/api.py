@@ -50,7 +50,7 @@ from rtmatte.sinks.atomic import remove_empty_folders
 from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.camera import CameraReader, parse_camera
-from rtmatte.sources.file import check_size, probe_kind
+from rtmatte.sources.file import check_picture_file, check_size, probe_kind
 from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
 from rtmatte.types import Frame, Notify
 
@@ -89,6 +89,8 @@ def process(
     background_file = Path(settings.bg).expanduser()
     protect = [background_file] if background_file.is_file() else []
     pairs = plan_inputs(source, Path(target) if target else None, transparent, protect)
+    if len(pairs) == 1:  # a picture too large is refused before the model loads
+        check_picture_file(pairs[0][0], settings.max_picture_pixels)
     job = Job(settings, notify=notify, progress=progress, on_progress=on_progress)
     results: list[JobResult] = []
     failures: list[Failure] = []

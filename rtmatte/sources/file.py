@@ -205,6 +205,17 @@ def read_image_with_alpha(path: Path, max_pixels: int = MAX_PICTURE_PIXELS,
                         max_pixels=max_pixels)
 
 
+def check_picture_file(path: Path, max_pixels: int = MAX_PICTURE_PIXELS) -> None:
+    """Refuse a picture file declaring more than ``max_pixels`` now, from its header, before the
+    slow set-up a run does before it reads its input (loading the model)."""
+    path = Path(path)
+    if is_image_path(path):
+        _check_readable(path)
+        size = declared_size(np.fromfile(str(path), dtype=np.uint8))
+        if size is not None:
+            check_size(*size, max_pixels, f"{path}: the picture is")
+
+
 def decode_image(data: np.ndarray, name: str, may_have_alpha: bool = True,
                  max_pixels: int = MAX_PICTURE_PIXELS,
                  ) -> tuple[np.ndarray, np.ndarray | None]:

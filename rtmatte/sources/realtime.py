@@ -100,7 +100,7 @@ class RealtimeFileReader:
     """
 
     def __init__(self, path: Path, notify: Notify | None = None) -> None:
-        self._source = VideoSource(Path(path))
+        self._source = VideoSource(Path(path), notify=notify)
         self._frames = iter(self._source)
         self._notify = notify
         self.busy_s = 0.0
