@@ -218,6 +218,14 @@ def test_every_number_flag_is_checked_for_nan() -> None:
     assert not [a for a in build_parser()._actions if a.type is float]
 
 
+@pytest.mark.parametrize("value", ["nan", "inf"])
+@pytest.mark.parametrize("flag", ["--max-upload-mb", "--keep-minutes"])
+def test_serve_number_flags_take_no_nan_or_inf(capsys, flag, value) -> None:
+    # --queue 0 is refused as well, later: the number must be refused first, by its own name
+    assert exit_code(["serve", flag, value, "--queue", "0"]) == 2
+    assert f"argument {flag}: expected a finite number, got '{value}'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("line", ["downsample_ratio = nan", "[post]\nrefine_eps = inf",
                                   "[post]\ntemporal_motion = inf", "[post]\ngrow = nan",
                                   "[post]\nharmonize = -inf", "crf = inf"])

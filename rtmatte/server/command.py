@@ -16,6 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
+from rtmatte.argtypes import positive_number
 from rtmatte.errors import InputError, UserError
 from rtmatte.server.auth import host_name, is_loopback
 from rtmatte.server.config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
@@ -49,13 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, help="settings preset (as for files)")
     parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                         help="settings file (as for files)")
-    parser.add_argument("--max-upload-mb", type=float, default=500.0, metavar="MB",
+    parser.add_argument("--max-upload-mb", type=positive_number, default=500.0, metavar="MB",
                         help="largest upload taken; larger ones get 413 (default 500)")
     parser.add_argument("--queue", type=int, default=8, metavar="N",
                         help="video jobs that may wait; one more gets 429 (default 8)")
     parser.add_argument("--job-workers", type=int, default=1, metavar="N",
                         help="video jobs run at once (default 1)")
-    parser.add_argument("--keep-minutes", type=float, default=60.0, metavar="M",
+    parser.add_argument("--keep-minutes", type=positive_number, default=60.0, metavar="M",
                         help="how long a finished job's result is kept (default 60)")
     parser.add_argument("--picture-workers", type=int, default=1, metavar="N",
                         help="pictures matted at once by /api/remove, one model each "
