@@ -27,7 +27,7 @@ from rtmatte.cluster.chunks import (
     join_segments,
     plan_chunks,
 )
-from rtmatte.cluster.connect import connect, import_ray, worker_shape
+from rtmatte.cluster.connect import check_reachable, connect, import_ray, worker_shape
 from rtmatte.cluster.manifest import Manifest, settings_fingerprint
 from rtmatte.cluster.progress import BatchProgress
 from rtmatte.cluster.worker import MatteWorker, Outcome
@@ -118,6 +118,7 @@ def process_on_cluster(
     source = Path(source)
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
+    check_reachable(options.address)  # before planning creates any output folder
     transparent = is_transparent(settings.bg)
     background_file = Path(settings.bg).expanduser()
     protect = [background_file] if background_file.is_file() else []
@@ -145,7 +146,7 @@ def process_on_cluster(
     if batch.results:
         manifest.save()
     if tasks:
-        started = connect(options.address)
+        stop = connect(options.address)
         try:
             shape = worker_shape(ray.cluster_resources(), settings.device, options.workers,
                                  options.cpus_per_worker)
@@ -159,8 +160,8 @@ def process_on_cluster(
         finally:
             loop.stop()
             meter.clear()
-            if started:
-                ray.shutdown()
+            if stop is not None:
+                stop()
     for plan in plans:
         if id(plan) in batch.failed_plans:
             shutil.rmtree(plan.folder, ignore_errors=True)
