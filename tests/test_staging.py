@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,21 @@ def _left_by(folder: Path, host: str, pid: int, tail: str = "x1y2z3") -> Path:
     path.mkdir(mode=0o700)
     (path / "o.mp4").write_bytes(b"half a video")
     return path
+
+
+@contextmanager
+def _mounted(path: Path, options: str):
+    """A small tmpfs at ``path`` (needs root): a read-only one cannot be emptied or removed,
+    a tiny one fills up."""
+    path.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def _other_host() -> str:
@@ -85,7 +103,83 @@ def test_a_folder_of_a_running_process_survives(tmp_path: Path) -> None:
         assert (other / "o.mp4").exists() and (mine / "o.mp4").exists()
     finally:
         sleeper.stdin.close()
-        sleeper.wait()
+    assert sleeper.wait() == 0  # asked whether it runs, never signalled: it ends on its own
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="running as another user needs root")
+def test_a_folder_of_another_users_running_process_survives() -> None:
+    """The clean-up may not signal another user's process, and is told so: that process runs
+    and its staging folder stays. Here the clean-up runs as user 4242 and the folder's process
+    is this (root's) test."""
+    folder = Path(tempfile.mkdtemp(prefix="rtmatte-staging-test-"))
+    try:
+        folder.chmod(0o755)
+        left = _left_by(folder, atomic._HOST, os.getpid())
+        os.chown(left, 4242, 4242)
+        child = os.fork()
+        if child == 0:  # the clean-up as user 4242, in a process of its own
+            try:
+                os.setgid(4242)
+                os.setuid(4242)
+                clear_stale(folder)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        assert (left / "o.mp4").exists()
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_every_stale_folder_goes_whatever_else_lies_beside_them(tmp_path: Path) -> None:
+    """Ten folders of dead runs among forty things that only look alike: all ten go, all
+    forty stay, in whatever order the folder lists them."""
+    gone = _gone_pid()
+    stale = [_left_by(tmp_path, atomic._HOST, gone, f"dead{k:02d}") for k in range(10)]
+    kept = [_left_by(tmp_path, _other_host(), gone, f"host{k:02d}") for k in range(10)]
+    for k in range(10):
+        plain = tmp_path / f"{PREFIX}{atomic._HOST}-{gone}-file{k:02d}"
+        plain.write_text("a file\n")
+        link = tmp_path / f"{PREFIX}{atomic._HOST}-{gone}-link{k:02d}"
+        link.symlink_to(kept[k], target_is_directory=True)
+        kept += [plain, link]
+    if os.getuid() == 0:
+        for k in range(10):
+            theirs = _left_by(tmp_path, atomic._HOST, gone, f"user{k:02d}")
+            os.chown(theirs, 4242, 4242)
+            kept.append(theirs)
+    clear_stale(tmp_path)
+    assert not any(path.exists() for path in stale)
+    assert all(path.is_symlink() or path.exists() for path in kept)
+
+
+def test_what_cannot_be_removed_never_stops_a_run(tmp_path: Path) -> None:
+    """A stale folder holding something that cannot be removed (here a read-only mount) is
+    left as it is, and the new run goes on; so does discarding a run's own staging folder."""
+    left = _left_by(tmp_path, atomic._HOST, _gone_pid())
+    with _mounted(left / "stuck", "ro,size=16k"):
+        staging = Staging(tmp_path)  # clears what it can, raises nothing
+        assert left.is_dir() and not (left / "o.mp4").exists()
+        with _mounted(staging.path / "stuck", "ro,size=16k"):
+            staging.discard()
+            assert staging.path.is_dir()
+    staging.discard()
+    clear_stale(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_bytes_on_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    with _mounted(tmp_path / "disk", "size=16k") as disk:
+        with pytest.raises(OutputError, match=rf"^the disk is full: {disk / 's.json'} could "
+                                              rf"not be finished \(no space left in {disk}\)"):
+            write_bytes(disk / "s.json", b"x" * 200_000)
+        assert list(disk.iterdir()) == []
+
+
+def test_a_staging_folder_that_cannot_be_made_names_the_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(OutputError) as refused:
+        Staging(missing)
+    assert str(refused.value) == f"cannot write {missing / 'output'}: No such file or directory"
 
 
 def test_a_link_with_a_staging_name_survives_and_its_target_too(tmp_path: Path) -> None:
@@ -250,9 +344,12 @@ def test_the_extension_must_fit_the_kind(name: str, kind: str, refused: bool) ->
     if not refused:
         check_kind(Path(name), kind)
         return
-    what = "a video" if kind == "video" else "a picture"
-    with pytest.raises(OutputError, match=f"{name}: {what} is written as "):
+    what, allowed = (("a video", ".mp4, .m4v, .mov, .mkv, .webm") if kind == "video" else
+                     ("a picture", ".png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff"))
+    with pytest.raises(OutputError) as refused:
         check_kind(Path(name), kind)
+    assert str(refused.value) == (f"{name}: {what} is written as {allowed}; choose an output "
+                                  "name with one of those extensions")
 
 
 def test_a_partial_result_has_its_own_name() -> None:
