@@ -15,7 +15,15 @@ import numpy as np
 from rtmatte.errors import InputError, PictureTooLarge, StreamError
 from rtmatte.media import ALPHA_IMAGE_EXTENSIONS, MAX_PICTURE_PIXELS, is_image_path
 from rtmatte.sources.headers import FORMATS, declared_size
-from rtmatte.sources.look import describe_display, is_wide, notes_on, to_rgb, upright
+from rtmatte.sources.look import (
+    deinterlaced,
+    describe_display,
+    is_interlaced,
+    is_wide,
+    notes_on,
+    to_rgb,
+    upright,
+)
 from rtmatte.types import Frame, Notify
 
 #: how far short of the container's duration a video may end before it counts as truncated
@@ -128,7 +136,10 @@ class VideoSource:
         frame_ticks = _ticks_per_frame(self.info)
         last_pts: int | None = None
         try:
-            for decoded in self._container.decode(self._stream):
+            pictures = self._container.decode(self._stream)
+            if is_interlaced(self._stream):
+                pictures = deinterlaced(pictures, self._stream)
+            for decoded in pictures:
                 # the declared size is checked before decoding; a stream that grows later on
                 # has one frame decoded, never turned into RGB and handed on
                 check_size(decoded.width, decoded.height, self._max_pixels,

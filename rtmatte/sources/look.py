@@ -6,16 +6,21 @@ tone-mapped by FFmpeg's swscale: composited as it is, an SDR background would la
 brightness inside an HDR picture. Every other video keeps its colour space: the RGB values stay
 in it, and :class:`~rtmatte.types.Display` tells the writer the primaries, transfer and matrix,
 so the copy is encoded and tagged as the source was. The shape of a pixel (anamorphic video)
-travels the same way. What cannot be kept (HDR, 10 bits, interlacing, a video's own alpha, a
+travels the same way. Interlaced video is deinterlaced (bwdif, one picture per frame, so
+the frame count and timestamps stay), since the model mattes whole pictures and a combed edge
+would be matted as such. What cannot be kept (HDR, 10 bits, interlacing, a video's own alpha, a
 second video stream) is said in one line each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import av
+import av.filter
 import numpy as np
 
 from rtmatte.types import UNSPECIFIED, Display
@@ -57,6 +62,32 @@ def upright(display: Display, turned: bool) -> Display:
                    transfer=display.transfer, matrix=display.matrix)
 
 
+def is_interlaced(stream: av.video.stream.VideoStream) -> bool:
+    return stream.codec_context.field_order in _INTERLACED
+
+
+def deinterlaced(frames: Iterator[av.VideoFrame],
+                 stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    """``frames`` through FFmpeg's bwdif, one picture for each frame (only those flagged
+    interlaced are changed), with their timestamps in the stream's time base again."""
+    graph = av.filter.Graph()
+    source = graph.add_buffer(template=stream)
+    bwdif = graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+    source.link_to(bwdif)
+    bwdif.link_to(graph.add("buffersink"))
+    graph.configure()
+    for frame in chain(frames, [None]):  # None: the end, which lets the last frame out
+        graph.push(frame)
+        while True:
+            try:
+                picture = graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
+            if picture.pts is not None:
+                picture.pts = round(picture.pts * picture.time_base / stream.time_base)
+            yield picture
+
+
 def to_rgb(decoded: av.VideoFrame, wide: bool) -> np.ndarray:
     """uint8 RGB of a decoded frame: in its own colour space, or SDR BT.709 where ``wide``."""
     if wide:
@@ -80,8 +111,8 @@ def notes_on(path: Path, stream: av.video.stream.VideoStream, others: int) -> li
     elif bits > 8:
         notes.append(f"{name} is {bits}-bit: it is written 8-bit, its colour tags kept")
     if context.field_order in _INTERLACED:
-        notes.append(f"{name} is interlaced: its frames are matted and written whole, as "
-                     "progressive frames (not deinterlaced)")
+        notes.append(f"{name} is interlaced: it is deinterlaced (bwdif, one picture a frame) "
+                     "and written progressive")
     if (context.format and any(c.is_alpha for c in context.format.components)) or \
             stream.metadata.get("alpha_mode") == "1":
         notes.append(f"{name} has its own alpha channel: it is not read for video, the matte "
