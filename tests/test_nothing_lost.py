@@ -21,7 +21,7 @@ from conftest import CLIP_FRAMES, stream_summary
 
 from rtmatte.cli import main
 from rtmatte.errors import OutputError
-from rtmatte.sinks.atomic import clear_stale
+from rtmatte.sinks.atomic import Staging, clear_stale
 from rtmatte.sinks.video_file import VideoFileSink
 from rtmatte.types import Frame
 
@@ -127,6 +127,37 @@ def test_planted_links_at_temporary_names_are_not_followed(sample_clip, tmp_path
     assert victim.read_text() == "precious\n"
     assert out.is_file() and not out.is_symlink()
     assert not any(p.is_dir() for p in tmp_path.iterdir() if p.name.startswith(".rtmatte"))
+
+
+def test_the_final_rename_never_replaces_what_appeared_meanwhile(tmp_path):
+    """Without --overwrite the name is checked at the start and again by the rename itself: a
+    run that finishes second (both started before either finished) replaces nothing, not a
+    file and not a link (never followed), and keeps its own result beside it."""
+    staging = Staging(tmp_path)
+    try:
+        staging.file("o.mp4").write_bytes(b"the second run")
+        (tmp_path / "o.mp4").write_bytes(b"the first run")
+        with pytest.raises(OutputError, match="--overwrite") as refused:
+            staging.commit("o.mp4", tmp_path / "o.mp4", overwrite=False)
+        assert (tmp_path / "o.mp4").read_bytes() == b"the first run"
+        assert (tmp_path / "o-2.mp4").read_bytes() == b"the second run"
+        assert str(tmp_path / "o-2.mp4") in str(refused.value)
+        victim = tmp_path / "victim.txt"
+        victim.write_text("precious\n")
+        (tmp_path / "p.mp4").symlink_to(victim)
+        (tmp_path / "d.mp4").symlink_to(tmp_path / "nowhere")
+        for name in ("p.mp4", "d.mp4"):
+            staging.file(name).write_bytes(b"new")
+            with pytest.raises(OutputError):
+                staging.commit(name, tmp_path / name, overwrite=False)
+            assert (tmp_path / name).is_symlink()
+        assert victim.read_text() == "precious\n" and not (tmp_path / "nowhere").exists()
+        staging.file("q.mp4").write_bytes(b"free")
+        staging.commit("q.mp4", tmp_path / "q.mp4", overwrite=False)
+        assert (tmp_path / "q.mp4").read_bytes() == b"free"
+        assert not staging.file("q.mp4").exists()
+    finally:
+        staging.discard()
 
 
 def test_staging_folders_are_private_and_unpredictable(tmp_path):

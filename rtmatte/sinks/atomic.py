@@ -4,7 +4,9 @@ Every output is first written inside a *staging folder*: a hidden folder beside 
 created exclusively by :func:`tempfile.mkdtemp` with an unpredictable name and mode 0700. Nobody
 else can create or swap entries inside it, so a link planted in the target's folder can never
 redirect what rtmatte writes; a finished file is renamed into place (``os.replace`` replaces a
-link at the target name itself, never the file it points to), and the folder is removed.
+link at the target name itself, never the file it points to; without ``--overwrite`` a hard link
+claims the name instead, which fails rather than replace a file another run put there
+meanwhile), and the folder is removed.
 
 A staging folder's name carries the host and process that made it, so a later run into the same
 folder can clear the ones left by a process that was killed outright (SIGKILL, power loss) while
@@ -31,6 +33,8 @@ _PREFIX = ".rtmatte-partial-"
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 _STAGING_NAME = re.compile(rf"^{re.escape(_PREFIX)}(?P<host>[0-9a-f]{{8}})-(?P<pid>\d+)-")
 _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+#: what ``os.link`` fails with where the file system has no hard links
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS)
 
 
 def check_kind(target: Path, kind: str) -> None:
@@ -139,25 +143,71 @@ class Staging:
         """A path inside the folder with ``name``'s extension, so encoders pick their format."""
         return self.path / Path(name).name
 
-    def commit(self, name: str, target: Path) -> None:
-        """Rename the staged ``name`` onto ``target`` (one atomic step on one file system)."""
+    def commit(self, name: str, target: Path, overwrite: bool = True) -> None:
+        """Move the staged ``name`` onto ``target`` in one atomic step (one file system).
+
+        With ``overwrite`` whatever is at ``target`` is replaced (a link there itself, never
+        what it points to). Without it nothing there is replaced, not even a file that appeared
+        after the run checked the name (a second run to the same output that finished first):
+        the finished file is kept beside it as ``STEM-N.EXT`` and an :class:`OutputError` says
+        where, so neither run's result is lost.
+        """
+        staged = self.file(name)
         try:
-            os.replace(self.file(name), target)
+            if overwrite:
+                os.replace(staged, target)
+                return
+            if _move_unless_taken(staged, target):
+                return
+            kept = _keep_beside(staged, target)
         except OSError as exc:
             raise write_error(target, exc) from exc
+        raise OutputError(f"{target} appeared while this run was going (another run writing to "
+                          f"the same name?); it was left as it is and this run's result was "
+                          f"kept as {kept}; pass --overwrite to replace it")
 
     def discard(self) -> None:
         """Remove the folder and whatever is still staged in it."""
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a staging folder: complete, or not at all."""
+def _move_unless_taken(source: Path, target: Path) -> bool:
+    """Move ``source`` to ``target`` unless the name is taken (by a file, a folder or a link,
+    never followed); False when it is. A hard link claims a name atomically or fails if it
+    exists, where a check followed by a rename would leave a moment for another run to land."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        # a file system without hard links (FAT, some network shares): two steps there
+        if os.path.lexists(target):
+            return False
+        os.rename(source, target)
+        return True
+    os.unlink(source)
+    return True
+
+
+def _keep_beside(source: Path, target: Path) -> Path:
+    """Move ``source`` to the first free ``STEM-N.EXT`` beside ``target`` (N from 2)."""
+    for number in range(2, 10_000):
+        kept = target.with_name(f"{target.stem}-{number}{target.suffix}")
+        if _move_unless_taken(source, kept):
+            return kept
+    raise FileExistsError(errno.EEXIST, "every name up to -9999 is taken", str(target))
+
+
+def write_bytes(target: Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``target`` through a staging folder: complete, or not at all; without
+    ``overwrite`` never over a file that is there when it is done (see :meth:`Staging.commit`)."""
     target = Path(target)
     staging = Staging(target.parent)
     try:
         staging.file(target.name).write_bytes(data)
-        staging.commit(target.name, target)
+        staging.commit(target.name, target, overwrite)
     except OSError as exc:
         raise write_error(target, exc) from exc
     finally:

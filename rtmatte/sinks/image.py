@@ -55,7 +55,7 @@ def write_image(target: Path, picture: np.ndarray, overwrite: bool = False) -> N
         bgr = cv2.cvtColor(picture, cv2.COLOR_RGBA2BGRA)
     else:
         bgr = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-    write_bytes(target, encoded(target, bgr))
+    write_bytes(target, encoded(target, bgr), overwrite)
 
 
 def encoded(target: Path, pixels: np.ndarray) -> bytes:
