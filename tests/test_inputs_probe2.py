@@ -160,6 +160,33 @@ def test_a_video_declaring_huge_frames_is_refused(capsys, tmp_path) -> None:
     assert everything_under(tmp_path) == ["huge.y4m"]
 
 
+def test_the_server_answers_an_oversize_picture_with_422(tmp_path) -> None:
+    """As the picture and as the background picture, with the limit the server's settings say;
+    the picture the server took before stays taken (nothing else changed)."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rtmatte.server.app import create_app
+    from rtmatte.server.config import ServerConfig
+
+    huge = png_declaring(tmp_path / "huge.png", 100_000, 100_000).read_bytes()
+    ok, small = cv2.imencode(".png", np.full((48, 64, 3), 90, np.uint8))
+    assert ok
+    config = ServerConfig(token="t" * 24, port=7860,
+                          settings=load_settings(overrides={"max_picture_pixels": 4000}))
+    with TestClient(create_app(config), base_url="http://127.0.0.1:7860",
+                    headers={"Authorization": f"Bearer {'t' * 24}"}) as client:
+        for field in ("file", "bg_file"):
+            files = {"file": ("a.png", small.tobytes()), field: ("huge.png", huge)}
+            answer = client.post("/api/remove", files=files)
+            assert answer.status_code == 422, answer.text
+            assert "100000x100000" in answer.json()["detail"]
+        _, larger = cv2.imencode(".png", np.full((60, 80, 3), 90, np.uint8))
+        answer = client.post("/api/remove", files={"file": ("b.png", larger.tobytes())})
+        assert answer.status_code == 422  # 80x60 is over this server's 4000 pixels
+        assert "80x60 (4800 pixels), over the limit of 4000 pixels" in answer.json()["detail"]
+
+
 def test_the_python_api_refuses_over_the_limit(tmp_path) -> None:
     huge = png_declaring(tmp_path / "huge.png", 100_000, 100_000)
     with pytest.raises(PictureTooLarge, match="100000x100000"):
