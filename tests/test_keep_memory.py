@@ -150,6 +150,20 @@ def test_a_point_just_beside_a_person_still_picks_them() -> None:
     assert small > 0.97 and big < 0.01
 
 
+def test_a_point_exactly_at_the_slack_still_picks() -> None:
+    """250x140: the slack is 2 % of 250, exactly 5 px. A point 5 px right of the person's
+    rightmost body pixel on its row picks them; 6 px is nobody."""
+    rgb, matte, _ = Scene().draw([(ORANGE, (100, 70), (30, 50))])
+    rgb = np.ascontiguousarray(rgb[:140, :250])
+    matte = Matte(alpha=np.ascontiguousarray(matte.alpha[:140, :250]), fgr=rgb)
+    probe = KeepPerson(parse_keep("center"))
+    probe(rgb, matte)
+    right = int(np.flatnonzero(probe.tracker.people[probe.kept].mask[70]).max())
+    KeepPerson(parse_keep(f"{right + 5},70"))(rgb, matte)
+    with pytest.raises(SettingsError, match="nobody is at that point"):
+        KeepPerson(parse_keep(f"{right + 6},70"))(rgb, matte)
+
+
 def test_a_point_on_the_frames_first_row_or_column_is_inside_it() -> None:
     corner = (BLUE, (20, 20), (30, 30))  # reaches past the top left corner
     for point in ("0,0", "0,30", "30,0"):
@@ -187,9 +201,13 @@ def test_a_point_survives_the_frame_getting_smaller() -> None:
     keep = KeepPerson(parse_keep("500,280"), memory=1)
     corner = (BLUE, (236, 124), (30, 30))  # reaches past the bottom right corner
     _shown(keep, Scene(2), [BIG, corner])
-    for _ in range(4):
-        (kept,) = _shown(keep, Scene(1), [corner])
-        assert kept > 0.97
+    for _ in range(4):  # 200x112 now: smaller than the work size, so the people start anew
+        rgb, matte, _ = Scene(1).draw([corner])
+        small = (200, 112)
+        rgb, alpha = cv2.resize(rgb, small), cv2.resize(matte.alpha, small)
+        out = keep(rgb, Matte(alpha=alpha, fgr=rgb)).alpha
+        assert out.shape == (112, 200)
+        assert out[alpha > 0.99].mean() > 0.97
 
 
 def test_a_point_where_nobody_is_names_the_nearest_person() -> None:
