@@ -274,6 +274,20 @@ def test_anamorphic_video_is_written_with_its_pixel_shape(tmp_path) -> None:
     assert abs(shown_width / (rows[-1] - rows[0] + 1) - 1) < 0.06
 
 
+def test_anamorphic_video_into_vp9_is_written_square_and_said(tmp_path) -> None:
+    """VP9 in WebM holds no pixel shape PyAV can set: the pictures are stretched to square
+    pixels, as wide as the source is shown, and a line says so."""
+    source = encode(tmp_path / "wide.mp4", grey(3, 320, 240),
+                    context={"sample_aspect_ratio": Fraction(4, 3)})
+    out = tmp_path / "out.webm"
+    heard = notes_of(source, out)
+    assert any("out.webm: VP9 here cannot carry the source's pixel shape (4:3)" in note
+               and "427x240" in note for note in heard), heard
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.width in (427, 428) and stream.codec_context.height == 240
+
+
 # --- item 9 and colour: what the copy is tagged with is what it holds --------------------------
 
 def pq_clip(path: Path, frames: int = 4) -> Path:
@@ -343,6 +357,9 @@ def test_sdr_colour_tags_are_kept_and_the_colours_go_back(tmp_path) -> None:
     with av.open(str(out)) as container:
         copy = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert np.abs(copy[8:-8, 8:-8].astype(int) - shown[8:-8, 8:-8]).max() <= 6
+    for name in ("cutout.mov", "cutout.webm"):  # ProRes reads the tags off each frame
+        api.process(source, tmp_path / name, bg="transparent")
+        assert tags(tmp_path / name) == (1, 1, 1, 1)
 
 
 # --- the smaller ones: said in one line -------------------------------------------------------

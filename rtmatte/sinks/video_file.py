@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from rtmatte.errors import OutputError
@@ -68,6 +70,9 @@ class VideoFileSink:
         self._audio: AudioCarrier | None = None
         self._pad: tuple[int, int] = (0, 0)
         self._matrix: str | None = None  # the swscale matrix to Y'CbCr, None: its default
+        self._tags = (UNSPECIFIED, UNSPECIFIED)  # primaries and transfer, on every frame
+        self._square: tuple[int, int] | None = None  # (width, height) to stretch pictures to
+        self._own_notes: list[str] = []
         self.frames = 0
         self.written: Path | None = None
         #: the source broke part way: what was written is kept, but not under the target name
@@ -80,14 +85,18 @@ class VideoFileSink:
     @property
     def notes(self) -> list[str]:
         """What changed on the way for the streams carried beside the video (a re-encode, a
-        downmix, a subtitle left out), in sentences for the user."""
-        return list(self._audio.notes) if self._audio else []
+        downmix, a subtitle left out), and for the video's own shape, in sentences for the
+        user."""
+        return [*self._own_notes, *(self._audio.notes if self._audio else [])]
 
     def _open_stream(self, height: int, width: int,
                      display: Display) -> av.video.stream.VideoStream:
         suffix = self.target.suffix.lower()
         codec = ALPHA_VIDEO_CODECS[suffix] if self.alpha else _OPAQUE_CODEC.get(suffix,
                                                                                _DEFAULT_CODEC)
+        if codec == "libvpx-vp9" and display.pixel_aspect != 1:
+            width = self._square_pixels(height, width, display.pixel_aspect)
+            display = dataclasses.replace(display, pixel_aspect=Fraction(1))
         stream = self._container.add_stream(codec, rate=self._rate)
         stream.time_base = self._time_base
         stream.codec_context.time_base = self._time_base
@@ -111,6 +120,19 @@ class VideoFileSink:
             self._audio = AudioCarrier(self._audio_from, self._container, suffix)
         return stream
 
+    def _square_pixels(self, height: int, width: int, aspect: Fraction) -> int:
+        """VP9 holds no pixel shape, and Matroska's is set where PyAV does not reach: pictures
+        of pixels that are not square are stretched to square ones, shown as wide as before.
+        Returns the new width."""
+        shown = max(1, round(width * aspect))
+        self._square = (shown, height)
+        shape = f"{aspect.numerator}:{aspect.denominator}"
+        self._own_notes.append(
+            f"{self.target.name}: VP9 here cannot carry the source's pixel shape ({shape}), so "
+            f"its pictures are written with square pixels, {shown}x{height}, as wide as the "
+            "source is shown")
+        return shown
+
     def _describe(self, context: av.video.codeccontext.VideoCodecContext,
                   display: Display) -> None:
         """Tag the stream with the pixel shape and colour space of ``display``, and convert to
@@ -121,6 +143,7 @@ class VideoFileSink:
             context.color_primaries = display.primaries
         if display.transfer != UNSPECIFIED:
             context.color_trc = display.transfer
+        self._tags = (display.primaries, display.transfer)  # ProRes reads them off each frame
         self._matrix = _SWS_MATRIX.get(display.matrix)
         if self._matrix is not None:
             context.colorspace = display.matrix
@@ -132,15 +155,19 @@ class VideoFileSink:
             if self._stream is None:
                 self._stream = self._open_stream(picture.shape[0], picture.shape[1],
                                                  frame.display)
+            if self._square is not None:
+                picture = cv2.resize(picture, self._square, interpolation=cv2.INTER_LINEAR)
             if any(self._pad):
                 picture = np.pad(picture, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)),
                                  mode="edge")
             encoded = av.VideoFrame.from_ndarray(picture,
                                                  format="rgba" if self.alpha else "rgb24")
-            if self._matrix is not None:
-                encoded = encoded.reformat(format=self._stream.pix_fmt,
-                                           dst_colorspace=self._matrix,
-                                           dst_color_range="MPEG")
+            encoded = encoded.reformat(format=self._stream.pix_fmt, dst_colorspace=self._matrix,
+                                       dst_color_range="MPEG" if self._matrix else None)
+            if self._tags[0] != UNSPECIFIED:
+                encoded.color_primaries = self._tags[0]
+            if self._tags[1] != UNSPECIFIED:
+                encoded.color_trc = self._tags[1]
             encoded.pts = self.frames if frame.pts is None else frame.pts
             encoded.time_base = self._time_base
             for packet in self._stream.encode(encoded):
