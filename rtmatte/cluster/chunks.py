@@ -1,14 +1,22 @@
-"""One long video across workers: split at keyframes, matte each chunk warmed up, join by remux.
+"""One long video across workers: split at keyframes, matte each chunk, hand the recurrent
+state over at each seam, join by remux.
 
 A chunk is the frames from one source keyframe to the next boundary. Its worker decodes from a
-keyframe before that, runs the recurrent model (and the post chain, whose temporal smoothing
-has memory too) over ``WARMUP_SECONDS`` of frames it does not write, so the state at the
-chunk's first frame is close to what an unsplit run would carry there (docs/scale.md measures
-how close). Each chunk is encoded as its own segment file with the source's time base and
-exact timestamps, in a hidden folder beside the output; a segment is written whole or not at
-all, so one that exists is finished and a rerun reuses it. The join copies the segments'
-packets one after another into the output, with no re-encode, and carries the audio and
-subtitles once, straight from the source, interleaved by time as a single run does.
+keyframe before that and runs the model and the post chain (whose temporal smoothing has memory
+too) over ``WARMUP_SECONDS`` of frames before the chunk and over the chunk's first
+``HEAD_SECONDS`` (the head) without writing them; it writes the rest (the body) as a segment and
+keeps two states: where its body begins and where the chunk ends.
+
+The head is written by a seam task (:func:`matte_seam`): it starts from the state the
+previous chunk ended with, which is the unsplit run's own state at that frame, and runs the
+head; where its state at the body's first frame agrees with the chunk's own, the body is kept,
+else the body is redone from there. So no frame carries a state a warm-up only guessed at.
+
+Each piece is encoded as its own segment file with the source's time base, in a hidden folder
+beside the output; a file there is written whole or not at all, so one that exists is finished
+and a rerun reuses it. The join copies the segments' packets one after another into the output,
+with no re-encode, each piece's timestamps set from the source's own (a segment container may
+round its start), and carries the audio and subtitles once, straight from the source.
 """
 
 from __future__ import annotations
@@ -16,9 +24,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,6 +34,7 @@ import av
 import cv2
 import numpy as np
 
+from rtmatte.cluster.handoff import AGREE, Handoff
 from rtmatte.compose.backgrounds import VideoBackground
 from rtmatte.errors import InputError, OutputError, StreamError
 from rtmatte.run.offline import Job, JobResult
@@ -36,8 +45,15 @@ from rtmatte.sinks.audio import AudioCarrier
 from rtmatte.sources.file import VideoSource
 from rtmatte.types import Frame, Matte
 
-#: seconds of frames the model sees before a chunk's first written frame (docs/scale.md)
+#: seconds of frames the model sees before a chunk's first frame (docs/scale.md)
 WARMUP_SECONDS = 2.0
+#: seconds at a chunk's start that the seam task writes from the previous chunk's state, and
+#: the length of each piece after it, at whose marks the two runs' states are compared
+#: (docs/scale.md)
+HEAD_SECONDS = 2.0
+#: pieces a chunk's body is cut into at most (the last one runs to the chunk's end): past the
+#: last mark a seam that never agreed makes the whole rest again
+MARKS = 4
 #: a last chunk shorter than this share of --chunk-seconds joins the one before
 _TAIL_SHARE = 0.25
 #: display rotation (degrees clockwise) -> the turn that shows the picture upright, as
@@ -47,40 +63,100 @@ _UPRIGHT = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90
 
 @dataclass(frozen=True)
 class Chunk:
-    """One worker's share of a video: where to seek, warm up, start and stop (source pts)."""
+    """One worker's share of a video: where to seek, warm up and start (source pts), the marks
+    that cut its body into pieces, and where its files go.
+
+    The chunk's own run writes the pieces and keeps its state at each mark; the seam task
+    writes the head and, until its state agrees with the chunk's own at a mark, the pieces
+    before that mark again."""
 
     source: str
-    segment: str
+    folder: str
+    suffix: str
     number: int
     seek_pts: int
     warm_pts: int
     start_pts: int
+    #: each piece's first frame (the first chunk has one piece from its start and no head)
+    marks: tuple[int, ...]
+    #: frames in each piece
+    counts: tuple[int, ...]
     #: the next chunk's first frame; None for the last chunk
     end_pts: int | None
     #: the video's first frame, where a video background's clock starts
     first_pts: int
-    frames: int
+    head_frames: int
     time_base: Fraction
     rate: Fraction
+
+    def _file(self, name: str) -> Path:
+        return Path(self.folder) / f"{self.number:05d}-{name}"
+
+    def piece(self, index: int) -> Path:
+        return self._file(f"piece{index}{self.suffix}")
+
+    def mark(self, index: int) -> Path:
+        """The chunk's own state at mark ``index``."""
+        return self._file(f"mark{index}.state")
+
+    def stop(self, index: int) -> int | None:
+        """Where piece ``index`` ends (the next mark, or the chunk's end)."""
+        return self.marks[index + 1] if index + 1 < len(self.marks) else self.end_pts
+
+    @property
+    def end(self) -> Path:
+        """The state after the chunk's last frame: the next chunk's head starts from it."""
+        return self._file("end.state")
+
+    def head(self, start_state: Path) -> Path:
+        """The head segment made from ``start_state`` (named by its digest, so a head made
+        from a state that has since been redone is never taken for a current one)."""
+        return self._file(f"head-{_digest(start_state)}{self.suffix}")
+
+    @property
+    def done(self) -> bool:
+        """The chunk's own run is finished: its pieces, its marks' states and its end."""
+        return self.end.is_file() and all(
+            self.piece(i).is_file() and (not self.number or self.mark(i).is_file())
+            for i in range(len(self.marks)))
 
 
 @dataclass
 class ChunkPlan:
-    """A video split into chunks, the hidden folder their segments go to, and the output."""
+    """A video split into chunks, the hidden folder their files go to, and the output."""
 
     source: Path
     target: Path
     folder: Path
     chunks: list[Chunk]
     frames: int
-    done: set[int] = field(default_factory=set)
 
-    def segment_done(self, chunk: Chunk) -> bool:
-        return Path(chunk.segment).is_file()
+    def head_done(self, chunk: Chunk) -> bool:
+        """Whether ``chunk``'s head exists for the state the chunk before it ends with now."""
+        if not chunk.number:
+            return True
+        before = self.chunks[chunk.number - 1].end
+        return before.is_file() and chunk.head(before).is_file()
+
+    @property
+    def complete(self) -> bool:
+        return all(c.done and self.head_done(c) for c in self.chunks)
+
+    def pieces(self) -> list[tuple[Path, int, int]]:
+        """The segments in order, each with its first frame's source pts and its frame count."""
+        out = []
+        for chunk in self.chunks:
+            if chunk.number:
+                out.append((chunk.head(self.chunks[chunk.number - 1].end), chunk.start_pts,
+                            chunk.head_frames))
+            out.extend((chunk.piece(i), mark, count) for i, (mark, count) in
+                       enumerate(zip(chunk.marks, chunk.counts, strict=True)))
+        return out
 
 
 def plan_chunks(source: Path, target: Path, chunk_seconds: float, fingerprint: str,
-                warmup_seconds: float = WARMUP_SECONDS) -> ChunkPlan | None:
+                warmup_seconds: float = WARMUP_SECONDS,
+                head_seconds: float = HEAD_SECONDS) -> ChunkPlan | None:
     """Split ``source`` at the first keyframe at least ``chunk_seconds`` after the last split;
     None when that leaves one chunk (the video then runs whole, as on one machine)."""
     with VideoSource(source) as probe:
@@ -96,18 +172,33 @@ def plan_chunks(source: Path, target: Path, chunk_seconds: float, fingerprint: s
         starts.pop()
     if len(starts) == 1:
         return None
-    folder = _chunk_folder(source, target, f"{chunk_seconds!r}|{warmup_seconds!r}", fingerprint)
-    warm_ticks = round(Fraction(warmup_seconds) / tb)
+    folder = _chunk_folder(source, target, f"{chunk_seconds!r}|{warmup_seconds!r}|"
+                                           f"{head_seconds!r}", fingerprint)
+    warm_ticks = Fraction(warmup_seconds) / tb
+    frame_ticks = Fraction(pts[-1] - first, max(1, len(pts) - 1))  # the mean frame duration
+    step = max(1, round(Fraction(head_seconds) / tb / frame_ticks)) if frame_ticks else 1
     chunks = []
     for number, start in enumerate(starts):
         end = starts[number + 1] if number + 1 < len(starts) else None
-        warm = pts[max(0, bisect_right(pts, start - warm_ticks - 1))] if number else start
+        first_index = bisect_left(pts, start)
+        stop = len(pts) if end is None else bisect_left(pts, end)
+        # the head and up to MARKS pieces of about head_seconds each; the last runs to the end
+        cuts = [first_index] if not number else [
+            first_index + step * k for k in range(1, MARKS + 1)
+            if first_index + step * (k + 1) <= stop]
+        if not cuts and stop - first_index > 1:  # shorter than two heads: halves
+            cuts = [first_index + (stop - first_index) // 2]
+        if not cuts:
+            raise InputError(f"{source}: chunk {number} holds one frame; use a longer "
+                             "--chunk-seconds")
+        warm = pts[bisect_left(pts, start - warm_ticks)] if number else start
         seekable = [k for k in keyframes if k <= warm]
-        frames = sum(1 for p in pts if p >= start and (end is None or p < end))
         chunks.append(Chunk(
-            source=str(source), segment=str(folder / f"{number:05d}{target.suffix}"),
-            number=number, seek_pts=seekable[-1] if seekable else first, warm_pts=warm,
-            start_pts=start, end_pts=end, first_pts=first, frames=frames, time_base=tb,
+            source=str(source), folder=str(folder), suffix=target.suffix, number=number,
+            seek_pts=seekable[-1] if seekable else first, warm_pts=warm, start_pts=start,
+            marks=tuple(pts[i] for i in cuts),
+            counts=tuple(b - a for a, b in zip(cuts, [*cuts[1:], stop], strict=True)),
+            end_pts=end, first_pts=first, head_frames=cuts[0] - first_index, time_base=tb,
             rate=info.rate))
     return ChunkPlan(source=source, target=target, folder=folder, chunks=chunks,
                      frames=len(pts))
@@ -149,85 +240,169 @@ def _chunk_folder(source: Path, target: Path, cut: str, fingerprint: str) -> Pat
     return target.parent / f".rtmatte-chunks-{target.name}-{digest}"
 
 
-def matte_chunk(job: Job, chunk: Chunk) -> JobResult:
-    """Run one chunk through ``job``'s model, post chain and compositor into its segment file.
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
-    The segment is encoded exactly as a whole file would be (same sink, codec, quality, time
-    base); only the frames from ``start_pts`` on are written.
-    """
-    segment = Path(chunk.segment)
-    segment.parent.mkdir(exist_ok=True)
-    sink = VideoFileSink(segment, time_base=chunk.time_base, rate=chunk.rate,
-                         alpha=job.transparent, crf=job.settings.crf, overwrite=True)
+
+def matte_chunk(job: Job, chunk: Chunk) -> JobResult:
+    """The chunk's own run: warm up, run the head unwritten, write each piece into its segment,
+    and keep the state at each mark and at the chunk's end."""
     job.matter.reset()
     job.post.reset()
+    run = _Run(job, chunk)
+    run.span(chunk.seek_pts, chunk.warm_pts, chunk.marks[0], None, 0)
+    for index, mark in enumerate(chunk.marks):
+        if chunk.number:
+            run.handoff().save(chunk.mark(index))
+        run.span(mark, mark, chunk.stop(index), chunk.piece(index), chunk.counts[index])
+    run.handoff().save(chunk.end)
+    return run.result("chunk", chunk.piece(0), sum(chunk.counts))
+
+
+def matte_seam(job: Job, chunk: Chunk, start_state: Path) -> JobResult:
+    """Write ``chunk``'s head from ``start_state`` (the previous chunk's end: the real state at
+    the head's first frame), then, piece by piece, again each piece until this run's state at
+    a mark agrees with the chunk's own there (:data:`rtmatte.cluster.handoff.AGREE`): from that
+    mark on the chunk's own pieces stand. Where no mark agrees, every piece and the chunk's end
+    state are made again from here. The head file comes last: it is there only when the chunk
+    is whole."""
+    head_file = chunk.head(start_state)
+    job.post = Handoff.load(start_state).restore(job.matter)
+    run = _Run(job, chunk)
+    staged = head_file.with_name(f".{head_file.name}")
+    run.span(chunk.start_pts, chunk.start_pts, chunk.marks[0], staged, chunk.head_frames)
+    gaps: list[float] = []
+    redone = 0
+    for index, mark in enumerate(chunk.marks):
+        gaps.append(run.handoff().gap(Handoff.load(chunk.mark(index))))
+        if gaps[-1] <= AGREE:
+            break
+        piece = chunk.piece(index)
+        run.span(mark, mark, chunk.stop(index), piece.with_name(f".{piece.name}"),
+                 chunk.counts[index])
+        os.replace(piece.with_name(f".{piece.name}"), piece)
+        redone += 1
+    if redone == len(chunk.marks):
+        run.handoff().save(chunk.end)
+    os.replace(staged, head_file)
+    return run.result("seam", head_file, chunk.head_frames + sum(chunk.counts[:redone]),
+                      seam={"gaps": gaps, "pieces_redone": redone,
+                            "redone": redone == len(chunk.marks)})
+
+
+class _Run:
+    """One worker's pass over part of a chunk, span by span, through the job's model, post
+    chain and compositor, carrying their state from one span to the next; the frames of a
+    span are encoded into its segment exactly as a whole file would be (same sink, codec,
+    quality, time base)."""
+
+    def __init__(self, job: Job, chunk: Chunk) -> None:
+        self.job, self.chunk = job, chunk
+        self.ratio: list[float] = []
+        self.last_alpha: np.ndarray | None = None
+        self.seconds = 0.0
+        self.stages: dict[str, dict[str, float]] = {}
+        _start_background(job, chunk)
+
+    def handoff(self) -> Handoff:
+        """The state after the last frame run (the pipeline is idle between spans)."""
+        return Handoff(Handoff.of_matter(self.job.matter), Handoff.of_post(self.job.post),
+                       self.last_alpha)
+
+    def span(self, seek_pts: int, from_pts: int, stop: int | None, segment: Path | None,
+             count: int) -> None:
+        """Decode from the keyframe at or before ``seek_pts``, run the frames from
+        ``from_pts`` to ``stop``, and write them into ``segment`` (None: run only)."""
+        if stop is not None and from_pts >= stop:
+            return
+        job, chunk = self.job, self.chunk
+        sink = None
+        if segment is not None:
+            segment.parent.mkdir(mode=0o700, exist_ok=True)
+            sink = VideoFileSink(segment, time_base=chunk.time_base, rate=chunk.rate,
+                                 alpha=job.transparent, crf=job.settings.crf, overwrite=True)
+
+        def infer(frame: Frame) -> tuple[Frame, Matte]:
+            if not self.ratio:
+                self.ratio.append(job.matter.ratio_for(*frame.rgb.shape[:2]))
+            return frame, job.matter(frame.rgb)
+
+        def post(item: tuple[Frame, Matte]) -> tuple[Frame, Matte]:
+            frame, matte = item
+            matte = job.post(frame.rgb, matte)
+            self.last_alpha = matte.alpha
+            return frame, matte
+
+        def write(item: tuple[Frame, Matte]) -> None:
+            frame, matte = item
+            if sink is not None:
+                sink.write(job.compositor(frame, matte), frame, matte)
+
+        try:
+            with av.open(chunk.source) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
+                frames = _frames(container, stream, chunk, from_pts, stop)
+                stats = Pipeline(frames, [("infer", infer), ("post", post)], write).run()
+            made = sink.frames if sink is not None else 0
+            if sink is not None and made != count:
+                raise StreamError(f"{chunk.source}: chunk {chunk.number} decoded {made} of "
+                                  f"its {count} frames")
+        except av.error.FFmpegError as exc:
+            if sink is not None:
+                sink.abort()
+            raise InputError(f"{chunk.source}: cannot be read for chunk {chunk.number} "
+                             f"({exc})") from exc
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+        if sink is not None:
+            sink.close()
+        self.seconds += stats.seconds
+        for name, timing in stats.stages.items():
+            into = self.stages.setdefault(name, {})
+            for key, value in timing.as_dict().items():
+                into[key] = into.get(key, 0) + value
+
+    def result(self, kind: str, output: Path, frames: int, **stages: object) -> JobResult:
+        job = self.job
+        return JobResult(
+            input=self.chunk.source, output=str(output), kind=kind, frames=frames,
+            seconds=self.seconds, backend=job.matter.backend.name,
+            downsample_ratio=self.ratio[0] if self.ratio else 0.0,
+            stages={**self.stages, **stages}, scene_cuts=job.matter.cuts)
+
+
+def _start_background(job: Job, chunk: Chunk) -> None:
+    """A video background's clock starts at the video's first frame, as in an unsplit run."""
     background = job.compositor.background
-    if background is not None:
-        background.restart()
-        if isinstance(background, VideoBackground):  # its clock starts at the video's start
-            still = np.zeros((2, 2, 3), np.uint8)
-            background.render(Frame(rgb=still, index=0, pts=chunk.first_pts,
-                                    time_base=chunk.time_base), np.zeros((2, 2), np.float32))
-    ratio: list[float] = []
-
-    def infer(item: tuple[Frame, bool]) -> tuple[Frame, bool, Matte]:
-        frame, keep = item
-        if not ratio:
-            ratio.append(job.matter.ratio_for(*frame.rgb.shape[:2]))
-        return frame, keep, job.matter(frame.rgb)
-
-    def post(item: tuple[Frame, bool, Matte]) -> tuple[Frame, bool, Matte]:
-        frame, keep, matte = item
-        return frame, keep, job.post(frame.rgb, matte)
-
-    def write(item: tuple[Frame, bool, Matte]) -> None:
-        frame, keep, matte = item
-        if keep:
-            sink.write(job.compositor(frame, matte), frame, matte)
-
-    try:
-        with av.open(chunk.source) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            container.seek(chunk.seek_pts, stream=stream, backward=True, any_frame=False)
-            stats = Pipeline(_frames(container, stream, chunk),
-                             [("infer", infer), ("post", post)], write).run()
-        if sink.frames != chunk.frames:
-            raise StreamError(f"{chunk.source}: chunk {chunk.number} decoded {sink.frames} of "
-                              f"its {chunk.frames} frames")
-    except av.error.FFmpegError as exc:
-        sink.abort()
-        raise InputError(f"{chunk.source}: cannot be read for chunk {chunk.number} "
-                         f"({exc})") from exc
-    except BaseException:
-        sink.abort()
-        raise
-    sink.close()
-    return JobResult(
-        input=chunk.source, output=str(segment), kind="chunk", frames=sink.frames,
-        seconds=stats.seconds, backend=job.matter.backend.name,
-        downsample_ratio=ratio[0] if ratio else 0.0,
-        stages={name: timing.as_dict() for name, timing in stats.stages.items()},
-        scene_cuts=job.matter.cuts)
+    if background is None:
+        return
+    background.restart()
+    if isinstance(background, VideoBackground):
+        still = np.zeros((2, 2, 3), np.uint8)
+        background.render(Frame(rgb=still, index=0, pts=chunk.first_pts,
+                                time_base=chunk.time_base), np.zeros((2, 2), np.float32))
 
 
 def _frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-            chunk: Chunk) -> Iterator[tuple[Frame, bool]]:
-    """Upright frames from the warm-up start to the chunk's end, each with whether to write it."""
+            chunk: Chunk, from_pts: int, stop: int | None) -> Iterator[Frame]:
+    """Upright frames from ``from_pts`` to ``stop``."""
     index = 0
     try:
         for decoded in container.decode(stream):
             pts = decoded.pts
-            if pts is None or pts < chunk.warm_pts:
+            if pts is None or pts < from_pts:
                 continue
-            if chunk.end_pts is not None and pts >= chunk.end_pts:
+            if stop is not None and pts >= stop:
                 return
             rgb = decoded.to_ndarray(format="rgb24")
             turn = _UPRIGHT.get(-int(decoded.rotation or 0) % 360)
             if turn is not None:
                 rgb = cv2.rotate(rgb, turn)
-            yield Frame(rgb=rgb, index=index, pts=pts, time_base=chunk.time_base), \
-                pts >= chunk.start_pts
+            yield Frame(rgb=rgb, index=index, pts=pts, time_base=chunk.time_base)
             index += 1
     except av.error.FFmpegError as exc:
         raise StreamError(f"{chunk.source}: the video stream is corrupt in chunk {chunk.number} "
@@ -246,17 +421,23 @@ class Joined:
 
 def join_segments(plan: ChunkPlan, overwrite: bool) -> Joined:
     """Copy every segment's video packets, in order, into the output beside the source's own
-    audio and subtitles; staged and renamed into place whole, then the segments are removed."""
+    audio and subtitles; staged and renamed into place whole, then the segments are removed.
+
+    Each piece's timestamps are set from the source's: a segment's container may store its
+    start rounded (QuickTime and MP4 keep a late start in an edit list counted in milliseconds),
+    so its first frame is put back at the source pts it was made from, and the rest follow
+    by their exact distances from it."""
     target = plan.target
     check_target(target, overwrite)
-    segments = [Path(c.segment) for c in plan.chunks]
+    pieces = plan.pieces()
     staging = Staging(target.parent)
     staged = staging.file(target.name)
     carrier: AudioCarrier | None = None
     frames = 0
+    last_dts = -(1 << 62)
     try:
         with av.open(str(staged), "w") as output:
-            with av.open(str(segments[0])) as first:
+            with av.open(str(pieces[0][0])) as first:
                 template = first.streams.video[0]
                 video = output.add_stream_from_template(template)
                 video.time_base = template.time_base
@@ -265,21 +446,39 @@ def join_segments(plan: ChunkPlan, overwrite: bool) -> Joined:
                 carried = len(probe.streams.audio) + len(probe.streams.subtitles)
             if carried:
                 carrier = AudioCarrier(plan.source, output, target.suffix.lower())
-            for segment in segments:
+            for segment, first_pts, count in pieces:
+                made = 0
+                with av.open(str(segment)) as part:
+                    stream = part.streams.video[0]
+                    stored = min(p.pts for p in part.demux(stream) if p.size and p.pts is not None)
                 with av.open(str(segment)) as part:
                     stream = part.streams.video[0]
                     if stream.codec_context.extradata != extradata:
                         raise OutputError(f"{target}: the chunks were encoded with different "
                                           "parameters and cannot be joined; rerun without "
                                           "--chunk-seconds")
+                    shift = _exact(first_pts, plan.chunks[0].time_base, stream.time_base) - stored
                     for packet in part.demux(stream):
                         if packet.dts is None or not packet.size:
                             continue
-                        if carrier is not None and packet.pts is not None:
+                        packet.pts += shift
+                        # a segment too short for the encoder's reordering starts its decode
+                        # times later than the others: they must still only go forward
+                        packet.dts = max(packet.dts + shift, last_dts + 1)
+                        if packet.pts is not None and packet.dts > packet.pts:
+                            raise OutputError(f"{target}: the segment {segment.name} cannot "
+                                              "follow the one before it in decode order; rerun "
+                                              "with a longer --chunk-seconds")
+                        last_dts = packet.dts
+                        if carrier is not None:
                             carrier.feed_until(float(packet.pts * packet.time_base))
                         packet.stream = video
                         output.mux(packet)
-                        frames += 1
+                        made += 1
+                if made != count:
+                    raise StreamError(f"{target}: the segment {segment.name} holds {made} "
+                                      f"frames where its chunk has {count}")
+                frames += made
             if carrier is not None:
                 carrier.finish()
         if frames != plan.frames:
@@ -298,3 +497,12 @@ def join_segments(plan: ChunkPlan, overwrite: bool) -> Joined:
     return Joined(output=target, frames=frames,
                   audio=[t.codec for t in carrier.tracks] if carrier else [],
                   notes=list(carrier.notes) if carrier else [])
+
+
+def _exact(pts: int, source: Fraction, target: Fraction) -> int:
+    """``pts`` of time base ``source`` in ``target``, rounded as FFmpeg's muxers round it (to
+    the nearest tick, halves away from zero), so it lands where an unsplit run puts it."""
+    value = Fraction(pts) * source / target
+    whole = int(value)
+    return whole + (1 if value - whole >= Fraction(1, 2) else 0) if value >= 0 else \
+        -_exact(-pts, source, target)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rtmatte.cluster.chunks import (
+    HEAD_SECONDS,
     WARMUP_SECONDS,
     Chunk,
     ChunkPlan,
@@ -63,8 +64,10 @@ class ClusterOptions:
     address: str = "local"
     #: split videos longer than this into chunks of about this many seconds
     chunk_seconds: float | None = None
-    #: seconds of frames the model sees before each chunk's first written frame
+    #: seconds of frames the model sees before each chunk's first frame
     warmup_seconds: float = WARMUP_SECONDS
+    #: seconds at each chunk's start written from the previous chunk's real state
+    head_seconds: float = HEAD_SECONDS
     #: redo files the manifest says are finished
     force: bool = False
     #: workers to start; default one per GPU, else one per ``cpus_per_worker`` cores
@@ -81,13 +84,16 @@ class _Task:
     overwrite: bool
     chunk: Chunk | None = None
     plan: ChunkPlan | None = None
+    #: the chunk's head, from the state the chunk before it ended with (not the chunk itself)
+    seam: bool = False
     attempt: int = 1
 
     @property
     def label(self) -> str:
         if self.chunk is None or self.plan is None:
             return self.source.name
-        return f"{self.source.name} chunk {self.chunk.number + 1}/{len(self.plan.chunks)}"
+        what = "seam before chunk" if self.seam else "chunk"
+        return f"{self.source.name} {what} {self.chunk.number + 1}/{len(self.plan.chunks)}"
 
 
 @dataclass
@@ -98,6 +104,8 @@ class _Batch:
     failures: list[Failure] = field(default_factory=list)
     failed_plans: set[int] = field(default_factory=set)
     chunk_results: dict[int, list[JobResult]] = field(default_factory=dict)
+    #: (plan id, chunk number) of the seams queued or running
+    seams: set[tuple[int, int]] = field(default_factory=set)
     units_done: int = 0
     frames: int = 0
 
@@ -133,19 +141,20 @@ def process_on_cluster(
     say = notify or (lambda message: None)
     batch = _Batch()
     tasks, plans = _plan(pairs, manifest, fingerprint, settings, options, batch, say)
-    meter = BatchProgress(len(pairs), len(tasks), enabled=progress)
+    seams = sum(1 for plan in plans for c in plan.chunks if not plan.head_done(c))
+    meter = BatchProgress(len(pairs), len(tasks) + seams, enabled=progress)
 
     def tell(message: str) -> None:
         meter.clear()
         say(message)
 
     loop = _Loop(ray, settings, manifest, fingerprint, batch, tell)
-    for plan in plans:  # every segment already made by an earlier run: only the join is left
-        if all(plan.segment_done(c) for c in plan.chunks):
+    for plan in plans:  # every piece already made by an earlier run: only the join is left
+        if plan.complete:
             loop.join(plan, settings.overwrite or manifest.owns(plan.target))
     if batch.results:
         manifest.save()
-    if tasks:
+    if tasks or seams:
         stop = connect(options.address)
         try:
             shape = worker_shape(ray.cluster_resources(), settings.device, options.workers,
@@ -156,7 +165,7 @@ def process_on_cluster(
             writable = sorted({str(t.target.parent) for t in tasks})
             loop.start(shape, digest, readable, writable, options.max_attempts)
             tell(f"ray: {shape.describe()}, {len(tasks)} item{'s' * (len(tasks) != 1)} to do")
-            loop.run(deque(tasks), meter)
+            loop.run(deque(tasks), meter, plans)
         finally:
             loop.stop()
             meter.clear()
@@ -191,7 +200,7 @@ def _plan(pairs: list[tuple[Path, Path]], manifest: Manifest, fingerprint: str,
             plan = None
             if options.chunk_seconds and probe_kind(item) == "video":
                 plan = plan_chunks(item, out, options.chunk_seconds, fingerprint,
-                                   options.warmup_seconds)
+                                   options.warmup_seconds, options.head_seconds)
             if plan is not None:
                 check_target(out, overwrite)  # refused now, not after every chunk is matted
         except (UserError, StreamError) as exc:
@@ -205,7 +214,7 @@ def _plan(pairs: list[tuple[Path, Path]], manifest: Manifest, fingerprint: str,
             continue
         plans.append(plan)
         tasks.extend(_Task(item, out, overwrite, chunk=c, plan=plan) for c in plan.chunks
-                     if not plan.segment_done(c))
+                     if not c.done)
     if skipped:
         say(f"{skipped} of {len(pairs)} file{'s' * (len(pairs) != 1)} already done "
             f"({manifest.path}); --force does them again")
@@ -253,17 +262,25 @@ class _Loop:
             except Exception:  # already gone with its node: nothing left to stop
                 continue
 
-    def run(self, queue: deque[_Task], meter: BatchProgress) -> None:
+    def run(self, queue: deque[_Task], meter: BatchProgress, plans: list[ChunkPlan]) -> None:
         waited_since = time.monotonic()
+        for plan in plans:
+            self._seams_ready(plan, queue)
         while queue or self.running:
             while queue and self.idle:
                 task = queue.popleft()
                 if task.plan is not None and id(task.plan) in self.batch.failed_plans:
                     continue
                 actor = self.idle.pop()
-                call = actor.run_file.remote(str(task.source), str(task.target),
-                                             task.overwrite) if task.chunk is None \
-                    else actor.run_chunk.remote(task.chunk)
+                if task.chunk is None:
+                    call = actor.run_file.remote(str(task.source), str(task.target),
+                                                 task.overwrite)
+                elif task.seam:
+                    assert task.plan is not None
+                    before = task.plan.chunks[task.chunk.number - 1].end
+                    call = actor.run_seam.remote(task.chunk, str(before))
+                else:
+                    call = actor.run_chunk.remote(task.chunk)
                 self.running[call] = (actor, task)
             if queue and not (self.idle or self.running or self.starting):
                 self._spawn()
@@ -324,7 +341,7 @@ class _Loop:
         elif task.plan is None:
             self._record(outcome.result, outcome.host)
         else:
-            self._chunk_done(task, outcome.result)
+            self._chunk_done(task, outcome.result, queue)
 
     def _lost(self, actor: Any, task: _Task, host: str, queue: deque[_Task]) -> None:
         """A worker died holding ``task``: another worker takes it, unless this was its last
@@ -364,15 +381,31 @@ class _Loop:
             self.tell(note)
         self.tell(f"{describe(result)} on {host}")
 
-    def _chunk_done(self, task: _Task, result: JobResult) -> None:
+    def _chunk_done(self, task: _Task, result: JobResult, queue: deque[_Task]) -> None:
         plan = task.plan
-        assert plan is not None
+        assert plan is not None and task.chunk is not None
+        if task.seam:
+            self.batch.seams.discard((id(plan), task.chunk.number))
         if id(plan) in self.batch.failed_plans:
             return
         self.batch.frames += result.frames
         self.batch.chunk_results.setdefault(id(plan), []).append(result)
-        if all(plan.segment_done(c) for c in plan.chunks):
+        self._seams_ready(plan, queue)
+        if plan.complete and not any(key[0] == id(plan) for key in self.batch.seams):
             self.join(plan, task.overwrite)
+
+    def _seams_ready(self, plan: ChunkPlan, queue: deque[_Task]) -> None:
+        """Queue each seam whose two chunks are done and whose head is missing for the state
+        the chunk before it ends with now (a seam that redid a chunk changed that state, so
+        the next seam is done again from it)."""
+        for chunk in plan.chunks[1:]:
+            key = (id(plan), chunk.number)
+            if key in self.batch.seams or plan.head_done(chunk):
+                continue
+            if chunk.done and plan.chunks[chunk.number - 1].done:
+                self.batch.seams.add(key)
+                queue.append(_Task(plan.source, plan.target, False, chunk=chunk, plan=plan,
+                                   seam=True))
 
     def join(self, plan: ChunkPlan, overwrite: bool) -> None:
         """Join a video's finished segments into its output and record it."""
@@ -384,14 +417,20 @@ class _Loop:
             self.batch.failures.append(Failure(input=str(plan.source), error=str(exc)))
             self.tell(f"failed {plan.source.name}: {exc}")
             return
-        parts = self.batch.chunk_results.get(id(plan), [])
+        done = self.batch.chunk_results.get(id(plan), [])
+        parts = [p for p in done if p.kind == "chunk"]
+        seams = [p.stages["seam"] for p in done if p.kind == "seam"]
         join_s = time.perf_counter() - started
         result = JobResult(
             input=str(plan.source), output=str(joined.output), kind="video",
-            frames=joined.frames, seconds=sum(p.seconds for p in parts) + join_s,
+            frames=joined.frames, seconds=sum(p.seconds for p in done) + join_s,
             backend=parts[0].backend if parts else "", downsample_ratio=(
                 parts[0].downsample_ratio if parts else 0.0),
             stages={"chunks": {"items": len(plan.chunks), "matted_here": len(parts)},
+                    "seams": {"items": len(seams),
+                              "pieces_redone": sum(s["pieces_redone"] for s in seams),
+                              "chunks_redone": sum(1 for s in seams if s["redone"]),
+                              "gaps_at_first_mark": [round(s["gaps"][0], 6) for s in seams]},
                     "join": {"busy_s": round(join_s, 4), "items": joined.frames}},
             audio=joined.audio, scene_cuts=sum(p.scene_cuts for p in parts),
             notes=joined.notes)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rtmatte.cluster.chunks import Chunk, matte_chunk
+from rtmatte.cluster.chunks import Chunk, matte_chunk, matte_seam
 from rtmatte.errors import ModelError, StreamError, UserError
 from rtmatte.matting.backends import create_backend
 from rtmatte.matting.matter import Matter
@@ -75,6 +75,15 @@ class MatteWorker:
         assert self.job is not None
         try:
             return Outcome(self.host, result=matte_chunk(self.job, chunk))
+        except (UserError, StreamError) as exc:
+            return Outcome(self.host, error=str(exc))
+
+    def run_seam(self, chunk: Chunk, start_state: str) -> Outcome:
+        """One chunk's head from the state the chunk before it ended with (and its body again
+        where the chunk's own state had not caught up by the body's start)."""
+        assert self.job is not None
+        try:
+            return Outcome(self.host, result=matte_seam(self.job, chunk, Path(start_state)))
         except (UserError, StreamError) as exc:
             return Outcome(self.host, error=str(exc))
 

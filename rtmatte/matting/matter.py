@@ -49,6 +49,16 @@ class Matter:
         self._shape = None
         self._thumb = None
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """All the next matte depends on besides the next frame (recurrent state, frame shape,
+        the cut detector's last thumbnail): a cluster worker hands it over so the worker doing
+        the next chunk of a video carries on exactly as one unsplit run would."""
+        return (self._state, self._shape, self._thumb)
+
+    def resume(self, snapshot: tuple[Any, ...]) -> None:
+        """Carry on from a :meth:`snapshot`, taken here or by another Matter of the same model."""
+        self._state, self._shape, self._thumb = snapshot
+
     def ratio_for(self, height: int, width: int) -> float:
         baked = getattr(self.backend, "baked_ratio", None)
         if baked:
