@@ -40,6 +40,8 @@ class Target:
     module: str
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()
+    #: "forkserver" where the tests start threads a forked worker cannot inherit (the server)
+    isolation: str = "fork"
 
     @property
     def dotted(self) -> str:
@@ -66,11 +68,18 @@ TARGETS: dict[str, Target] = {t.module: t for t in (
     Target("rtmatte/sinks/atomic.py", ("tests/test_staging.py",)),
     Target("rtmatte/run/offline.py", ("tests/test_planning.py",),
            ("default_output", "plan_inputs", "_identity", "_folder_pairs")),
+    Target("rtmatte/cluster/manifest.py", ("tests/test_cluster_manifest.py",)),
+    Target("rtmatte/server/auth.py",
+           ("tests/test_server_host.py", "tests/test_server.py", "-k",
+            "token or route or cross_site or docs or host or origin or cookie or warned"),
+           isolation="forkserver"),
 )}
 
 #: mutants no test can kill, because the program behaves the same with them; keyed by mutmut's
 #: name (valid for the source as it is: a changed module renumbers them), with the reason
 _T = "rtmatte.post.temporal.xǁTemporalSmootherǁ"
+_K = "rtmatte.post.keep.xǁKeepPersonǁ"
+_C = "rtmatte.compose.compositor.xǁCompositorǁ"
 EQUIVALENT: dict[str, str] = {
     f"{_T}reset__mutmut_1": "_grey and _alpha are only ever None together, so either None "
                             "check alone makes a fresh start",
@@ -90,6 +99,22 @@ EQUIVALENT: dict[str, str] = {
     f"{_T}_small_grey__mutmut_31": "the same for a 1-pixel-tall frame",
     f"{_T}_small_grey__mutmut_34": "the small grey copy as float64 instead of float32: the "
                                    "alpha written stays float32 and within 1e-7",
+    **{f"{_K}__call____mutmut_{n}": "a 1-pixel-wide (or tall) frame's work copy 2 pixels "
+       "wide: both columns are the same, so are the people" for n in (18, 25)},
+    f"{_K}__call____mutmut_70": "GaussianBlur's kernel size None is (0, 0): sized from sigma",
+    **{f"{_K}__call____mutmut_{n}": "cv2.resize's default interpolation is INTER_LINEAR"
+       for n in (80, 83)},
+    **{f"{_K}_choose__mutmut_{n}": "the frame's middle as an int array: halved, it is float "
+       "all the same" for n in (20, 22)},
+    f"{_K}reset__mutmut_2": "_chosen_once None instead of False: only ever read as a truth value",
+    f"{_C}__call____mutmut_34": "harmonize >= 0 instead of > 0: a Harmonizer of strength 0 "
+                                "returns the foreground unchanged",
+    f"{_C}__call____mutmut_50": "light_wrap >= 0: light_wrap of strength 0 returns at once, and "
+                                "the picture plus 0.5, truncated, is the picture",
+    f"{_C}__call____mutmut_53": "the light-wrap buffer as float64 instead of float32: the same "
+                                "picture once rounded to 8 bits",
+    **{f"{_C}__call____mutmut_{n}": "a clip bound that is never reached: light wrap blends two "
+       "pictures in 0-255, so lit + 0.5 stays in 0.5-255.5" for n in (65, 66, 73)},
 }
 
 #: how mutmut's statuses count: detected, or not
@@ -159,6 +184,7 @@ def configure(tree: Path, target: Target) -> None:
         "also_copy": ["models/", "configs/"],  # the model catalogue and the presets
         "pytest_add_cli_args_test_selection": list(target.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x"],
+        "process_isolation": target.isolation,
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}"
                                      for key, value in settings.items()]
