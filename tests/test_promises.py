@@ -6,6 +6,7 @@ background while the person stays sharp."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from rtmatte.errors import BackgroundError, OutputError
 from rtmatte.matting import backends
 from rtmatte.matting.backends import BackendEntry, register_backend
 from rtmatte.samples import clip_frame, make_clip
+from rtmatte.settings import load_settings
 from rtmatte.sinks import atomic
 from rtmatte.types import Frame
 
@@ -69,12 +71,14 @@ def test_a_link_at_the_output_name_is_replaced_and_its_target_kept(tmp_path: Pat
 
 def test_a_dangling_link_at_a_video_output_name_is_replaced(sample_clip: Path,
                                                             tmp_path: Path) -> None:
-    """Through the API: the link's target (in a folder the user never named) is not created."""
+    """Through the API, with overwrite: the link's target (in a folder the user never named)
+    is not created."""
     away = tmp_path / "away"
     out = tmp_path / "out.mp4"
     out.symlink_to(away / "planted.mp4")
     away.mkdir()
-    results = api.process(sample_clip, out, bg="#00b140")
+    settings = dataclasses.replace(load_settings(), overwrite=True)
+    results = api.process(sample_clip, out, bg="#00b140", settings=settings)
     assert results[0].frames == CLIP_FRAMES
     assert not out.is_symlink() and len(decode_rgb(out)) == CLIP_FRAMES
     assert list(away.iterdir()) == []
