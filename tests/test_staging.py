@@ -22,9 +22,13 @@ from rtmatte.sinks import atomic
 from rtmatte.sinks.atomic import (
     Staging,
     check_kind,
+    check_name,
     check_target,
     clear_stale,
     kept_path,
+    make_folder,
+    name_limit,
+    remove_empty_folders,
     write_bytes,
     write_error,
 )
@@ -354,3 +358,89 @@ def test_the_extension_must_fit_the_kind(name: str, kind: str, refused: bool) ->
 
 def test_a_partial_result_has_its_own_name() -> None:
     assert kept_path(Path("out/talk.mp4")) == Path("out/talk.partial.mp4")
+
+
+# names the file system cannot hold; folders made for a run and taken away again -----------
+
+def test_the_name_limit_is_the_file_systems(tmp_path: Path) -> None:
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    assert name_limit(tmp_path) == limit
+    assert name_limit(tmp_path / "not" / "yet") == limit  # the nearest folder that exists
+    assert name_limit(Path("")) == os.pathconf(".", "PC_NAME_MAX")
+
+
+def test_a_name_longer_than_the_file_system_takes_is_refused_in_one_line(tmp_path: Path) -> None:
+    limit = name_limit(tmp_path)
+    check_name(tmp_path / ("a" * (limit - 4) + ".mp4"))  # exactly the limit: fine
+    long = "a" * (limit - 3) + ".mp4"
+    with pytest.raises(OutputError) as refused:
+        check_target(tmp_path / long, overwrite=False)
+    assert str(refused.value) == (f"{'a' * 24}…{'a' * 16}.mp4: the output name is {limit + 1} "
+                                  f"bytes, longer than the {limit} a file name may have here; "
+                                  "pass -o with a shorter name")
+    wide = "é" * (limit // 2 + 1)  # bytes count, not characters
+    with pytest.raises(OutputError, match=rf"is {2 * len(wide)} bytes.*; use fewer"):
+        check_name(tmp_path / wide, hint="use fewer")
+
+
+def test_a_partial_name_is_cut_to_fit(tmp_path: Path) -> None:
+    limit = name_limit(tmp_path)
+    target = tmp_path / ("v" * (limit - 4) + ".mp4")
+    kept = kept_path(target)
+    assert len(os.fsencode(kept.name)) == limit and kept.name.endswith("v.partial.mp4")
+    assert kept.parent == tmp_path
+
+
+def test_folders_made_for_a_run_are_listed_and_taken_away_when_empty(tmp_path: Path) -> None:
+    assert make_folder(tmp_path) == []
+    made = make_folder(tmp_path / "a" / "b" / "c")
+    assert made == [tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"]
+    (tmp_path / "a" / "keep.txt").write_text("written\n")
+    remove_empty_folders(made)  # innermost first; a folder with something in it stays
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["keep.txt"]
+    remove_empty_folders([tmp_path / "gone"])  # already gone: nothing to say
+    (tmp_path / "file").write_text("in the way\n")
+    with pytest.raises(OutputError, match=r"^cannot create folder .*file.*: Not a directory"):
+        make_folder(tmp_path / "file" / "sub")
+
+
+# without --overwrite, a name taken meanwhile is never replaced -------------------------------
+
+def test_a_commit_without_overwrite_onto_a_free_name_moves_the_file(tmp_path: Path) -> None:
+    staging = Staging(tmp_path)
+    staging.file("o.png").write_bytes(b"new")
+    staging.commit("o.png", tmp_path / "o.png", overwrite=False)
+    assert (tmp_path / "o.png").read_bytes() == b"new"
+    assert list(staging.path.iterdir()) == []
+    staging.discard()
+
+
+def test_a_name_taken_meanwhile_keeps_both_results(tmp_path: Path) -> None:
+    """Another run finished first: its file stays, this run's result goes beside it as
+    STEM-N.EXT (the first free N from 2), and the message says where."""
+    target = tmp_path / "o.png"
+    target.write_bytes(b"the other run's")
+    (tmp_path / "o-2.png").write_bytes(b"older still")
+    staging = Staging(tmp_path)
+    staging.file("o.png").write_bytes(b"this run's")
+    with pytest.raises(OutputError) as refused:
+        staging.commit("o.png", target, overwrite=False)
+    staging.discard()
+    kept = tmp_path / "o-3.png"
+    assert str(refused.value) == (f"{target} appeared while this run was going (another run "
+                                  "writing to the same name?); it was left as it is and this "
+                                  f"run's result was kept as {kept}; pass --overwrite to "
+                                  "replace it")
+    assert target.read_bytes() == b"the other run's" and kept.read_bytes() == b"this run's"
+    assert (tmp_path / "o-2.png").read_bytes() == b"older still"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o-2.png", "o-3.png", "o.png"]
+
+
+def test_without_overwrite_a_link_at_the_name_is_neither_followed_nor_replaced(
+        tmp_path: Path) -> None:
+    target = tmp_path / "s.json"
+    target.symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(OutputError, match=r"kept as .*s-2\.json"):
+        write_bytes(target, b"{}", overwrite=False)
+    assert target.is_symlink() and not (tmp_path / "nowhere.json").exists()
+    assert (tmp_path / "s-2.json").read_bytes() == b"{}"
