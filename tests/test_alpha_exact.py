@@ -5,6 +5,8 @@ sink and through a whole run. Also its file naming, as FFmpeg's image sequences 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -88,7 +90,8 @@ def test_a_whole_run_writes_the_matte_it_composited(tmp_path: Path) -> None:
 # the sequence's names and refusals ---------------------------------------------------------
 
 @pytest.mark.parametrize(("pattern", "number", "name"), [
-    ("a/%05d.png", 1, "00001.png"), ("a/%d.png", 12, "12.png"), ("f%%_%03d.PNG", 7, "f%_007.PNG"),
+    ("a/%05d.png", 1, "00001.png"), ("a/%d.png", 12, "12.png"), ("a/%d.png", 7, "7.png"),
+    ("f%%_%03d.PNG", 7, "f%_007.PNG"),
 ])
 def test_frame_names_follow_the_printf_pattern(pattern: str, number: int, name: str) -> None:
     frames = FramePattern(pattern)
@@ -111,6 +114,13 @@ def test_a_bad_pattern_is_refused_up_front(tmp_path: Path, pattern: str, words: 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_lone_percent_sign_says_how_to_write_one(tmp_path: Path) -> None:
+    with pytest.raises(OutputError) as refused:
+        FramePattern("a/5%.png")
+    assert str(refused.value) == ("--alpha-output 'a/5%.png': a lone % (write %% for a percent "
+                                  "sign, %05d for the frame number)")
+
+
 def test_numbers_match_only_the_whole_name(tmp_path: Path) -> None:
     frames = FramePattern(str(tmp_path / "m_%03d.png"))
     for name in ("m_001.png", "m_0002.png", "m_010.png", "x.png", "m_01.png", "m_001.png.bak",
@@ -127,8 +137,10 @@ def test_an_existing_sequence_needs_overwrite_and_keeps_other_files(tmp_path: Pa
     for number in (1, 2, 3):
         (folder / f"{number:02d}.png").write_bytes(b"old")
     (folder / "notes.txt").write_text("mine\n")
-    with pytest.raises(OutputError, match=r"01\.png already exists; pass --overwrite"):
+    with pytest.raises(OutputError) as refused:
         AlphaSequenceSink(str(folder / "%02d.png"))
+    assert str(refused.value) == (f"{folder / '01.png'} already exists; pass --overwrite to "
+                                  "replace the sequence")
     sink = AlphaSequenceSink(str(folder / "%02d.png"), overwrite=True)
     matte = Matte(alpha=np.full((4, 4), 0.5, np.float32), fgr=np.zeros((4, 4, 3), np.uint8))
     sink.write(np.zeros((4, 4, 3), np.uint8), _frame((4, 4)), matte)
@@ -164,3 +176,38 @@ def test_a_picture_that_cannot_be_staged_is_one_clear_error(tmp_path: Path) -> N
     sink.abort()  # the staging folder is gone, so the write cannot land
     with pytest.raises(OutputError, match=r"cannot write .*1\.png"):
         sink.write(np.zeros((2, 2, 3), np.uint8), _frame((2, 2)), None)
+
+
+@contextmanager
+def _tmpfs(path: Path, options: str):
+    """A small tmpfs at ``path`` (needs root)."""
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_while_staging_mattes_says_so(tmp_path: Path) -> None:
+    noise = np.random.default_rng(4).random((200, 200)).astype(np.float32)
+    with _tmpfs(tmp_path / "disk", "size=64k") as disk:
+        sink = AlphaSequenceSink(str(disk / "%03d.png"))
+        matte = Matte(alpha=noise, fgr=np.zeros((200, 200, 3), np.uint8))
+        with pytest.raises(OutputError, match=rf"^the disk is full: {disk}/\d{{3}}\.png could"):
+            for index in range(20):  # 40 kB of noise a picture: the third cannot fit
+                sink.write(np.zeros((200, 200, 3), np.uint8), _frame((200, 200), index), matte)
+        sink.abort()
+        assert list(disk.iterdir()) == []
+
+
+def test_a_folder_made_for_a_sequence_that_cannot_start_is_taken_away(tmp_path: Path) -> None:
+    """No room for the staging folder (a file system out of inodes): one line, and the folder
+    made for the sequence is gone again."""
+    with _tmpfs(tmp_path / "disk", "size=64k,nr_inodes=2") as disk:
+        with pytest.raises(OutputError, match=r"^the disk is full"):
+            AlphaSequenceSink(str(disk / "a" / "%d.png"))
+        assert list(disk.iterdir()) == []
