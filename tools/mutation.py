@@ -130,7 +130,8 @@ EQUIVALENT: dict[str, str] = {
     f"{_F}11": "pop without a default: every key popped is a Settings field",
     **{f"{_F}{n}": "another spelling of the fingerprint's own formula (the model's key, sorted "
        "or field order, 17 hex digits): every fingerprint changes alike, so no rule can tell; "
-       "only a manifest of an older version would be redone once" for n in (13, 14, 17, 20, 22, 24)},
+       "only a manifest of an older version would be redone once"
+       for n in (13, 14, 17, 20, 22, 24)},
     **{f"{_F}{n}": "json.dumps without default=str: with model_path popped every value left is "
        "plain JSON" for n in (18, 21)},
     **{f"{_M}save__mutmut_{n}": "the manifest's indentation: the same JSON"
