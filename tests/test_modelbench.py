@@ -9,7 +9,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from rtmatte.bench import modelbench
+from rtmatte.bench import modelbench, modelreport
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = modelbench.Case(320, 192, 0.5)
@@ -69,7 +69,7 @@ def test_gpu_variants_without_a_gpu_are_skipped_with_a_reason(model_file: Path):
     rows = modelbench.run(model_file, gpu, [TINY], frames=2)
     assert [row.variant for row in rows] == [v.name for v in gpu]
     assert all(row.case is None and row.skipped and row.on_gpu for row in rows)
-    printed = [modelbench.format_row(row) for row in rows]
+    printed = [modelreport.format_row(row) for row in rows]
     assert all("skipped: " in line for line in printed)
     assert any("CUDA" in line for line in printed)
 

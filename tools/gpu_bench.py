@@ -7,7 +7,8 @@
 On a CUDA GPU each variant is timed over 200 frames after 20 warm-up ones (CUDA events around the
 network call on frames already on the device), and its whole ``infer()`` beside it. Without a GPU
 it measures the CPU variants over 10 frames and says so. The measuring is in
-:mod:`rtmatte.bench.modelbench`; this is its command line.
+:mod:`rtmatte.bench.modelbench`, the table in :mod:`rtmatte.bench.modelreport`; this is
+their command line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rtmatte.argtypes import frame_size
-from rtmatte.bench import modelbench
+from rtmatte.bench import modelbench, modelreport
 from rtmatte.errors import UserError
 from rtmatte.matting.matter import auto_downsample_ratio
 from rtmatte.matting.models.fetch import ensure_model
@@ -99,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     env = modelbench.environment()
-    print(modelbench.format_header(env))
-    print(modelbench.format_columns(), flush=True)
+    print(modelreport.format_header(env))
+    print(modelreport.format_columns(), flush=True)
     rows = modelbench.run(model, variants, args.sizes, frames=args.frames, warmup=args.warmup,
                           cpu_threads=args.cpu_threads,
-                          report=lambda row: print(modelbench.format_row(row), flush=True))
-    said = modelbench.notes(rows)
+                          report=lambda row: print(modelreport.format_row(row), flush=True))
+    said = modelreport.notes(rows)
     for line in said:
         print(f"note: {line}")
     if args.json:

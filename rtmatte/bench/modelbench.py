@@ -5,6 +5,8 @@ is the network call on device tensors, timed on the device (CUDA events) after w
 user pays also includes moving the frame up and the matte down, so the backend's whole
 ``infer()`` is timed beside it. Without a GPU the same code measures the CPU variants, so the tool
 never has nothing to say; its output states which case it is.
+
+This module measures; :mod:`rtmatte.bench.modelreport` turns its rows into the printed table.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import onnxruntime as ort
 
 from rtmatte.errors import UserError
 from rtmatte.matting.backends import REGISTRY, Backend, create_backend, gpu
-from rtmatte.matting.backends.onnx import PROVIDERS
+from rtmatte.matting.backends.calibrate import cpu_identity
+from rtmatte.matting.backends.onnx import PROVIDERS, session_options
 from rtmatte.matting.rvm.tensors import OUTPUTS, RATIO, SRC, STATE_INPUTS
 from rtmatte.samples import clip_frame
 
@@ -36,7 +39,6 @@ TARGET_FACTOR = 3.0
 GPU_MIN_FRAMES = 200
 #: distinct frames cycled through a run, so the recurrent state sees motion
 DISTINCT_FRAMES = 6
-
 
 
 @dataclass(frozen=True)
@@ -176,17 +178,12 @@ class _OnnxModel:
     """An ONNX Runtime session on the released graph, run on frames, states and outputs bound on
     its device, so on a GPU a run moves nothing across the bus (one code path for CPU and GPU).
     ONNX Runtime works on its own CUDA stream, so the clock is the host's around a run that ends
-    synchronised."""
+    synchronised. The session options are the backend's own (no spinning idle threads)."""
 
     def __init__(self, model_path: Path, device: str, precision: str,
                  cpu_threads: int | None) -> None:
         """``precision`` is the graph's own."""
-        options = ort.SessionOptions()
-        # as OnnxBackend does: idle threads that spin steal cores and measured no faster
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if cpu_threads:
-            options.intra_op_num_threads = cpu_threads
-        self._session = ort.InferenceSession(str(model_path), options,
+        self._session = ort.InferenceSession(str(model_path), session_options(cpu_threads),
                                              providers=[PROVIDERS[device]])
         self._device = device
         self.clock = "wall" if self._device == "cpu" else "wall+sync"
@@ -340,7 +337,7 @@ def environment() -> dict[str, Any]:
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_identity()["model"],
         "logical_cpus": os.cpu_count(),
         "onnxruntime": ort.__version__,
         "onnxruntime_providers": ort.get_available_providers(),
@@ -367,78 +364,3 @@ def environment() -> dict[str, Any]:
     if tensorrt_found():
         info["tensorrt"] = tensorrt_version()
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def notes(rows: Sequence[Row]) -> list[str]:
-    """The caveats a reader needs before trusting the table."""
-    measured = [row for row in rows if row.case is not None]
-    said = []
-    if not any(row.on_gpu for row in measured):
-        said.append(f"no CUDA GPU here: CPU figures only. On a GPU the figures are CUDA events "
-                    f"after warm-up, median of >= {GPU_MIN_FRAMES} frames.")
-    short = sorted({row.frames for row in measured if row.on_gpu and row.frames < GPU_MIN_FRAMES})
-    if short:
-        said.append(f"GPU rows use {', '.join(map(str, short))} frames, fewer than the "
-                    f"{GPU_MIN_FRAMES} a steady median needs.")
-    whole_only = sorted({row.variant.split("/")[0] for row in measured if row.model is None})
-    if whole_only:
-        said.append(f"{', '.join(whole_only)} rows: whole infer() only; the backend compiles its "
-                    "model per frame size, so no bare-model figure or anchor ratio is taken.")
-    if any(row.clock == "wall+sync" for row in measured):
-        said.append("wall+sync: ONNX Runtime runs on its own CUDA stream, so its model time is "
-                    "the host clock around a run on device-bound inputs and outputs, synchronised.")
-    return said
-
-
-def format_header(env: dict[str, Any]) -> str:
-    gpu = "; ".join(env["gpu"]) if env["gpu"] else "none found"
-    torch = (f"torch {env['torch']} (CUDA {env['cuda'] or 'none'}, cuDNN {env['cudnn'] or 'none'})"
-             if env["torch"] else "torch not installed")
-    return "\n".join([
-        f"# GPU (name, driver): {gpu}",
-        f"# CPU: {env['cpu']}, {env['logical_cpus']} logical cores; Python {env['python']}",
-        f"# {torch}; onnxruntime {env['onnxruntime']} ({', '.join(env['onnxruntime_providers'])})"
-        f"; TensorRT {env['tensorrt'] or 'not installed'}",
-        f"# anchor: RVM MobileNetV3 on an RTX 3090 in FP16, {ANCHOR_FPS[1920, 1080]:g} fps at "
-        f"1920x1080, {ANCHOR_FPS[3840, 2160]:g} fps at 3840x2160; target on a data-centre GPU: "
-        f">= {TARGET_FACTOR:g}x",
-    ])
-
-
-_COLUMNS = (("variant", 18), ("size", 10), ("ratio", 6), ("frames", 6), ("clock", 11),
-            ("model ms (p10-p90)", 24), ("model fps", 9), ("x anchor", 8), ("3x", 4),
-            ("infer() ms", 10), ("infer() fps", 11))
-
-
-def format_row(row: Row) -> str:
-    if row.case is None:
-        why = f"skipped: {row.skipped}" if row.skipped else f"failed: {row.failed}"
-        return f"{row.variant:<{_COLUMNS[0][1]}}  {why}"
-    model, infer, vs = row.model, row.infer, row.vs_anchor
-    target = "-" if vs is None or not row.on_gpu else ("yes" if vs >= TARGET_FACTOR else "no")
-    cells = [row.variant, row.case.label, f"{row.case.ratio:g}", str(row.frames), row.clock,
-             "-" if model is None else
-             f"{model.median_ms:.2f} ({model.p10_ms:.2f}-{model.p90_ms:.2f})",
-             "-" if model is None else f"{model.fps:.2f}", "-" if vs is None else f"{vs:.3g}x",
-             target,
-             "-" if infer is None else f"{infer.median_ms:.2f}",
-             "-" if infer is None else f"{infer.fps:.2f}"]
-    return _line(cells)
-
-
-def format_columns() -> str:
-    return _line([title for title, _ in _COLUMNS])
-
-
-def _line(cells: Sequence[str]) -> str:
-    return "  ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, _COLUMNS, strict=True)).rstrip()

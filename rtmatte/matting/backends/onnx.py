@@ -96,7 +96,7 @@ class OnnxBackend:
         check_choice("precision", precision, GPU_PRECISIONS)
         if provider == TENSORRT_PROVIDER and not tensorrt_found():
             raise BackendUnavailable(missing_tensorrt_message())
-        options = _session_options(cpu_threads)
+        options = session_options(cpu_threads)
         coarse = None
         if host_refine or (host_refine is None and provider == "CPUExecutionProvider"):
             coarse = ensure_coarse(model_path)
@@ -252,10 +252,12 @@ class _TensorrtSessions:
         return session
 
 
-def _session_options(cpu_threads: int | None) -> ort.SessionOptions:
-    """Idle pool threads never spin: spinning burns the cores that decode, compositing and
-    encode need beside the model, and measured no faster even for the model alone (720p, 2
-    cores: 7.4 fps without spinning, 6.9 with)."""
+def session_options(cpu_threads: int | None) -> ort.SessionOptions:
+    """The options every session that runs frames is opened with (this backend's, and the model
+    bench's bare session, so the two measure the same thing). Idle pool threads never spin:
+    spinning burns the cores that decode, compositing and encode need beside the model, and
+    measured no faster even for the model alone (720p, 2 cores: 7.4 fps without spinning, 6.9
+    with)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if cpu_threads:
