@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from rtmatte.argtypes import frame_size
-from rtmatte.cli.flags import add_post_arguments, overrides
+from rtmatte.cli.flags import add_post_arguments, add_settings_file_arguments, overrides
 from rtmatte.evaluation.suites import edge_report, edge_variants, keep_report, save_edge_frames
 from rtmatte.evaluation.variants import build_variants, run_evaluation
 
@@ -39,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write input | alpha | composite PNGs per variant and clip")
     parser.add_argument("--compare", action="store_true",
                         help="score every documented variant, not only the one the flags give")
-    parser.add_argument("--preset", help="settings preset the post flags start from")
-    parser.add_argument("--config", type=Path, help="a TOML file of settings")
+    add_settings_file_arguments(parser)
     parser.add_argument("--no-shared", action="store_true",
                         help="skip ../shared/eval-data even when it exists")
     add_post_arguments(parser)

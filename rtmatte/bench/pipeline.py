@@ -13,12 +13,10 @@ model is fast enough runs at the speed of decode and encode.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,8 +25,6 @@ import numpy as np
 import onnxruntime as ort
 
 from rtmatte import api
-from rtmatte.argtypes import frame_size
-from rtmatte.matting.backends import BACKENDS, DEVICES, PRECISIONS
 from rtmatte.matting.rvm.tensors import RATIO, SRC, STATE_INPUTS
 from rtmatte.samples import make_clip, sunset_background
 from rtmatte.settings import load_settings
@@ -199,49 +195,3 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
         "rtmatte_stages_ms": {k: v["ms_per_item"] for k, v in result.stages.items()},
         "model_profile": profile,
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rtmatte bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=frame_size, default=(1280, 720), metavar="WxH",
-                        help="clip size (default 1280x720)")
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="times each figure is taken, interleaved; the median is shown")
-    parser.add_argument("--downsample-ratio", type=float)
-    parser.add_argument("--post", choices=["default", "none"], default="default")
-    parser.add_argument("--backend", choices=BACKENDS, default="onnx",
-                        help="for (b) and (d); default onnx")
-    parser.add_argument("--device", choices=DEVICES,
-                        help="default: cpu for the onnx backend, auto for the others")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = parser.parse_args(argv)
-    device = args.device or ("cpu" if args.backend == "onnx" else "auto")
-    overrides: dict = {"backend": args.backend, "device": device, "precision": args.precision}
-    if args.downsample_ratio:
-        overrides["downsample_ratio"] = args.downsample_ratio
-    if args.post == "none":
-        overrides["post"] = {"enabled": False}
-    report = run_bench(args.size, args.frames, overrides, rounds=args.rounds)
-    print(f"clip {report['size']}, {report['frames']} frames, ratio {report['downsample_ratio']}, "
-          f"{report['backend']}, median of {report['rounds']} interleaved rounds")
-    if report["cpu_engine_choice"]:
-        print(f"  --backend auto chose {report['cpu_engine_choice']}")
-    for name, label in [("transcode", "(a) PyAV decode+encode"), ("model", "(b) model alone"),
-                        ("naive", "(c) naive loop"), ("rtmatte", "(d) rtmatte pipeline")]:
-        print(f"  {label:26} {report['fps'][name]:7.2f} fps")
-    print(f"  rtmatte / naive  = {report['ratios']['rtmatte_vs_naive']:.2f}x  (target >= 1.3)")
-    print(f"  rtmatte / model  = {report['ratios']['rtmatte_vs_model']:.2f}x  (target >= 0.85)")
-    print(f"  rtmatte / decode+encode = {report['ratios']['rtmatte_vs_transcode']:.2f}x  "
-          "(1.0: limited by video decode/encode, not by the model)")
-    print("  rtmatte stages (ms/frame): " + ", ".join(
-        f"{k} {v:.1f}" for k, v in report["rtmatte_stages_ms"].items()))
-    profile = report["model_profile"]
-    print(f"  model time at full resolution (refiner, upsampling): "
-          f"{100 * profile['full_resolution_share']:.0f}%, low-resolution network: "
-          f"{100 * profile['low_resolution_share']:.0f}%")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0

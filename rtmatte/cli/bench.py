@@ -1,5 +1,68 @@
-"""``rtmatte bench``: the body lives with the benchmarks (rtmatte/bench/pipeline.py)."""
+"""``rtmatte bench``: its flags (the model and post flags from the one table in flags.py) and the
+printed figures; the measuring lives with the benchmarks (rtmatte/bench/pipeline.py)."""
 
-from rtmatte.bench.pipeline import main as run
+from __future__ import annotations
 
-__all__ = ["run"]
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rtmatte.argtypes import frame_size
+from rtmatte.bench import pipeline
+from rtmatte.cli.flags import add_model_arguments, add_post_switch, overrides
+
+#: (b) and (d) run ONNX Runtime on the CPU unless told otherwise: the figures then compare
+#: with the documented loop (c) on the same engine
+DEFAULT_BACKEND = "onnx"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rtmatte bench",
+                                     description=pipeline.__doc__.splitlines()[0])
+    parser.add_argument("--size", type=frame_size, default=(1280, 720), metavar="WxH",
+                        help="clip size (default 1280x720)")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each figure is taken, interleaved; the median is shown")
+    add_model_arguments(parser, said_defaults={
+        "backend": f"{DEFAULT_BACKEND}; for (b) and (d)",
+        "device": "cpu for the onnx backend, auto for the others"})
+    add_post_switch(parser)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.backend is None:
+        args.backend = DEFAULT_BACKEND
+    if args.device is None:
+        args.device = "cpu" if args.backend == "onnx" else "auto"
+    report = pipeline.run_bench(args.size, args.frames, overrides(args), rounds=args.rounds)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"clip {report['size']}, {report['frames']} frames, ratio {report['downsample_ratio']}, "
+          f"{report['backend']}, median of {report['rounds']} interleaved rounds")
+    if report["cpu_engine_choice"]:
+        print(f"  --backend auto chose {report['cpu_engine_choice']}")
+    for name, label in [("transcode", "(a) PyAV decode+encode"), ("model", "(b) model alone"),
+                        ("naive", "(c) naive loop"), ("rtmatte", "(d) rtmatte pipeline")]:
+        print(f"  {label:26} {report['fps'][name]:7.2f} fps")
+    print(f"  rtmatte / naive  = {report['ratios']['rtmatte_vs_naive']:.2f}x  (target >= 1.3)")
+    print(f"  rtmatte / model  = {report['ratios']['rtmatte_vs_model']:.2f}x  (target >= 0.85)")
+    print(f"  rtmatte / decode+encode = {report['ratios']['rtmatte_vs_transcode']:.2f}x  "
+          "(1.0: limited by video decode/encode, not by the model)")
+    print("  rtmatte stages (ms/frame): " + ", ".join(
+        f"{k} {v:.1f}" for k, v in report["rtmatte_stages_ms"].items()))
+    profile = report["model_profile"]
+    print(f"  model time at full resolution (refiner, upsampling): "
+          f"{100 * profile['full_resolution_share']:.0f}%, low-resolution network: "
+          f"{100 * profile['low_resolution_share']:.0f}%")

@@ -9,6 +9,7 @@ a preset key and a config key are one setting, and none is forgotten by a subcom
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,22 +62,33 @@ def _post_switch(text: str) -> bool:
     return text == "default"
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_settings_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the settings start from: a preset, then a config file, before any flag."""
     parser.add_argument("--preset", help="settings preset from configs/ (default: balanced)")
     parser.add_argument("--config", type=Path, help="a TOML file of settings")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_file_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser,
+                        said_defaults: Mapping[str, str] | None = None) -> None:
+    """``said_defaults``: the default a flag's help states, by dest, for a subcommand that fills
+    in its own after parsing (``rtmatte bench`` runs ONNX Runtime on the CPU unless told)."""
+    said = {"backend": "auto, the fastest present", "device": "auto",
+            "precision": "auto, fp16 on a GPU", **(said_defaults or {})}
     group = parser.add_argument_group("model")
     setting_flag(group, "--model", setting="model",
                  help="catalogue id (see `rtmatte models list`) or an ONNX file")
     setting_flag(group, "--backend", setting="backend", choices=BACKENDS,
-                 help="inference backend (default: auto, the fastest present)")
-    setting_flag(group, "--device", setting="device", choices=DEVICES, help="default: auto")
+                 help=f"inference backend (default: {said['backend']})")
+    setting_flag(group, "--device", setting="device", choices=DEVICES,
+                 help=f"default: {said['device']}")
     setting_flag(group, "--precision", setting="precision", choices=PRECISIONS,
-                 help="of the torch and tensorrt backends (default: auto, fp16 on a GPU)")
+                 help=f"of the torch and tensorrt backends (default: {said['precision']})")
     setting_flag(group, "--downsample-ratio", setting="downsample_ratio", metavar="auto|R",
                  help="scale at which the network sees the frame (default: auto, long side "
                       "about 480 px)")
@@ -97,12 +109,17 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                  "before decoding them (default 100000000: 100 megapixels)")
 
 
-def add_post_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("matte post-processing")
-    setting_flag(group, "--post", setting="post.enabled", type=_post_switch,
+def add_post_switch(parser: Any) -> None:
+    """``--post default|none`` alone, for a subcommand without the single steps' flags."""
+    setting_flag(parser, "--post", setting="post.enabled", type=_post_switch,
                  metavar="{default,none}",
                  help="'none' switches off every post-processing step (alpha exactly as the "
                       "model gives it)")
+
+
+def add_post_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("matte post-processing")
+    add_post_switch(group)
     on_off = argparse.BooleanOptionalAction
     setting_flag(group, "--smooth", setting="post.temporal", action=on_off,
                  help="motion-adaptive temporal smoothing (default: on)")
