@@ -130,6 +130,8 @@ def test_a_folder_of_another_users_running_process_survives() -> None:
                 os._exit(0)
         os.waitpid(child, 0)
         assert (left / "o.mp4").exists()
+        clear_stale(folder)  # and for that process itself (the same number) it is its own
+        assert (left / "o.mp4").exists()
     finally:
         shutil.rmtree(folder)
 
@@ -385,7 +387,7 @@ def test_a_name_longer_than_the_file_system_takes_is_refused_in_one_line(tmp_pat
 
 def test_a_partial_name_is_cut_to_fit(tmp_path: Path) -> None:
     limit = name_limit(tmp_path)
-    target = tmp_path / ("v" * (limit - 4) + ".mp4")
+    target = tmp_path / ("v" * (limit - 5) + ".mp4")  # 7 characters too long once .partial
     kept = kept_path(target)
     assert len(os.fsencode(kept.name)) == limit and kept.name.endswith("v.partial.mp4")
     assert kept.parent == tmp_path
@@ -399,6 +401,10 @@ def test_folders_made_for_a_run_are_listed_and_taken_away_when_empty(tmp_path: P
     remove_empty_folders(made)  # innermost first; a folder with something in it stays
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["keep.txt"]
     remove_empty_folders([tmp_path / "gone"])  # already gone: nothing to say
+    made = make_folder(tmp_path / "x" / "y" / "z")
+    (tmp_path / "x" / "y" / "z").rmdir()  # the innermost is gone already: the rest still go
+    remove_empty_folders(made)
+    assert not (tmp_path / "x").exists()
     (tmp_path / "file").write_text("in the way\n")
     with pytest.raises(OutputError, match=r"^cannot create folder .*file.*: Not a directory"):
         make_folder(tmp_path / "file" / "sub")
@@ -444,3 +450,18 @@ def test_without_overwrite_a_link_at_the_name_is_neither_followed_nor_replaced(
         write_bytes(target, b"{}", overwrite=False)
     assert target.is_symlink() and not (tmp_path / "nowhere.json").exists()
     assert (tmp_path / "s-2.json").read_bytes() == b"{}"
+
+
+def test_when_every_name_beside_is_taken_the_run_says_so(tmp_path: Path) -> None:
+    """o.png and o-2.png up to o-9999.png all there: one line, nothing replaced."""
+    for number in range(2, 10_000):
+        (tmp_path / f"o-{number}.png").touch()
+    (tmp_path / "o.png").write_bytes(b"the other run's")
+    (tmp_path / "o-10000.png").unlink(missing_ok=True)
+    with pytest.raises(OutputError) as refused:
+        write_bytes(tmp_path / "o.png", b"this run's", overwrite=False)
+    assert str(refused.value) == (f"cannot write {tmp_path / 'o.png'}: every name up to -9999 "
+                                  "is taken")
+    assert (tmp_path / "o.png").read_bytes() == b"the other run's"
+    assert not (tmp_path / "o-10000.png").exists()
+    assert len(list(tmp_path.iterdir())) == 9999
