@@ -85,6 +85,7 @@ _A = "rtmatte.sinks.alpha.xǁAlphaSequenceSinkǁ"
 _P = "rtmatte.sinks.alpha.xǁFramePatternǁ"
 _F = "rtmatte.cluster.manifest.x_settings_fingerprint__mutmut_"
 _M = "rtmatte.cluster.manifest.xǁManifestǁ"
+_S = "rtmatte.sinks.atomic."
 EQUIVALENT: dict[str, str] = {
     f"{_T}reset__mutmut_1": "_grey and _alpha are only ever None together, so either None "
                             "check alone makes a fresh start",
@@ -136,6 +137,21 @@ EQUIVALENT: dict[str, str] = {
        "plain JSON" for n in (18, 21)},
     **{f"{_M}save__mutmut_{n}": "the manifest's indentation: the same JSON"
        for n in (18, 20, 21)},
+    **{name: "the fallback of `x if str(x) else Path('.')` never runs: str() of a Path is never "
+       "empty (Path('') is '.')" for name in (
+           *(f"{_S}x_check_target__mutmut_{n}" for n in (8, 9, 10, 11)),
+           *(f"{_S}x_write_error__mutmut_{n}" for n in (12, 13, 14, 15)),
+           *(f"{_S}xǁStagingǁ__init____mutmut_{n}" for n in (3, 5, 6, 7)),
+           *(f"{_S}x_name_limit__mutmut_{n}" for n in (2, 3, 5, 6, 7)))},
+    **{f"{_S}x_clear_stale__mutmut_{n}": "the Windows guard: never true on the platforms the "
+       "clean-up runs on" for n in (2, 3)},
+    **{f"{_S}x_clear_stale__mutmut_{n}": "stat following links: shutil.rmtree refuses a link "
+       "itself, so a link with a staging name survives all the same" for n in (16, 17)},
+    f"{_S}x_name_limit__mutmut_15": "the last fallback (no folder up to / answers pathconf) "
+                                    "never runs where / exists",
+    **{f"{_S}x_check_name__mutmut_{n}": "a name of 48 characters or fewer is at most 192 bytes: "
+       "it can only be too long where a file system takes fewer, and none here does"
+       for n in (9, 13, 14)},
 }
 
 #: how mutmut's statuses count: detected, or not
