@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import rtmatte
 
 ROOT = Path(rtmatte.__file__).parent
@@ -93,3 +95,36 @@ def test_nothing_imports_the_command_line():
     for name, imported in GRAPH.items():
         if not name.startswith("rtmatte.cli"):
             assert not {m for m in imported if m.startswith("rtmatte.cli")}, name
+
+
+def test_the_server_has_one_router_per_resource_and_typed_answers():
+    """app.py only assembles: no route is declared there, each resource's are a router in a
+    module of rtmatte/server/routes/; and every route answering JSON declares a pydantic model,
+    which the schema names, for its answer and for its refusals. (Building the app starts the
+    job queue's idle threads; no model is loaded.)"""
+    pytest.importorskip("fastapi")
+    from rtmatte.server.app import create_app
+    from rtmatte.server.config import ServerConfig
+
+    verbs = {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "route"}
+    for node in ast.walk(ast.parse((ROOT / "server" / "app.py").read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                call = decorator.func if isinstance(decorator, ast.Call) else decorator
+                assert not (isinstance(call, ast.Attribute) and call.attr in verbs), node.name
+    resources = {p.stem for p in (ROOT / "server" / "routes").glob("*.py")}
+    assert {"pictures", "jobs", "live", "docs"} <= resources, resources
+    operations = 0
+    for path, methods in create_app(ServerConfig(token="t" * 24)).openapi()["paths"].items():
+        for method, operation in methods.items():
+            operations += 1
+            for code, answer in operation["responses"].items():
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if schema is None:  # a picture, a video, a stream, or 204
+                    assert code in ("200", "204"), (method, path, code)
+                    continue
+                named = schema.get("$ref") or schema.get("items", {}).get("$ref")
+                assert named, (method, path, code, schema)
+                if not code.startswith("2"):
+                    assert named.endswith("/Problem"), (method, path, code)
+    assert operations >= 15

@@ -34,7 +34,9 @@ _LOG = "worker.log"
 
 
 @dataclass
-class Job:
+class VideoJob:
+    """One uploaded video to process, and where it has got to."""
+
     id: str
     folder: Path
     source: Path
@@ -55,19 +57,6 @@ class Job:
     expires: float | None = None
     process: subprocess.Popen[str] | None = field(default=None, repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id, "state": self.state,
-            "progress": {"done": self.done, "total": self.total},
-            "fps": round(self.fps, 2), "error": self.error,
-        }
-        if self.state == DONE:
-            data["result"] = f"/api/jobs/{self.id}/result"
-            data["notes"] = (self.result or {}).get("notes", [])
-        if self.expires is not None:
-            data["expires_in_s"] = max(0, round(self.expires - time.time()))
-        return data
-
 
 class JobQueue:
     """At most ``capacity`` jobs waiting, ``workers`` running at once, finished ones kept
@@ -79,8 +68,8 @@ class JobQueue:
         self.capacity = capacity
         self.keep_s = keep_s
         self.sweep_s = sweep_s if sweep_s is not None else min(60.0, max(1.0, keep_s / 4))
-        self._jobs: dict[str, Job] = {}
-        self._waiting: collections.deque[Job] = collections.deque()
+        self._jobs: dict[str, VideoJob] = {}
+        self._waiting: collections.deque[VideoJob] = collections.deque()
         self._changed = threading.Condition()
         self._closed = False
         self._threads = [threading.Thread(target=self._work, name=f"job-worker-{n}", daemon=True)
@@ -103,11 +92,11 @@ class JobQueue:
                            "again when one has started")
 
     def submit(self, folder: Path, source: Path, target: Path, bg: str, name: str,
-               names: dict[str, str] | None = None) -> Job:
+               names: dict[str, str] | None = None) -> VideoJob:
         """Queue a job; ``names`` maps its paths to the client's names of them, which its
         error message shows instead of the paths."""
-        job = Job(id=secrets.token_hex(8), folder=folder, source=source, target=target, bg=bg,
-                  name=name, names={str(target): name, **(names or {})})
+        job = VideoJob(id=secrets.token_hex(8), folder=folder, source=source, target=target,
+                       bg=bg, name=name, names={str(target): name, **(names or {})})
         with self._changed:
             if len(self._waiting) >= self.capacity:
                 raise Busy(f"{len(self._waiting)} jobs are already waiting (the limit)")
@@ -116,14 +105,14 @@ class JobQueue:
             self._changed.notify_all()
         return job
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str) -> VideoJob:
         with self._changed:
             job = self._jobs.get(job_id)
         if job is None:
             raise NotFound(f"no job {job_id} (never made, cancelled, or its result expired)")
         return job
 
-    def result(self, job_id: str) -> Job:
+    def result(self, job_id: str) -> VideoJob:
         """The job, when its result can be fetched."""
         job = self.get(job_id)
         if job.state != DONE:
@@ -145,7 +134,7 @@ class JobQueue:
             _stop(process)
         shutil.rmtree(job.folder, ignore_errors=True)
 
-    def jobs(self) -> list[Job]:
+    def jobs(self) -> list[VideoJob]:
         with self._changed:
             return list(self._jobs.values())
 
@@ -173,7 +162,7 @@ class JobQueue:
                 job.process = self._launch(job)
             self._follow(job)
 
-    def _launch(self, job: Job) -> subprocess.Popen[str]:
+    def _launch(self, job: VideoJob) -> subprocess.Popen[str]:
         request = {"source": str(job.source), "target": str(job.target), "bg": job.bg,
                    "settings": dataclasses.asdict(self.settings)}
         with (job.folder / _LOG).open("w") as log:
@@ -187,7 +176,7 @@ class JobQueue:
         process.stdin.close()
         return process
 
-    def _follow(self, job: Job) -> None:
+    def _follow(self, job: VideoJob) -> None:
         """Read the child's reports until it ends, then settle the job's state."""
         process = job.process
         assert process is not None and process.stdout is not None
@@ -219,7 +208,7 @@ class JobQueue:
                 job.error = for_client(answer.get("error") or self._last_words(job, code),
                                        job.names)
 
-    def _last_words(self, job: Job, code: int) -> str:
+    def _last_words(self, job: VideoJob, code: int) -> str:
         lines = (job.folder / _LOG).read_text(errors="replace").strip().splitlines()
         said = f": {lines[-1]}" if lines else ""
         return f"the job's process ended with code {code}{said}"

@@ -1,0 +1,146 @@
+"""``/api/live``: the control panel's camera, started, switched, watched and stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from rtmatte.server.config import ServerConfig
+from rtmatte.server.errors import RequestError
+from rtmatte.server.live import FILE_SOURCE, LiveRequest, LiveSession
+from rtmatte.server.routes.schema import GUARDED, BackgroundFile, problems
+
+_PREVIEW_POLL_S = 0.02
+_BOUNDARY = "frame"
+
+
+class LiveStart(BaseModel):
+    source: str | None = Field(None, description="'file' (the server's --source), 'camera', "
+                                                 "'camera:N' or '/dev/videoN'")
+    size: str | None = Field(None, description="WIDTHxHEIGHT asked of the camera, e.g. "
+                                               "1280x720")
+    vcam: bool = Field(False, description="also feed the virtual camera (the preview works "
+                                          "without one)")
+
+
+class Effect(BaseModel):
+    on: bool
+
+
+class LiveSource(BaseModel):
+    id: str = Field(description="what to send as the source of POST /api/live/start")
+    label: str
+
+
+class LiveStatus(BaseModel):
+    """The run and its figures, measured on the pictures as they are delivered (the last two
+    seconds). ``size`` comes once there is a picture."""
+
+    state: str = Field(description="idle, starting, running, stopping, stopped, ended or "
+                                   "failed")
+    error: str | None = Field(description="why it failed")
+    background: str = Field(description="the background in use, as chosen")
+    effect: bool = Field(description="false: the camera's own picture")
+    source: str | None
+    vcam: bool
+    engine: str = Field(description="what runs the model, once started")
+    notes: list[str] = Field(description="the latest things the run said")
+    fps: float
+    latency_ms: float = Field(description="capture to output, the median")
+    frames: int = Field(description="pictures delivered")
+    dropped: int = Field(description="frames the source gave that were not delivered")
+    size: list[int] | None = Field(None, description="width and height of the output")
+
+
+def router(config: ServerConfig, live: LiveSession) -> APIRouter:
+    routes = APIRouter(tags=["camera"], responses=problems(*GUARDED))
+    # each of these answers with the status, its size left out (not null) until a picture
+    status = {"response_model": LiveStatus, "response_model_exclude_unset": True}
+
+    def now() -> LiveStatus:
+        return LiveStatus.model_validate(live.status())
+
+    @routes.get("/api/live", **status)
+    def live_status() -> LiveStatus:
+        """State, figures (fps, latency, dropped frames), engine and background of the run."""
+        return now()
+
+    @routes.get("/api/live/sources", response_model=list[LiveSource])
+    def live_sources() -> list[LiveSource]:
+        return [LiveSource.model_validate(choice) for choice in live.sources()]
+
+    @routes.post("/api/live/start", responses=problems(409, 422, 503), **status)
+    def live_start(body: LiveStart) -> LiveStatus:
+        """Start the camera (or the --source file in real time); answers once it runs."""
+        source = body.source or (FILE_SOURCE if config.source is not None else "camera")
+        live.start(LiveRequest(source=source, size=_size(body.size), vcam=body.vcam))
+        return now()
+
+    @routes.post("/api/live/stop", **status)
+    def live_stop() -> LiveStatus:
+        live.stop()
+        return now()
+
+    @routes.post("/api/live/background", responses=problems(413, 415, 422), **status)
+    def live_background(bg: Annotated[str | None, Form()] = None,
+                        bg_file: BackgroundFile = None) -> LiveStatus:
+        """Switch the background, on the running camera at once (a bad one keeps the old)."""
+        if bg_file is not None:
+            live.use_background(upload=bg_file.file, upload_name=bg_file.filename)
+        else:
+            live.use_background(bg)
+        return now()
+
+    @routes.post("/api/live/effect", responses=problems(409, 422), **status)
+    def live_effect(body: Effect) -> LiveStatus:
+        """Turn the effect off (the camera's own picture) or on again."""
+        live.set_effect(body.on)
+        return now()
+
+    @routes.get("/api/live/frame.jpg", response_class=Response,
+                responses={200: {"content": {"image/jpeg": {}}}, **problems(422)})
+    def live_frame() -> Response:
+        """The newest output picture."""
+        newest = live.preview_after(0)
+        if newest is None:
+            raise RequestError("no picture yet: start the camera")
+        return Response(newest[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @routes.get("/api/live/preview.mjpg", response_class=StreamingResponse)
+    async def live_preview() -> StreamingResponse:
+        """The output as it runs (MJPEG, for an ``<img>``); ends when the run ends."""
+        return StreamingResponse(_mjpeg(live), headers={"Cache-Control": "no-store"},
+                                 media_type=f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
+
+    return routes
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and 16 <= int(width) <= 7680
+            and 16 <= int(height) <= 4320):
+        raise RequestError(f"size '{text}': write it as WIDTHxHEIGHT, e.g. 1280x720")
+    return int(width), int(height)
+
+
+async def _mjpeg(live: LiveSession) -> AsyncIterator[bytes]:
+    seen = 0
+    while True:
+        newest = await run_in_threadpool(live.preview_after, seen) \
+            if live.sequence > seen else None
+        if newest is not None:
+            seen, jpeg = newest
+            yield (f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                   f"Content-Length: {len(jpeg)}\r\n\r\n").encode() + jpeg + b"\r\n"
+        elif not live.active:
+            return
+        else:
+            await asyncio.sleep(_PREVIEW_POLL_S)
