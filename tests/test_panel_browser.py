@@ -8,20 +8,16 @@ Debian's ``chromium``; Playwright's own browser download is not used).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from rtmatte.samples import make_clip
+from rtmatte.server.launch import serving
 
 START_TIMEOUT_S = 90.0
 MAGENTA = (255, 0, 255)
@@ -44,56 +40,16 @@ CORNER_JS = """() => {
 }"""
 
 
-@dataclass
-class Served:
-    #: http://127.0.0.1:PORT/
-    address: str
-    #: the token the command made and printed
-    token: str
-    #: the two links the command printed: the panel's and the documentation's
-    panel_link: str
-    docs_link: str
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     """The real command on port 0 with a token of its own making; yields what it printed once
     it answers."""
     folder = tmp_path_factory.mktemp("panel")
     clip = make_clip(folder / "camera.mp4", frames=60, size=(320, 240), fps=4, audio=False)
-    log = folder / "server.log"
-    environment = {k: v for k, v in os.environ.items() if k != "RTMATTE_TOKEN"}
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rtmatte.server", "--port", "0", "--source", str(clip),
-             "--vcam-device", "/dev/rtmatte-test-no-such-device"],
-            stdout=sink, stderr=subprocess.STDOUT, env=environment)
-    try:
-        yield _wait_until_serving(process, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_until_serving(process: subprocess.Popen, log: Path) -> Served:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {log.read_text()}")
-        said = log.read_text()
-        panel = re.search(r"serving on ((http://127\.0\.0\.1:\d+/)\?token=([\w-]+))", said)
-        docs = re.search(r"documentation at (http\S+);", said)
-        if panel and docs:
-            try:
-                answer = httpx.get(f"{panel[2]}api/info",
-                                   headers={"Authorization": f"Bearer {panel[3]}"}, timeout=5)
-                if answer.status_code == 200:
-                    return Served(panel[2], panel[3], panel[1], docs[1])
-            except httpx.TransportError:
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not answer within {START_TIMEOUT_S:g} s: "
-                         f"{log.read_text()}")
+    with serving(folder / "server.log", "--source", str(clip),
+                 "--vcam-device", "/dev/rtmatte-test-no-such-device",
+                 timeout_s=START_TIMEOUT_S) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

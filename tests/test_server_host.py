@@ -3,16 +3,15 @@ server listens on every address. The real command, bound for real, asked with ra
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from rtmatte.server.launch import serving
 
 TOKEN = "host-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -20,53 +19,14 @@ START_TIMEOUT_S = 90.0
 WARNING = "other machines on the network can reach this server"
 
 
-def start(log: Path, *flags: str) -> subprocess.Popen:
-    environment = {k: v for k, v in os.environ.items() if k != "RTMATTE_TOKEN"}
-    with log.open("w") as sink:
-        return subprocess.Popen([sys.executable, "-m", "rtmatte.server", "--port", "0",
-                                 "--token", TOKEN, *flags],
-                                stdout=sink, stderr=subprocess.STDOUT, env=environment)
-
-
-def port_printed(process: subprocess.Popen, log: Path) -> int:
-    """The port of the 'serving on' line, once the command has printed it."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        found = re.search(r"serving on http://127\.0\.0\.1:(\d+)/", log.read_text())
-        if found:
-            return int(found[1])
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {log.read_text()}")
-        time.sleep(0.1)
-    raise AssertionError(f"nothing printed within {START_TIMEOUT_S:g} s: {log.read_text()}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def wildcard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
     """The server on every address (0.0.0.0) with one extra name; yields its port and log once
     the API answers."""
     log = tmp_path_factory.mktemp("host") / "server.log"
-    process = start(log, "--host", "0.0.0.0", "--allow-host", "MyBox.lan")
-    try:
-        port = port_printed(process, log)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/info", headers=AUTH,
-                             timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
-            time.sleep(0.2)
-        yield port, log
-    finally:
-        stop(process)
+    with serving(log, "--host", "0.0.0.0", "--allow-host", "MyBox.lan", token=TOKEN,
+                 timeout_s=START_TIMEOUT_S) as served:
+        yield served.port, log
 
 
 def status_for(port: int, host: str, connect_to: str = "127.0.0.1") -> int:
@@ -91,11 +51,9 @@ def test_listening_beyond_this_machine_is_warned_about(wildcard, tmp_path):
     said = log.read_text()
     assert f"warning: listening on 0.0.0.0: {WARNING}" in said, said
     quiet_log = tmp_path / "loopback.log"
-    process = start(quiet_log)  # the default: 127.0.0.1
-    try:
-        port_printed(process, quiet_log)
-    finally:
-        stop(process)
+    with serving(quiet_log, token=TOKEN, timeout_s=START_TIMEOUT_S,  # the default: 127.0.0.1
+                 answering=False):
+        pass  # it has printed what it says on start
     assert "warning" not in quiet_log.read_text(), quiet_log.read_text()
 
 

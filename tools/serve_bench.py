@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 
 from rtmatte.samples import clip_frame
+from rtmatte.server.launch import serving
 
 TOKEN = "serve-bench"
 SIZES = {"640x480": (640, 480), "1920x1080": (1920, 1080)}
@@ -39,26 +40,6 @@ def picture(folder: Path, width: int, height: int) -> Path:
     cv2.imwrite(str(path), cv2.cvtColor(clip_frame(0, 1, width, height), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 92])
     return path
-
-
-def start_server(log: Path) -> tuple[subprocess.Popen, str]:
-    with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "rtmatte.server", "--port", "0",
-                                    "--token", TOKEN], stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited: {log.read_text()}")
-        found = re.search(r"serving on (http://127\.0\.0\.1:\d+/)", log.read_text())
-        if found:
-            try:
-                if httpx.get(f"{found[1]}api/info", headers=headers(), timeout=5).is_success:
-                    return process, found[1]
-            except httpx.TransportError:
-                pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit(f"the server did not answer within {START_TIMEOUT_S:g} s")
 
 
 def headers() -> dict[str, str]:
@@ -181,19 +162,16 @@ def main() -> int:
         pictures = {label: picture(folder, *size) for label, size in SIZES.items()}
         report["cold_cli_s"] = {label: cold_cli(path, folder)
                                 for label, path in pictures.items()}
-        process, base = start_server(folder / "server.log")
-        try:
+        with serving(folder / "server.log", token=TOKEN, timeout_s=START_TIMEOUT_S) as served:
+            base = served.address
             report["engine"] = httpx.get(f"{base}api/info", headers=headers()).json()["engine"]
             # memory first, on a fresh server: its first requests against its many
-            report["memory_640x480"] = memory(base, process.pid, pictures["640x480"],
+            report["memory_640x480"] = memory(base, served.process.pid, pictures["640x480"],
                                               args.requests, deadline)
             report["latency"] = {label: latency(base, path, args.latency_requests, deadline)
                                  for label, path in pictures.items()}
             report["throughput_640x480"] = throughput(base, pictures["640x480"], args.clients,
                                                       args.throughput_requests, deadline)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
