@@ -96,7 +96,7 @@ class LiveSession:
         self._error: str | None = None
         self._request: LiveRequest | None = None
         self._thread: threading.Thread | None = None
-        self._runner: Any = None
+        self._runner: api.LiveRunner | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._figures = _Figures()
@@ -222,7 +222,7 @@ class LiveSession:
             runner = self._runner
         try:
             if runner is not None:
-                runner.backgrounds.use(spec)
+                _use_background(runner, spec)
             else:
                 parse_background(spec)
         except BackgroundError as exc:
@@ -245,14 +245,14 @@ class LiveSession:
         with self._lock:
             if self._runner is None:
                 raise Conflict("the camera is not running")
-            self._runner.effect = on
+            _set_effect(self._runner, on)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             runner = self._runner
             data: dict[str, Any] = {
                 "state": self._state, "error": self._error, "background": self._bg_label,
-                "effect": runner.effect if runner is not None else True,
+                "effect": _effect_of(runner) if runner is not None else True,
                 "source": self._request.source if self._request else None,
                 "vcam": bool(self._request and self._request.vcam),
                 "engine": self._engine, "notes": list(self._notes),
@@ -293,6 +293,23 @@ class LiveSession:
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="rtmatte-panel-"))
         return self._folder
+
+
+# What the panel changes on a running live run, from outside it: the only places this module
+# reaches past the runner's own verbs (iterate, engine, request_stop), kept together so that
+# they turn into calls of the runner's methods in one edit once it has them.
+
+def _use_background(runner: api.LiveRunner, spec: str) -> None:
+    """Switch the running picture's background; raises BackgroundError and keeps the old."""
+    runner.backgrounds.use(spec)
+
+
+def _set_effect(runner: api.LiveRunner, on: bool) -> None:
+    runner.effect = on
+
+
+def _effect_of(runner: api.LiveRunner) -> bool:
+    return runner.effect
 
 
 def _encode(picture: np.ndarray) -> bytes:
