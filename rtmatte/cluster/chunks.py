@@ -28,6 +28,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import av
@@ -45,8 +46,10 @@ from rtmatte.sinks.audio import AudioCarrier
 from rtmatte.sources.file import VideoSource
 from rtmatte.types import Frame, Matte
 
-#: seconds of frames the model sees before a chunk's first frame (docs/scale.md)
-WARMUP_SECONDS = 2.0
+#: seconds of frames the model sees before a chunk's first frame: RVM's deepest recurrent
+#: tensors take about 4 s to halve a difference, so after this and the head the chunk's own
+#: state is usually within the seam's agreement at its first or second mark (docs/scale.md)
+WARMUP_SECONDS = 6.0
 #: seconds at a chunk's start that the seam task writes from the previous chunk's state, and
 #: the length of each piece after it, at whose marks the two runs' states are compared
 #: (docs/scale.md)
@@ -241,7 +244,15 @@ def _chunk_folder(source: Path, target: Path, cut: str, fingerprint: str) -> Pat
 
 
 def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    """A state file's digest; read again only when the file was replaced (the driver asks for
+    every head's at each finished task)."""
+    status = os.stat(path)
+    return _digest_of(str(path), status.st_mtime_ns, status.st_size, status.st_ino)
+
+
+@lru_cache(maxsize=4096)
+def _digest_of(path: str, mtime_ns: int, size: int, inode: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def matte_chunk(job: Job, chunk: Chunk) -> JobResult:

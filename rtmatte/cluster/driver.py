@@ -46,7 +46,7 @@ from rtmatte.run.offline import (
 )
 from rtmatte.settings import Settings
 from rtmatte.sinks.atomic import check_target
-from rtmatte.sources.file import probe_kind
+from rtmatte.sources.file import readable_kind
 from rtmatte.types import Notify
 
 #: how long the driver waits for any worker to come up before saying the cluster has no room
@@ -106,6 +106,7 @@ class _Batch:
     chunk_results: dict[int, list[JobResult]] = field(default_factory=dict)
     #: (plan id, chunk number) of the seams queued or running
     seams: set[tuple[int, int]] = field(default_factory=set)
+    seams_done: set[tuple[int, int]] = field(default_factory=set)
     units_done: int = 0
     frames: int = 0
 
@@ -148,7 +149,7 @@ def process_on_cluster(
         meter.clear()
         say(message)
 
-    loop = _Loop(ray, settings, manifest, fingerprint, batch, tell)
+    loop = _Loop(ray, settings, manifest, fingerprint, batch, tell, meter)
     for plan in plans:  # every piece already made by an earlier run: only the join is left
         if plan.complete:
             loop.join(plan, settings.overwrite or manifest.owns(plan.target))
@@ -165,7 +166,7 @@ def process_on_cluster(
             writable = sorted({str(t.target.parent) for t in tasks})
             loop.start(shape, digest, readable, writable, options.max_attempts)
             tell(f"ray: {shape.describe()}, {len(tasks)} item{'s' * (len(tasks) != 1)} to do")
-            loop.run(deque(tasks), meter, plans)
+            loop.run(deque(tasks), plans)
         finally:
             loop.stop()
             meter.clear()
@@ -198,7 +199,7 @@ def _plan(pairs: list[tuple[Path, Path]], manifest: Manifest, fingerprint: str,
         overwrite = settings.overwrite or manifest.owns(out)
         try:
             plan = None
-            if options.chunk_seconds and probe_kind(item) == "video":
+            if options.chunk_seconds and readable_kind(item) == "video":
                 plan = plan_chunks(item, out, options.chunk_seconds, fingerprint,
                                    options.warmup_seconds, options.head_seconds)
             if plan is not None:
@@ -225,8 +226,9 @@ class _Loop:
     """The pool of workers and the one loop that feeds them."""
 
     def __init__(self, ray: Any, settings: Settings, manifest: Manifest, fingerprint: str,
-                 batch: _Batch, tell: Notify) -> None:
+                 batch: _Batch, tell: Notify, meter: BatchProgress) -> None:
         self.ray = ray
+        self.meter = meter
         self.settings = settings
         self.manifest = manifest
         self.fingerprint = fingerprint
@@ -262,7 +264,8 @@ class _Loop:
             except Exception:  # already gone with its node: nothing left to stop
                 continue
 
-    def run(self, queue: deque[_Task], meter: BatchProgress, plans: list[ChunkPlan]) -> None:
+    def run(self, queue: deque[_Task], plans: list[ChunkPlan]) -> None:
+        meter = self.meter
         waited_since = time.monotonic()
         for plan in plans:
             self._seams_ready(plan, queue)
@@ -386,6 +389,7 @@ class _Loop:
         assert plan is not None and task.chunk is not None
         if task.seam:
             self.batch.seams.discard((id(plan), task.chunk.number))
+            self.batch.seams_done.add((id(plan), task.chunk.number))
         if id(plan) in self.batch.failed_plans:
             return
         self.batch.frames += result.frames
@@ -403,6 +407,8 @@ class _Loop:
             if key in self.batch.seams or plan.head_done(chunk):
                 continue
             if chunk.done and plan.chunks[chunk.number - 1].done:
+                if key in self.batch.seams_done:  # again, from a redone chunk's new end state
+                    self.meter.units += 1
                 self.batch.seams.add(key)
                 queue.append(_Task(plan.source, plan.target, False, chunk=chunk, plan=plan,
                                    seam=True))
