@@ -19,6 +19,7 @@ handful of working sizes).
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,29 @@ def create(request: Request) -> Backend:
     return OpenVinoBackend(request.model_path, request.cpu_threads, request.precision)
 
 
+def import_openvino() -> Any:
+    """``import openvino``, without its telemetry.
+
+    Importing OpenVINO sends a usage event to Google Analytics (the ``openvino-telemetry``
+    package installed with it) from a thread pool, through a child made by ``fork()`` of the
+    whole process while its other threads decode, run the model and encode. rtmatte runs
+    locally and sends nothing. And a fork of a process whose native threads are running copies
+    their locks and thread objects in mid-use: the child can hang for ever in Python's fork
+    clean-up (the process then never exits: it waits for that child) or abort in C++ teardown
+    ("terminate called without an active exception"), seen as runs that hang or die at a signal.
+    OpenVINO uses its own no-op stub when that package cannot be imported, so it is made
+    unimportable in this process (unless something imported it before).
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def unavailable(device: str) -> str | None:
     if importlib.util.find_spec("openvino") is None:
         return INSTALL_HINT
-    import openvino
-
+    openvino = import_openvino()
     if _DEVICE not in openvino.Core().available_devices:
         return "OpenVINO finds no CPU device it can run on here"
     return None
@@ -73,8 +92,7 @@ class OpenVinoBackend:
         as the ONNX Runtime backend does on the CPU; a graph of another shape is run whole."""
         if importlib.util.find_spec("openvino") is None:
             raise BackendUnavailable(INSTALL_HINT)
-        import openvino
-
+        openvino = import_openvino()
         self._ov = openvino
         self._core = openvino.Core()
         coarse = ensure_coarse(model_path) if host_refine else None
