@@ -91,6 +91,14 @@ def test_a_stats_name_too_long_is_refused_before_the_run(capsys, tmp_path, tiny_
     assert not out.exists()
 
 
+def test_a_matte_pattern_too_long_is_refused(capsys, tmp_path, tiny_clip) -> None:
+    out = tmp_path / "out.mp4"
+    assert run(tiny_clip, "-o", out, "--bg", "#00b140", "--alpha-output",
+               tmp_path / "mattes" / ("m" * 250 + "%05d.png")) == 2
+    assert "give --alpha-output a shorter pattern" in one_line(capsys)
+    assert everything_under(tmp_path) == []
+
+
 def test_the_partial_name_of_a_long_output_fits(tmp_path) -> None:
     target = tmp_path / ("c" * 250 + ".mp4")  # itself fine; NAME.partial.mp4 would be 258
     kept = kept_path(target)

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from rtmatte.errors import OutputError
-from rtmatte.sinks.atomic import Staging, make_folder, remove_empty_folders, write_error
+from rtmatte.sinks.atomic import (
+    Staging,
+    check_name,
+    make_folder,
+    remove_empty_folders,
+    write_error,
+)
 from rtmatte.sinks.image import encoded
 from rtmatte.types import Frame, Matte
 
@@ -27,6 +33,7 @@ class AlphaSequenceSink:
         self.pattern = FramePattern(pattern)
         self.overwrite = overwrite
         folder = self.pattern.folder
+        check_name(folder / self.pattern.name(1), hint="give --alpha-output a shorter pattern")
         existing = self.pattern.existing()
         if existing and not overwrite:
             raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the "
