@@ -69,7 +69,8 @@ def process(
     ``notify`` hears of each file as it is finished or fails; ``on_progress`` of each video's
     frames as they are written (done, total; total is 0 when the file does not say). In a
     folder, every file is attempted; when any failed, :class:`BatchError` is raised at the end,
-    carrying the results of those that worked and the reason of each that did not.
+    carrying the results of those that worked and the reason of each that did not. An argument
+    of the wrong type raises :class:`~rtmatte.errors.ArgumentError` before any work.
     """
     source = _path("process", "source", source)
     target = _path("process", "target", target, optional=True)
@@ -120,7 +121,8 @@ def process(
 
 def open_source(source: str | Path, size: tuple[int, int] | None = None,
                 fps: float | None = None, notify: Notify | None = None) -> LiveReader:
-    """A camera (``camera``, ``camera:N``, ``/dev/videoN``) or a video file played in real time."""
+    """A camera (``camera``, ``camera:N``, ``/dev/videoN``) or a video file played in real time;
+    a source, size or fps of the wrong type raises :class:`~rtmatte.errors.ArgumentError`."""
     source = _path("open_source", "source", source)
     size, fps = _size("open_source", size), _fps("open_source", fps)
     _check_callable("open_source", "notify", notify)
@@ -163,7 +165,8 @@ def open_live(
     Everything opens in the order that fails fastest (backgrounds, window, source, virtual
     camera, files, the model last, as it is the slow part), and whatever was opened is
     released when a later step fails. Leaving the block stops the run and finalizes every
-    sink, the caller's too.
+    sink, the caller's too. An argument of the wrong type (a path, bg, size, fps,
+    sinks) raises :class:`~rtmatte.errors.ArgumentError` before anything opens.
     """
     source = _path("open_live", "source", source)
     output = _path("open_live", "output", output, optional=True)
