@@ -147,6 +147,8 @@ EQUIVALENT: dict[str, str] = {
        "clean-up runs on" for n in (2, 3)},
     **{f"{_S}x_clear_stale__mutmut_{n}": "stat following links: shutil.rmtree refuses a link "
        "itself, so a link with a staging name survives all the same" for n in (16, 17)},
+    **{f"{_S}x__keep_beside__mutmut_{n}": "the errno or file name of the error for 'every name "
+       "up to -9999 is taken': the message shows its text alone" for n in (13, 15, 18, 21)},
     f"{_S}x_name_limit__mutmut_15": "the last fallback (no folder up to / answers pathconf) "
                                     "never runs where / exists",
     **{f"{_S}x_check_name__mutmut_{n}": "a name of 48 characters or fewer is at most 192 bytes: "
