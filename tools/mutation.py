@@ -11,8 +11,9 @@ so a run takes minutes, not hours, and the score per module is printed:
 
 Each module runs in a scratch copy of the tree (the working tree, or ``--rev``), so nothing in
 the checkout is touched and mutmut's ``mutants/`` folder never lands in it. Kept out of
-``.ci/run``: on 2 cores the five main modules take about half an hour. The scores, and why the
-equivalent mutants listed in :data:`EQUIVALENT` cannot be killed, are in docs/testing.md.
+``.ci/run``: on 2 shared cores the five main modules take about 25 minutes. The scores, and
+why the equivalent mutants listed in :data:`EQUIVALENT` cannot be killed, are in
+docs/testing.md.
 """
 
 from __future__ import annotations
