@@ -50,7 +50,7 @@ from rtmatte.sinks.atomic import remove_empty_folders
 from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.camera import CameraReader, parse_camera
-from rtmatte.sources.file import check_picture_file, check_size, probe_kind
+from rtmatte.sources.file import check_picture_file, check_size, readable_kind
 from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
 from rtmatte.types import Frame, Notify
 
@@ -85,7 +85,7 @@ def process(
     if not source.exists():
         raise InputError(f"{source}: no such file or folder")
     if source.is_file() and not (is_video_path(source) or is_image_path(source)):
-        probe_kind(source)  # readable? (unknown extensions are tried as video)
+        readable_kind(source)  # readable? (unknown extensions are tried as video)
     transparent = is_transparent(settings.bg)
     background_file = Path(settings.bg).expanduser()
     protect = [background_file] if background_file.is_file() else []

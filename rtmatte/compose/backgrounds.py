@@ -164,8 +164,7 @@ class VideoBackground:
         """Start the next pass one period on: the last frame plus one frame's duration."""
         if self._period is None:
             info = self._source.info
-            ticks = max(1, round(1 / (info.rate * info.time_base)))
-            self._period = (_pts(last) - self._first_pts + ticks) * info.time_base
+            self._period = (_pts(last) - self._first_pts + info.ticks_per_frame) * info.time_base
             self._length = self._read
             if self._broken and self._notify is not None:
                 promised = info.frames or round(info.duration * info.rate)

@@ -26,7 +26,7 @@ from rtmatte.run.progress import Progress
 from rtmatte.settings import Settings
 from rtmatte.sinks import AlphaSequenceSink, ImageSink, SinkGroup, VideoFileSink
 from rtmatte.sinks.atomic import check_name, make_folder
-from rtmatte.sources.file import VideoSource, probe_kind, read_image_with_alpha
+from rtmatte.sources.file import VideoSource, read_image_with_alpha, readable_kind
 from rtmatte.types import Frame, Matte, Notify
 
 OUTPUT_TAG = ".rtmatte"
@@ -97,7 +97,7 @@ class Job:
             target = default_output(source, self.transparent)
         if self.compositor.background is not None:
             self.compositor.background.restart()
-        if probe_kind(source) == "image":
+        if readable_kind(source) == "image":
             return self._image(source, Path(target))
         return self._video(source, Path(target))
 

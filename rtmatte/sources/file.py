@@ -46,6 +46,13 @@ class VideoInfo:
     audio_streams: int
     subtitle_streams: int = 0
 
+    @property
+    def ticks_per_frame(self) -> int:
+        """One frame's duration in ``time_base`` ticks (1 when the rate is unknown): what a
+        frame without a timestamp is moved on by, and how long a looped video's last frame
+        lasts."""
+        return max(1, round(1 / (self.rate * self.time_base))) if self.rate else 1
+
 
 class VideoSource:
     """Decodes a video file's first video stream into upright RGB frames, in order.
@@ -133,7 +140,7 @@ class VideoSource:
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
-        frame_ticks = _ticks_per_frame(self.info)
+        frame_ticks = self.info.ticks_per_frame
         last_pts: int | None = None
         try:
             pictures = self._container.decode(self._stream)
@@ -280,8 +287,10 @@ def _own_alpha(data: np.ndarray) -> np.ndarray | None:
     return None if alpha.min() >= 1.0 else alpha
 
 
-def probe_kind(path: Path) -> str:
-    """'image' or 'video' for an input path, raising InputError when it is neither."""
+def readable_kind(path: Path) -> str:
+    """'image' or 'video' for an input path, by its name alone, once it is found to be a regular
+    file that can be opened (InputError otherwise); nothing is decoded: a file named as a
+    picture that holds none is found out when it is read."""
     path = Path(path)
     _check_readable(path)
     if is_image_path(path):
@@ -308,10 +317,6 @@ def _check_readable(path: Path) -> None:
             pass
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-
-
-def _ticks_per_frame(info: VideoInfo) -> int:
-    return max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
 
 
 def _reason(exc: BaseException) -> str:
