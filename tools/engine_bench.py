@@ -13,7 +13,6 @@ difference over those frames, ``worst fr.`` that of the frame that differs most.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 
 from rtmatte.bench import engines
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
              or "vnni" in flag]
     print(f"# CPU: {env['cpu']}, {env['logical_cpus']} logical cores; engine flags: "
           f"{' '.join(flags) or 'no AVX-512/AMX/VNNI'}")
-    print(f"# Python {platform.python_version()}; onnxruntime {env['onnxruntime']}; openvino "
+    print(f"# Python {env['python']}; onnxruntime {env['onnxruntime']}; openvino "
           f"{package_version('openvino')}")
     print(f"# load average at the start: {engines.load_average()}")
     print(engines.header())

@@ -10,7 +10,6 @@ it can say which engine runs and why.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -33,17 +32,11 @@ class Check:
     detail: str
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def check_backends() -> list[Check]:
     import onnxruntime as ort
 
     from rtmatte.matting.backends import REGISTRY, fastest_present
+    from rtmatte.matting.backends.calibrate import package_version
     from rtmatte.matting.models.catalogue import default_model_id, get_model
     from rtmatte.matting.models.fetch import cached_path, is_cached
 
@@ -53,8 +46,8 @@ def check_backends() -> list[Check]:
     for backend in REGISTRY.values():
         for package in backend.needs:
             if package not in told and importlib.util.find_spec(package) is not None:
-                found.append(Check("inference", True, f"{package} {_version(package)} installed "
-                                                      f"(--backend {backend.name})"))
+                found.append(Check("inference", True, f"{package} {package_version(package)} "
+                                                      f"installed (--backend {backend.name})"))
             told.add(package)
     for backend in REGISTRY.values():
         if backend.cpu_calibrated and not backend.present("cpu"):
@@ -184,9 +177,10 @@ def check_cameras(probe: bool) -> list[Check]:
 def check_virtual_camera() -> list[Check]:
     import pyvirtualcam
 
+    from rtmatte.matting.backends.calibrate import package_version
     from rtmatte.sinks.vcam import setup_hint
 
-    version = _version("pyvirtualcam")
+    version = package_version("pyvirtualcam")
 
     backends = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none"
     found = [Check("virtual camera", None, f"pyvirtualcam {version}, backends: {backends}")]
