@@ -104,17 +104,15 @@ def check_cpu_engine(model: Path | None) -> list[Check]:
 
 
 def check_gpu() -> list[Check]:
-    import onnxruntime as ort
-
-    from rtmatte.matting.backends import fastest_present, gpu
-    from rtmatte.matting.models.trt_cache import tensorrt_found
+    from rtmatte.matting.backends import REGISTRY, fastest_present, gpu
+    from rtmatte.matting.backends.onnx import missing_tensorrt_message
 
     gpus = gpu.described()
-    providers = ort.get_available_providers()
     named = "; ".join(gpus)
-    if gpus and "CUDAExecutionProvider" in providers:
+    if gpus and REGISTRY["onnx"].present("cuda"):
         checks = [Check("gpu", True, f"{named}; ONNX Runtime can use it")]
-        if "TensorrtExecutionProvider" in providers and not tensorrt_found():
+        # the backend's own check: the provider is listed, TensorRT itself is missing
+        if REGISTRY["tensorrt"].unavailable("cuda") == missing_tensorrt_message():
             checks.append(Check("gpu", None, "TensorRT is not installed: `pip install tensorrt` "
                                              "for --backend tensorrt, the fastest"))
         return checks
