@@ -11,7 +11,12 @@ from typing import Any
 
 from rtmatte.argtypes import frame_size
 from rtmatte.bench import pipeline
-from rtmatte.cli.flags import add_model_arguments, add_post_switch, overrides
+from rtmatte.cli.flags import (
+    add_debug_argument,
+    add_model_arguments,
+    add_post_switch,
+    overrides,
+)
 
 #: (b) and (d) run ONNX Runtime on the CPU unless told otherwise: the figures then compare
 #: with the documented loop (c) on the same engine
@@ -31,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "device": "cpu for the onnx backend, auto for the others"})
     add_post_switch(parser)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_debug_argument(parser)
     return parser
 
 

@@ -68,10 +68,15 @@ def add_settings_file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="a TOML file of settings")
 
 
+def add_debug_argument(parser: argparse.ArgumentParser) -> None:
+    """``--debug``: read by cli/main.py before parsing; declared so the parser accepts it."""
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_file_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or notes")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_debug_argument(parser)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser,

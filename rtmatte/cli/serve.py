@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from rtmatte.cli.flags import add_debug_argument
+
 
 def run(argv: Sequence[str]) -> int:
     from rtmatte.server.command import DESCRIPTION, add_arguments
@@ -12,5 +14,5 @@ def run(argv: Sequence[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="rtmatte serve", description=DESCRIPTION)
     add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_debug_argument(parser)
     return serve(parser.parse_args(argv))
