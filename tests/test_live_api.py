@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import av
@@ -54,6 +55,38 @@ def test_open_live_yields_pictures_and_mattes(short_clip):
     assert pts == sorted(pts)
     person, background = region_means(seen[-1][2].alpha)
     assert person > 0.8 and background < 0.2
+
+
+def _returns(work, limit_s: float = 60.0) -> list:
+    """What ``work()`` returned or raised, from a thread: empty if it had not returned after
+    ``limit_s`` (a hang guard, far above what returning takes, not a timing assumption)."""
+    outcome: list = []
+
+    def call() -> None:
+        try:
+            outcome.append(work())
+        except Exception as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(limit_s)
+    return outcome
+
+
+@pytest.mark.parametrize("ran", [False, True])
+def test_a_live_run_used_after_its_block_raises_at_once(short_clip, ran):
+    """Iterating or running a live run after its ``with`` block (or a second time) is an
+    error said at once, never a wait that does not end."""
+    settings = load_settings(overrides={"live": {"adapt": False}})
+    with api.open_live(short_clip, bg="#00ff00", settings=settings) as live:
+        if ran:
+            live.run()
+    for use in (lambda: list(live), live.run):
+        outcome = _returns(use)
+        assert outcome, "it never returned"
+        assert isinstance(outcome[0], RuntimeError), outcome
+        assert "runs once" in str(outcome[0])
 
 
 def test_open_live_releases_its_outputs_when_not_run(short_clip, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,25 @@ def is_live_run(args: argparse.Namespace) -> bool:
     if any(getattr(args, flag, False) for flag in ("realtime", "vcam", "preview")):
         return True
     return parse_camera(str(getattr(args, "input", ""))) is not None
+
+
+#: flags only a live run reads (argparse name -> flag); given to a file run they would change
+#: nothing, which the user could only find out from the result
+_LIVE_ONLY = {"delay": "--delay", "matte_every": "--matte-every", "int8": "--int8",
+              "size": "--size", "fps": "--fps", "bg_watch": "--bg-watch",
+              "on_demand": "--on-demand", "vcam_device": "--vcam-device",
+              "vcam_backend": "--vcam-backend"}
+
+
+def refuse_live_only_flags(args: argparse.Namespace) -> None:
+    """A live-only flag on a file run is refused in one line rather than ignored (``--delay 0``
+    and other values that change nothing pass)."""
+    if is_live_run(args):
+        return
+    for dest, flag in _LIVE_ONLY.items():
+        if getattr(args, dest, None) not in (None, False, 0):
+            raise SettingsError(f"{flag} applies to a live run only (a camera, or a file with "
+                                f"--realtime): add --realtime or leave {flag} out")
 
 
 def background_specs(text: str) -> list[str]:
@@ -45,7 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                        fps=args.fps, watch=args.bg_watch, notify=notify) as live:
         if notify and not (args.vcam or args.preview or args.output):
             notify("no -o, --vcam or --preview: playing through the live path to measure it")
-        with _stop_on_sigterm(live):
+        with _stop_on_signals(live) as caught:
             result = live.run()
     if notify:
         latency = result.latency_ms()
@@ -58,17 +78,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 notify(f"wrote {written}")
     if args.stats:
         write_stats(args.stats, [result])
-    return 0
+    if not caught:
+        return 0
+    # the exit code still says the run was cut short, as for a file run (docs/guarantees.md)
+    say(f"{'terminated' if caught[0] == signal.SIGTERM else 'interrupted'}; what was recorded "
+        "so far was finalized")
+    return 128 + caught[0]
 
 
 @contextmanager
-def _stop_on_sigterm(runner: Any) -> Iterator[None]:
-    """SIGTERM (systemd, docker stop, kill) ends the run like Ctrl-C: outputs are finalized."""
-    if sys.platform == "win32":
-        yield
+def _stop_on_signals(runner: Any) -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM (systemd, docker stop, kill) end the run the same way: the threads
+    stop, every output is finalized, and the yielded list then holds the signal's number.
+
+    The handler only asks the run to stop; raising from it instead (as a file run does) could
+    land in the middle of finalizing the recording, which a live run cannot make again.
+    """
+    caught: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if not caught:
+            caught.append(signum)
+        runner.request_stop()
+
+    if threading.current_thread() is not threading.main_thread():  # handlers live there only
+        yield caught
         return
-    previous = signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
+    kinds = [signal.SIGINT] if sys.platform == "win32" else [signal.SIGINT, signal.SIGTERM]
+    previous = {kind: signal.signal(kind, stop) for kind in kinds}
     try:
-        yield
+        yield caught
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)

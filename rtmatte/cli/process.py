@@ -51,6 +51,7 @@ def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(attach_signed_values(argv))
     settings = settings_from_args(args)
     check_stats_folder(args.stats)
+    live.refuse_live_only_flags(args)
     if cluster.is_cluster_run(args):
         return cluster.run(args, settings)
     if live.is_live_run(args):

@@ -203,9 +203,11 @@ class LiveRunner:
         if self._windows:
             raise RuntimeError("a live run with a preview window must be run() on the main "
                                "thread; leave the window out to iterate")
+        self._claim()  # here, not in the worker: a closed run raises instead of never ending
         box = _Latest()
         self.sinks.append(box)
-        worker = threading.Thread(target=self._run_quietly, name="live", daemon=True)
+        worker = threading.Thread(target=self._run_quietly, args=(box,), name="live",
+                                  daemon=True)
         worker.start()
         try:
             while True:
@@ -221,12 +223,14 @@ class LiveRunner:
         if self._errors:
             raise self._errors[0]
 
-    def _run_quietly(self) -> None:
+    def _run_quietly(self, box: _Latest) -> None:
         try:
-            self.run()
+            self._run()
         except BaseException as error:  # re-raised by __iter__ in the consumer's thread
             if error not in self._errors:
                 self._errors.append(error)
+        finally:
+            box.close()  # however the run ended, the consumer's wait ends with it
 
     @property
     def engine(self) -> str:
@@ -238,20 +242,31 @@ class LiveRunner:
         self._stop.set()
 
     def run(self) -> LiveResult:
+        """Run to the end, :meth:`request_stop` or Ctrl-C; every output is finalized either way
+        (a live recording cannot be made again, so what was recorded is kept)."""
+        self._claim()
+        return self._run()
+
+    def _claim(self) -> None:
         if self._ran:
-            raise RuntimeError("a live run runs once; open another")
+            raise RuntimeError("a live run runs once, inside its `with` block; open another")
         self._ran = True
+
+    def _run(self) -> LiveResult:
         matte_loop = self._lookahead_loop if self.matter.delay else self._matte_loop
         workers = [threading.Thread(target=self._guard, args=(matte_loop,), name="matte",
                                     daemon=True),
                    threading.Thread(target=self._guard, args=(self._output_loop,), name="output",
                                     daemon=True)]
-        self.matter.prepare(*self.reader.size)
+        grabbing = False
         self._started = time.perf_counter()
-        self._grabber.start()
-        for worker in workers:
-            worker.start()
         try:
+            self.matter.prepare(*self.reader.size)
+            self._started = time.perf_counter()
+            self._grabber.start()
+            grabbing = True
+            for worker in workers:
+                worker.start()
             while any(w.is_alive() for w in workers):
                 self._tick()
                 if self._stop.is_set():
@@ -259,10 +274,14 @@ class LiveRunner:
         except KeyboardInterrupt:
             self._stop.set()
         finally:
+            # every thread is stopped and joined before the outputs close and before this
+            # returns: none may still be inside the model's native code when the process exits
             self._stop.set()
-            self._grabber.stop()
+            if grabbing:
+                self._grabber.stop()
             for worker in workers:
-                worker.join()
+                if worker.ident is not None:  # started
+                    worker.join()
             seconds = time.perf_counter() - self._started
             self._close()
         error = self._grabber.error or (self._errors[0] if self._errors else None)
