@@ -128,3 +128,12 @@ def test_the_server_has_one_router_per_resource_and_typed_answers():
                 if not code.startswith("2"):
                     assert named.endswith("/Problem"), (method, path, code)
     assert operations >= 15
+
+
+def test_benches_measure_apart_from_their_reports():
+    """The model bench measures (bench/modelbench.py) and its table is written apart
+    (bench/modelreport.py); the bench package takes its flags from the command line, never
+    the other way round."""
+    assert "rtmatte.bench.modelreport" not in GRAPH["rtmatte.bench.modelbench"]
+    assert "rtmatte.bench.modelbench" in GRAPH["rtmatte.bench.modelreport"]
+    assert "rtmatte.bench.pipeline" in GRAPH["rtmatte.cli.bench"]
