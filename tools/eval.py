@@ -46,13 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _notify(message: str) -> None:
+    """Progress notes go to stderr, so stdout holds the report alone."""
+    print(message, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.suite != "matte":
         return run_suite(args)
     variants = build_variants(args.preset, args.config, overrides(args).get("post", {}),
                               args.compare)
-    report = run_evaluation(args, variants, notify=lambda m: print(m, file=sys.stderr))
+    report = run_evaluation(args, variants, notify=_notify)
     print(report.markdown)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_suite(args: argparse.Namespace) -> int:
-    notify = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if args.suite == "keep":
-        rows, markdown = keep_report(args.frames, args.size, args.preset, args.config, notify)
+        rows, markdown = keep_report(args.frames, args.size, args.preset, args.config, _notify)
         data = [r.row() for r in rows]
     else:
         data, markdown = edge_report(args.frames, args.size, args.preset, args.config)
