@@ -105,9 +105,11 @@ def _stop_on_signals(runner: Any) -> Iterator[list[int]]:
         yield caught
         return
     kinds = [signal.SIGINT] if sys.platform == "win32" else [signal.SIGINT, signal.SIGTERM]
-    previous = {kind: signal.signal(kind, stop) for kind in kinds}
+    # a signal the caller set to be ignored (nohup, a background job's Ctrl-C) stays ignored
+    previous = {kind: signal.signal(kind, stop) for kind in kinds
+                if signal.getsignal(kind) is not signal.SIG_IGN}
     try:
         yield caught
     finally:
-        for kind, handler in previous.items():
-            signal.signal(kind, handler)
+        for kind, handler in previous.items():  # None: set outside Python, i.e. the default
+            signal.signal(kind, signal.SIG_DFL if handler is None else handler)
