@@ -83,17 +83,22 @@ class Pipeline:
                                             name=name, daemon=True))
         threads.append(threading.Thread(target=self._consume, name=self._names[-1], daemon=True))
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
         try:
+            for thread in threads:
+                thread.start()
             while any(t.is_alive() for t in threads):
                 threads[-1].join(_POLL)
                 if self._on_progress is not None:
                     self._on_progress(self.stats.items)
         except BaseException:
+            # Ctrl-C or SIGTERM (even while the threads start): every started thread is stopped
+            # and joined before the error goes on, so none is still inside the model's native
+            # code when the interpreter exits (a daemon thread there is ended by force, which
+            # C++ code answers with "terminate called without an active exception")
             self._stop.set()
             for thread in threads:
-                thread.join()
+                if thread.ident is not None:
+                    thread.join()
             raise
         finally:
             self.stats.seconds = time.perf_counter() - started
