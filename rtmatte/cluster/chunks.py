@@ -4,13 +4,13 @@ state over at each seam, join by remux.
 A chunk is the frames from one source keyframe to the next boundary. Its worker decodes from a
 keyframe before that and runs the model and the post chain (whose temporal smoothing has memory
 too) over ``WARMUP_SECONDS`` of frames before the chunk and over the chunk's first
-``HEAD_SECONDS`` (the head) without writing them; it writes the rest (the body) as a segment and
-keeps two states: where its body begins and where the chunk ends.
+``HEAD_SECONDS`` (the head) without writing them; it writes the rest as pieces cut at marks,
+keeping its state at each mark and at the chunk's end.
 
-The head is written by a seam task (:func:`matte_seam`): it starts from the state the
-previous chunk ended with, which is the unsplit run's own state at that frame, and runs the
-head; where its state at the body's first frame agrees with the chunk's own, the body is kept,
-else the body is redone from there. So no frame carries a state a warm-up only guessed at.
+The head is written by a seam task (:func:`matte_seam`) from the state the previous chunk ended
+with, which is the real state at that frame rather than a warm-up's guess; the seam writes the
+pieces again, one by one, until its state agrees with the chunk's own at a mark, from where the
+chunk's own pieces stand (docs/scale.md measures how close they are).
 
 Each piece is encoded as its own segment file with the source's time base, in a hidden folder
 beside the output; a file there is written whole or not at all, so one that exists is finished
@@ -54,9 +54,10 @@ WARMUP_SECONDS = 6.0
 #: the length of each piece after it, at whose marks the two runs' states are compared
 #: (docs/scale.md)
 HEAD_SECONDS = 2.0
-#: pieces a chunk's body is cut into at most (the last one runs to the chunk's end): past the
-#: last mark a seam that never agreed makes the whole rest again
-MARKS = 4
+#: marks a chunk's body is cut at, at most: one head after the chunk's start, then 2, 4, 8, 16
+#: and 32 heads after it, so a seam whose states agree only late redoes at most about twice as
+#: much as it had to; past the last mark one that never agreed makes the whole rest again
+MARKS = 6
 #: a last chunk shorter than this share of --chunk-seconds joins the one before
 _TAIL_SHARE = 0.25
 #: display rotation (degrees clockwise) -> the turn that shows the picture upright, as
@@ -185,10 +186,10 @@ def plan_chunks(source: Path, target: Path, chunk_seconds: float, fingerprint: s
         end = starts[number + 1] if number + 1 < len(starts) else None
         first_index = bisect_left(pts, start)
         stop = len(pts) if end is None else bisect_left(pts, end)
-        # the head and up to MARKS pieces of about head_seconds each; the last runs to the end
+        # the head, then pieces doubling in length; the last runs to the chunk's end
         cuts = [first_index] if not number else [
-            first_index + step * k for k in range(1, MARKS + 1)
-            if first_index + step * (k + 1) <= stop]
+            first_index + step * (1 << k) for k in range(MARKS)
+            if first_index + step * ((1 << k) + 1) <= stop]
         if not cuts and stop - first_index > 1:  # shorter than two heads: halves
             cuts = [first_index + (stop - first_index) // 2]
         if not cuts:

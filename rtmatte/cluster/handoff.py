@@ -5,7 +5,8 @@ Two such states are compared where a chunk's own run (which began from a warm-up
 the seam's run (which began from the previous chunk's real state): the recurrent tensors and
 the last matte the post chain gave. When they agree within :data:`AGREE`, the chunk's own
 frames from there on are what the unsplit run would give, to within what that gap lets through
-(docs/scale.md measures it); when they do not, the chunk is redone from the real state.
+(docs/scale.md measures it); when they do not, the seam writes the next piece again from the
+real state and compares at the next mark.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from rtmatte.post.chain import PostChain
 from rtmatte.sinks.atomic import write_bytes
 
 #: the largest mean absolute difference, over each recurrent tensor and the last alpha, at which
-#: a chunk's own run is taken to have caught up with the real state. Measured (docs/scale.md,
-#: tools/seam_sim.py): gaps of 0.04-0.13 four to six seconds into a chunk's own run; where a
-#: gap was at most 0.05 the chunk's later frames stayed within 6e-4 mean alpha of the unsplit
-#: run's, at 0.13 one reached 8e-3
+#: a chunk's own run is taken to have caught up with the real state. Measured on synthetic-motion
+#: clips (docs/scale.md): gaps of 0.04-0.13 three to six seconds into a chunk's own run; where a
+#: gap was at most 0.05 the chunk's later frames stayed within 4e-3 mean alpha of the unsplit
+#: run's, while at 0.13 one was 8e-3 off
 AGREE = 0.05
 
 
