@@ -27,14 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.compose.backgrounds import is_transparent
-from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import ArgumentError, InputError, SettingsError, StreamError, UserError
 from rtmatte.matting.matter import Matter
-from rtmatte.matting.open import live_cpu_threads, model_path, open_live_matter, open_matter
+from rtmatte.matting.open import live_cpu_threads, model_path
 from rtmatte.media import is_image_path, is_video_path
-from rtmatte.post import build_post
-from rtmatte.run.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
+from rtmatte.run.engine import Engine, open_live_matter
+from rtmatte.run.engine import open_matter as engine_matter
+from rtmatte.run.live import BackgroundWatch, LiveResult, LiveRunner
 from rtmatte.run.offline import (
     BatchError,
     Failure,
@@ -52,7 +53,7 @@ from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.camera import CameraReader, parse_camera
 from rtmatte.sources.file import check_picture_file, check_size, readable_kind
 from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
-from rtmatte.types import Frame, Notify
+from rtmatte.types import Notify
 
 __all__ = ["BatchError", "Failure", "JobResult", "LiveResult", "LiveRunner", "VirtualCamera",
            "live_cpu_threads", "model_path", "open_live", "open_live_matter", "open_matter",
@@ -186,7 +187,7 @@ def open_live(
     opened: list[Sink] = list(sinks)
     reader: LiveReader | None = None
     try:
-        backgrounds = Backgrounds(specs, settings.post, notify)
+        backgrounds = BackgroundSwitch(specs, settings.post, notify)
         if preview:
             opened.append(PreviewWindow())
         reader = open_source(source, size=size, fps=fps, notify=notify)
@@ -228,6 +229,11 @@ def open_live(
         runner.close()
 
 
+def open_matter(settings: Settings | None = None, notify: Notify | None = None) -> Matter:
+    """A frame-level Matter: call it with uint8 RGB frames in order, get :class:`Matte` back."""
+    return engine_matter(settings or Settings(), notify)
+
+
 def remove_background(rgb: np.ndarray, matter: Matter | None = None,
                       settings: Settings | None = None) -> np.ndarray:
     """Cut the person out of one uint8 RGB picture of shape (H, W, 3): uint8 RGBA with straight
@@ -240,12 +246,8 @@ def remove_background(rgb: np.ndarray, matter: Matter | None = None,
     settings = (settings or load_settings()).validate()
     # matting takes about 85 bytes a pixel: refused before the model is even opened
     check_size(rgb.shape[1], rgb.shape[0], settings.max_picture_pixels, "the picture is")
-    matter = matter or open_matter(settings)
-    matter.reset()
-    post = build_post(settings.post)
-    matte = post(rgb, matter(rgb))
-    post.finish()  # --keep X,Y with nobody in the picture is refused
-    return Compositor(None, settings.post)(Frame(rgb=rgb, index=0), matte)
+    engine = Engine(settings, matter or open_matter(settings))  # makes transparent pictures
+    return engine.picture(rgb)[0]
 
 
 def _shown(value: object) -> str:

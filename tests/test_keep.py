@@ -15,9 +15,9 @@ from rtmatte.errors import SettingsError
 from rtmatte.evaluation.crowd import CROWDS, render_crowd
 from rtmatte.evaluation.keeping import score_crowd
 from rtmatte.evaluation.variants import load_person_layer
-from rtmatte.matting.open import open_live_matter
 from rtmatte.post import PostSettings, build_post
 from rtmatte.post.keep import parse_keep
+from rtmatte.run.engine import open_live_matter
 from rtmatte.settings import Settings
 
 SIZE = (384, 216)

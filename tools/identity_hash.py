@@ -57,12 +57,14 @@ def _mattes(folder: Path) -> list[np.ndarray]:
 
 
 def run(work: Path) -> dict[str, str]:
-    clip = make_clip(work / "clip.mp4", frames=FRAMES, size=SIZE, fps=24)
+    # lossless inputs: x264 does not make the same bytes twice here
+    clip = make_clip(work / "clip.mkv", frames=FRAMES, size=SIZE, fps=24, codec="ffv1")
     still = work / "still.png"
     cv2.imwrite(str(still), cv2.cvtColor(clip_frame(3, FRAMES, *SIZE), cv2.COLOR_RGB2BGR))
     picture_bg = work / "beach.jpg"
     cv2.imwrite(str(picture_bg), cv2.cvtColor(sunset_background(200, 150), cv2.COLOR_RGB2BGR))
-    video_bg = make_clip(work / "bgclip.mp4", frames=8, size=(160, 120), fps=24, audio=False)
+    video_bg = make_clip(work / "bgclip.mkv", frames=8, size=(160, 120), fps=24, audio=False,
+                         codec="ffv1")
     backgrounds = {"picture": str(picture_bg), "video": str(video_bg), "colour": "#00b140",
                    "blur": "blur", "transparent": "transparent", "post-none": "blur"}
     presets = sorted(p.stem for p in data_dir("configs").glob("*.toml"))
@@ -108,10 +110,16 @@ def main() -> int:
         print()
         return 0
     before = json.loads(args.compare.read_text())
-    changed = sorted(k for k in before.keys() | hashes.keys() if before.get(k) != hashes.get(k))
+    # x264 does not make the same bytes twice here (two runs of one commit differ), so its
+    # pictures are listed but not compared; their mattes, the lossless outputs (transparent
+    # videos, every still) and the live pacing are
+    unstable = {k for k in hashes if k.endswith("/video/picture") and "/transparent/" not in k}
+    changed = sorted(k for k in (before.keys() | hashes.keys()) - unstable
+                     if before.get(k) != hashes.get(k))
     for key in changed:
         print(f"CHANGED {key}: {before.get(key)} -> {hashes.get(key)}")
-    print(f"{len(hashes) - len(changed)} of {len(hashes)} outputs identical")
+    print(f"{len(hashes) - len(unstable) - len(changed)} of {len(hashes) - len(unstable)} "
+          f"outputs identical ({len(unstable)} H.264 pictures not compared)")
     return 1 if changed else 0
 
 

@@ -40,8 +40,8 @@ from rtmatte.cluster.chunks import MARKS
 from rtmatte.compose.backgrounds import cover_fit
 from rtmatte.evaluation.material import background_photo
 from rtmatte.evaluation.variants import load_person_layer
-from rtmatte.matting.open import open_matter
 from rtmatte.post.chain import build_post
+from rtmatte.run.engine import open_matter
 from rtmatte.settings import load_settings
 
 PEOPLE = Path("/work/shared/eval-data/comp1k-people")

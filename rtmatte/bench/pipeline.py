@@ -169,13 +169,13 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
             decoded = [f.to_ndarray(format="rgb24") for f in source.decode(video=0)]
         job = api.Job(settings, progress=False)
         choice = cpu_choice(settings.backend, settings.device, settings.precision, model_file)
-        ratio = job.matter.ratio_for(size[1], size[0])
+        ratio = job.engine.matter.ratio_for(size[1], size[0])
         samples: dict[str, list[float]] = {"transcode": [], "model": [], "naive": [],
                                            "rtmatte": []}
         runs = []
         for turn in range(rounds):
             samples["transcode"].append(time_transcode(clip, folder / f"a{turn}.mp4"))
-            samples["model"].append(time_model(decoded, job.matter))
+            samples["model"].append(time_model(decoded, job.engine.matter))
             samples["naive"].append(
                 time_naive(clip, folder / f"c{turn}.mp4", model_file, ratio, background))
             runs.append(job.run(clip, folder / f"d{turn}.mp4"))

@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from rtmatte.compose.backgrounds import parse_background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, StreamError, UserError
 from rtmatte.matting.matter import Matter
-from rtmatte.matting.open import open_matter
 from rtmatte.media import is_image_path, media_in_folder
-from rtmatte.post import PostChain, build_post
+from rtmatte.post import PostChain
+from rtmatte.run.engine import Engine
 from rtmatte.run.pipeline import Pipeline
 from rtmatte.run.progress import Progress
 from rtmatte.settings import Settings
@@ -69,7 +68,8 @@ def default_output(source: Path, transparent: bool) -> Path:
 
 
 class Job:
-    """Runs inputs through one Matter and post chain, so the files of a folder share them.
+    """Runs inputs through one :class:`~rtmatte.run.engine.Engine`, so the files of a folder
+    share its model.
 
     The background restarts with each file: a video background then begins at its first frame
     with each input instead of carrying on from where the last one stopped.
@@ -85,18 +85,33 @@ class Job:
         self.progress = progress
         #: told (frames done, frames in the file or 0 when unknown) as a video goes
         self.on_progress = on_progress
-        self.compositor = Compositor(
-            parse_background(settings.bg, notify, settings.max_picture_pixels), settings.post)
-        self.transparent = self.compositor.transparent
-        self.matter = matter or open_matter(settings, notify)
-        self.post: PostChain = build_post(settings.post)
+        self.engine = Engine.open(settings, notify, matter=matter)
+        self.transparent = self.engine.transparent
+
+    # The cluster's chunks (rtmatte/cluster/chunks.py) still reach the engine's parts through
+    # the job; these go once they take ``job.engine``.
+    @property
+    def matter(self) -> Matter:
+        return self.engine.matter
+
+    @property
+    def post(self) -> PostChain:
+        return self.engine.post
+
+    @post.setter
+    def post(self, chain: PostChain) -> None:
+        self.engine.post = chain
+
+    @property
+    def compositor(self) -> Compositor:
+        return self.engine.compositor
 
     def run(self, source: Path, target: Path | None) -> JobResult:
         source = Path(source)
         if target is None:
             target = default_output(source, self.transparent)
-        if self.compositor.background is not None:
-            self.compositor.background.restart()
+        if self.engine.compositor.background is not None:
+            self.engine.compositor.background.restart()
         if readable_kind(source) == "image":
             return self._image(source, Path(target))
         return self._video(source, Path(target))
@@ -107,22 +122,15 @@ class Job:
         try:
             rgb, own_alpha = read_image_with_alpha(source, self.settings.max_picture_pixels)
             started = time.perf_counter()
-            self.matter.reset()
-            self.post.reset()
-            matte = self.post(rgb, self.matter(rgb))
-            self.post.finish()
-            if own_alpha is not None:  # what the picture already hides stays hidden
-                matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
-            frame = Frame(rgb=rgb, index=0)
-            sinks.write(self.compositor(frame, matte), frame, matte)
+            sinks.write(*self.engine.picture(rgb, own_alpha))
         except BaseException:
             sinks.abort()
             raise
         sinks.close()
         return JobResult(
             input=str(source), output=str(target), kind="image", frames=1,
-            seconds=time.perf_counter() - started, backend=self.matter.backend.name,
-            downsample_ratio=self.matter.ratio_for(*rgb.shape[:2]),
+            seconds=time.perf_counter() - started, backend=self.engine.backend_name,
+            downsample_ratio=self.engine.matter.ratio_for(*rgb.shape[:2]),
         )
 
     def _alpha_sinks(self) -> list[AlphaSequenceSink]:
@@ -148,27 +156,27 @@ class Job:
             except BaseException:
                 video.abort()
                 raise
-            self.matter.reset()
-            self.post.reset()
+            engine = self.engine
+            engine.reset()
             ratio: list[float] = []
 
             def infer(frame: Frame) -> tuple[Frame, Matte]:
                 if not ratio:
-                    ratio.append(self.matter.ratio_for(*frame.rgb.shape[:2]))
-                return frame, self.matter(frame.rgb)
+                    ratio.append(engine.matter.ratio_for(*frame.rgb.shape[:2]))
+                return frame, engine.infer(frame.rgb)
 
             def post(item: tuple[Frame, Matte]) -> tuple[Frame, Matte]:
                 frame, matte = item
-                return frame, self.post(frame.rgb, matte)
+                return frame, engine.refine(frame.rgb, matte)
 
             def composite(item: tuple[Frame, Matte]) -> tuple[np.ndarray, Frame, Matte]:
                 frame, matte = item
-                return self.compositor(frame, matte), frame, matte
+                return engine.composite(frame, matte), frame, matte
 
             meter = Progress(source_path.name, total=info.frames, enabled=self.progress)
             # post-processing gets its own thread when it has steps, off the model's critical path
             stages = [("infer", infer), ("post", post), ("composite", composite)]
-            if not self.post.steps:
+            if not engine.post.steps:
                 del stages[1]
             pipeline = Pipeline(source, stages, lambda item: sinks.write(*item),
                                 on_progress=partial(self._report, meter, info.frames))
@@ -192,17 +200,17 @@ class Job:
                 sinks.abort()
                 raise InputError(f"{source_path}: the video stream holds no frames")
             try:
-                self.post.finish()
+                engine.finish()
             except BaseException:
                 sinks.abort()
                 raise
             written = sinks.close()[0]
         return JobResult(
             input=str(source_path), output=str(written), kind="video", frames=video.frames,
-            seconds=stats.seconds, backend=self.matter.backend.name,
+            seconds=stats.seconds, backend=engine.backend_name,
             downsample_ratio=ratio[0] if ratio else 0.0,
             stages={name: timing.as_dict() for name, timing in stats.stages.items()},
-            audio=video.audio_codecs, scene_cuts=self.matter.cuts, notes=video.notes,
+            audio=video.audio_codecs, scene_cuts=engine.matter.cuts, notes=video.notes,
         )
 
 

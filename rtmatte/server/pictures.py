@@ -1,9 +1,9 @@
 """Cutting out single pictures with warm models: what ``POST /api/remove`` runs.
 
 Loading the model takes seconds and a picture takes a fraction of one, so models are loaded
-once and lent out. A Matter carries recurrent state and is not safe to share between threads,
-so each is lent to one request at a time; the pool's size is how many pictures are matted at
-once (one per core group: on a small CPU one model already uses every core).
+once and lent out. An engine's Matter carries recurrent state and is not safe to share between
+threads, so each engine is lent to one request at a time; the pool's size is how many pictures
+are matted at once (one per core group: on a small CPU one model already uses every core).
 """
 
 from __future__ import annotations
@@ -15,22 +15,18 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from rtmatte import api
 from rtmatte.compose.backgrounds import Background
-from rtmatte.compose.compositor import Compositor
-from rtmatte.matting.matter import Matter
-from rtmatte.post import build_post
+from rtmatte.run.engine import Engine, dress, open_matter
 from rtmatte.settings import Settings
-from rtmatte.types import Frame, Matte
 
 
 class MatterPool:
-    """``size`` warm Matters; :meth:`borrow` waits for a free one."""
+    """``size`` warm engines; :meth:`borrow` waits for a free one."""
 
     def __init__(self, settings: Settings, size: int = 1) -> None:
         self.settings = settings
         self.size = size
-        self._idle: queue.Queue[Matter] = queue.Queue()
+        self._idle: queue.Queue[Engine] = queue.Queue()
         self._loaded = False
         self._loading = threading.Lock()
         #: the inference engine the models run on, once loaded
@@ -41,19 +37,19 @@ class MatterPool:
         with self._loading:
             if not self._loaded:
                 for _ in range(self.size):
-                    matter = api.open_matter(self.settings)
-                    self._idle.put(matter)
-                self.engine = matter.backend.name
+                    engine = Engine(self.settings, open_matter(self.settings))
+                    self._idle.put(engine)
+                self.engine = engine.backend_name
                 self._loaded = True
 
     @contextmanager
-    def borrow(self) -> Iterator[Matter]:
+    def borrow(self) -> Iterator[Engine]:
         self.warm()
-        matter = self._idle.get()
+        engine = self._idle.get()
         try:
-            yield matter
+            yield engine
         finally:
-            self._idle.put(matter)
+            self._idle.put(engine)
 
 
 def cut_out(pool: MatterPool, rgb: np.ndarray, own_alpha: np.ndarray | None,
@@ -61,10 +57,7 @@ def cut_out(pool: MatterPool, rgb: np.ndarray, own_alpha: np.ndarray | None,
     """The picture the command line writes for ``rgb``: RGBA when ``background`` is None (the
     transparent choice), else the composite. The model is held only while it runs; the post
     steps and the compositing of one request overlap the next request's inference."""
-    with pool.borrow() as matter:
-        matter.reset()  # a picture is the first frame of its own clip
-        raw = matter(rgb)
-    matte = build_post(pool.settings.post)(rgb, raw)
-    if own_alpha is not None:  # what the picture already hides stays hidden
-        matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
-    return Compositor(background, pool.settings.post)(Frame(rgb=rgb, index=0), matte)
+    with pool.borrow() as engine:
+        engine.reset()  # a picture is the first frame of its own clip
+        raw = engine.infer(rgb)
+    return dress(pool.settings, rgb, raw, own_alpha, background)
