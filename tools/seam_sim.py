@@ -15,11 +15,13 @@ Methods, each per chunk boundary:
 
 - ``warmup-N``: the chunk's worker runs N seconds of frames before the chunk unwritten (the old
   way, N = 2);
-- ``handoff``: as warmup-2, then the seam is redone from the state the previous chunk ended
-  with, over the chunk's first ``--head`` seconds; when those redone frames agree with the
-  chunk's own run over their last ``--agree`` seconds (worst frame within ``--within`` mean
-  alpha), the chunk's own frames are kept from there on, otherwise the whole chunk is redone
-  from that state (rtmatte.cluster.seams).
+- ``handoff``: as the first warm-up, then the seam is redone from the state the previous chunk
+  ended with, over the chunk's first ``--head`` seconds and then piece by piece (marks every
+  ``--head`` seconds), until its state is within ``--within`` of the chunk's own at a mark
+  (rtmatte.cluster.handoff's gap); the chunk's own frames are kept from there on, otherwise the
+  whole chunk is redone from the real state (as rtmatte.cluster.chunks.matte_seam does). Each
+  seam's gap at every mark, and the worst frame the chunk's own frames would give if kept from
+  that mark, are reported, so other lines can be judged from one run.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def measure(clip: Clip, runner: Runner, frames: int, chunk: int, warmups: list[int],
-            head: int, agree: int, within: float) -> dict:
+            head: int, within: float) -> dict:
     starts = list(range(0, frames, chunk))
     if frames - starts[-1] < chunk // 4:
         starts.pop()
@@ -239,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratio", type=float, default=0.5)
     parser.add_argument("--warmups", default="2,4")
     parser.add_argument("--head", type=float, default=2.0)
-    parser.add_argument("--agree", type=float, default=0.5)
-    parser.add_argument("--within", type=float, default=1e-3)
+    parser.add_argument("--within", type=float, default=0.05)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         figures = measure(clip, runner, round(args.seconds * fps), round(args.chunk_seconds * fps),
                           [round(float(w) * fps) for w in args.warmups.split(",")],
-                          round(args.head * fps), round(args.agree * fps), args.within)
+                          round(args.head * fps), args.within)
         figures["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(figures), flush=True)
         results.append(figures)
