@@ -13,12 +13,13 @@ import pytest
 
 from rtmatte import cli
 from rtmatte.cli.live import background_specs, is_live_run
+from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.matting.adaptive import AdaptiveResolution, LiveMatter, ladder_for
 from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
-from rtmatte.run.live import Backgrounds, BackgroundWatch, LiveResult, LiveRunner
+from rtmatte.run.live import BackgroundWatch, LiveResult, LiveRunner
 from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.samples import make_clip
 from rtmatte.sources.camera import parse_camera
@@ -75,12 +76,12 @@ class StampSink:
 
 def run_live(clip: Path, backend, *, bg: str = "#00b140", adapt: bool = True,
              watch: BackgroundWatch | None = None,
-             ratio: float | None = None) -> tuple[LiveResult, StampSink, Backgrounds]:
+             ratio: float | None = None) -> tuple[LiveResult, StampSink, BackgroundSwitch]:
     reader = RealtimeFileReader(clip)
     matter = LiveMatter(Matter(backend, downsample_ratio=ratio), PostChain(), 1.0 / reader.fps,
                         adapt=adapt)
     sink = StampSink()
-    backgrounds = Backgrounds([bg])
+    backgrounds = BackgroundSwitch([bg])
     runner = LiveRunner(reader, matter, backgrounds, [sink], watch=watch)
     return runner.run(), sink, backgrounds
 
@@ -139,7 +140,7 @@ def test_background_file_switches_while_running(tmp_path: Path,
     matter = LiveMatter(Matter(live_backend, downsample_ratio=0.25), PostChain(),
                         1.0 / reader.fps, adapt=False)
     sink = Switching()
-    backgrounds = Backgrounds(["#00ff00"])
+    backgrounds = BackgroundSwitch(["#00ff00"])
     runner = LiveRunner(reader, matter, backgrounds, [sink], watch=BackgroundWatch(choice))
     result = runner.run()
     assert backgrounds.current == "#0000ff"
@@ -455,7 +456,7 @@ def test_a_finished_live_run_lets_go_of_its_model_at_once(live_clip: Path,
 
     matter = LiveMatter(Matter(live_backend, downsample_ratio=0.5), PostChain(), 1.0 / FPS,
                         adapt=False, delay=delay)
-    runner = LiveRunner(RealtimeFileReader(live_clip), matter, Backgrounds(["#00b140"]),
+    runner = LiveRunner(RealtimeFileReader(live_clip), matter, BackgroundSwitch(["#00b140"]),
                         [StampSink()])
     gone = weakref.ref(matter)
     gc.disable()

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.evaluation.material import ClipFrame, ClipSpec, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
@@ -20,7 +21,7 @@ from rtmatte.matting.carry import MotionCarry
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
-from rtmatte.run.live import Backgrounds, LiveRunner
+from rtmatte.run.live import LiveRunner
 from rtmatte.sources.realtime import RealtimeFileReader
 from rtmatte.types import Frame, Matte
 
@@ -108,7 +109,7 @@ def test_live_path_carries_the_matte_on_time(backend: OnnxBackend, clip: list[Cl
     # ratio 0.5: a model run small enough to keep up on a busy 2-core machine
     matter = LiveMatter(Matter(backend, downsample_ratio=0.5), PostChain(), 1 / FPS,
                         adapt=False, every=2)
-    LiveRunner(RealtimeFileReader(clip_file), matter, Backgrounds(["#00b140"]),
+    LiveRunner(RealtimeFileReader(clip_file), matter, BackgroundSwitch(["#00b140"]),
                [recorder]).run()
     assert len(recorder.alphas) >= len(clip) // 3
     live = scores(recorder.alphas, clip)
@@ -150,7 +151,7 @@ def test_live_path_with_a_delay_hands_every_frame_on_in_order_and_late(
     recorder = _Recorder()
     matter = LiveMatter(Matter(backend, downsample_ratio=0.5), PostChain(), 1 / FPS,
                         adapt=False, every=2, delay=4)
-    result = LiveRunner(RealtimeFileReader(clip_file), matter, Backgrounds(["#00b140"]),
+    result = LiveRunner(RealtimeFileReader(clip_file), matter, BackgroundSwitch(["#00b140"]),
                         [recorder]).run()
     indices = [index for index, _ in recorder.alphas]
     assert indices == sorted(set(indices))

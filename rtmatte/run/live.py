@@ -19,11 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from rtmatte.compose.backgrounds import parse_background
-from rtmatte.compose.compositor import Compositor
+from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.errors import BackgroundError
 from rtmatte.matting.adaptive import LiveMatter
-from rtmatte.post.chain import PostSettings
 from rtmatte.run.lookahead import Lookahead
 from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.run.pipeline import StageTiming
@@ -33,44 +31,6 @@ from rtmatte.types import Frame, Matte, Notify
 
 _POLL_S = 0.05
 _PREVIEW_WAIT_MS = 10  # waitKey blocks this long: short enough to show 60 fps
-
-
-class Backgrounds:
-    """The backgrounds a run can switch between, all parsed up front so that a bad one is
-    reported before the camera opens rather than when its key is pressed mid-call."""
-
-    def __init__(self, specs: Sequence[str], post: PostSettings | None = None,
-                 notify: Notify | None = None) -> None:
-        self.specs = list(specs)
-        self.post = post
-        self.notify = notify
-        self._compositors: dict[str, Compositor] = {}
-        for spec in self.specs:
-            self._load(spec)
-        self.index = 0
-        self.compositor = self._load(self.specs[0])
-
-    def _load(self, spec: str) -> Compositor:
-        if spec not in self._compositors:
-            self._compositors[spec] = Compositor(parse_background(spec, self.notify), self.post)
-        return self._compositors[spec]
-
-    @property
-    def current(self) -> str:
-        return self.specs[self.index]
-
-    def cycle(self) -> str:
-        self.index = (self.index + 1) % len(self.specs)
-        self.compositor = self._load(self.current)
-        return self.current
-
-    def use(self, spec: str) -> None:
-        """Switch to ``spec`` (raises BackgroundError and keeps the current one if it is bad)."""
-        compositor = self._load(spec)
-        if spec not in self.specs:
-            self.specs.append(spec)
-        self.index = self.specs.index(spec)
-        self.compositor = compositor
 
 
 class BackgroundWatch:
@@ -167,17 +127,17 @@ class LiveRunner:
     platforms draw windows there only). Everything else happens in worker threads.
     """
 
-    def __init__(self, reader: LiveReader, matter: LiveMatter, backgrounds: Backgrounds,
+    def __init__(self, reader: LiveReader, matter: LiveMatter, switch: BackgroundSwitch,
                  sinks: Sequence[Sink], *, watch: BackgroundWatch | None = None,
                  notify: Notify | None = None, input_name: str = "",
                  output_name: str = "") -> None:
         self.reader = reader
         self.matter = matter
-        self.backgrounds = backgrounds
+        self.switch = switch
         self.sinks = list(sinks)
         self.watch = watch
         self.notify = notify
-        self.effect = True
+        self._effect = True
         self.input_name = input_name
         self.output_name = output_name
         self.result: LiveResult | None = None
@@ -236,6 +196,20 @@ class LiveRunner:
     def engine(self) -> str:
         """What runs the model (e.g. ``openvino/CPU/bf16``), for figures shown while it runs."""
         return self.matter.matter.backend.name
+
+    @property
+    def effect(self) -> bool:
+        """Whether pictures get the new background (off: the camera's own pictures pass)."""
+        return self._effect
+
+    def set_effect(self, on: bool) -> None:
+        """Turn the effect on or off while the run goes on (the panel's button, the space key)."""
+        self._effect = on
+
+    def use_background(self, spec: str) -> None:
+        """Switch the running picture's background to the --bg value ``spec``; raises
+        BackgroundError and keeps the one in use when it is bad."""
+        self.switch.use(spec)
 
     def request_stop(self) -> None:
         """Stop soon (signal handlers and key handlers call this); outputs are then finalized."""
@@ -299,19 +273,19 @@ class LiveRunner:
             if key == "q":
                 self._stop.set()
             elif key == "b":
-                self._say(f"background: {self.backgrounds.cycle()}")
+                self._say(f"background: {self.switch.cycle()}")
             elif key == " ":
-                self.effect = not self.effect
+                self._effect = not self._effect
         else:
             self._stop.wait(_POLL_S)
         if self.watch is not None:
             spec = self.watch.changed()
             if spec is not None:
                 try:
-                    self.backgrounds.use(spec)
+                    self.use_background(spec)
                     self._say(f"background: {spec}")
                 except BackgroundError as exc:
-                    self._say(f"{self.watch.path}: {exc}; keeping {self.backgrounds.current}")
+                    self._say(f"{self.watch.path}: {exc}; keeping {self.switch.current}")
 
     def _guard(self, loop: Callable[[], None]) -> None:
         try:
@@ -350,7 +324,7 @@ class LiveRunner:
                 return
             if frame is None or not self._watched():  # one grabbed just before going idle
                 continue
-            if not self.effect:
+            if not self._effect:
                 self._mattes.put((frame, None))
                 continue
             began = time.perf_counter()
@@ -379,7 +353,7 @@ class LiveRunner:
                 began = time.perf_counter()
                 if frame is not None and self._watched():
                     now_lost = self._lost()
-                    lookahead.push(frame, now_lost - lost, plain=not self.effect)
+                    lookahead.push(frame, now_lost - lost, plain=not self._effect)
                     lost = now_lost
                     timing.items += 1
                 lookahead.resolve()
@@ -397,7 +371,7 @@ class LiveRunner:
                 continue
             frame, matte = item
             began = time.perf_counter()
-            picture = frame.rgb if matte is None else self.backgrounds.compositor(frame, matte)
+            picture = frame.rgb if matte is None else self.switch.compositor(frame, matte)
             handed = time.perf_counter()
             self._count("composite", handed - began)
             if frame.captured is not None:

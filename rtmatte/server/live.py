@@ -295,17 +295,15 @@ class LiveSession:
         return self._folder
 
 
-# What the panel changes on a running live run, from outside it: the only places this module
-# reaches past the runner's own verbs (iterate, engine, request_stop), kept together so that
-# they turn into calls of the runner's methods in one edit once it has them.
+# What the panel changes on a running live run: the runner's own methods.
 
 def _use_background(runner: api.LiveRunner, spec: str) -> None:
     """Switch the running picture's background; raises BackgroundError and keeps the old."""
-    runner.backgrounds.use(spec)
+    runner.use_background(spec)
 
 
 def _set_effect(runner: api.LiveRunner, on: bool) -> None:
-    runner.effect = on
+    runner.set_effect(on)
 
 
 def _effect_of(runner: api.LiveRunner) -> bool:
