@@ -14,8 +14,9 @@ import pytest
 from rtmatte import cli
 from rtmatte.cli.live import background_specs, is_live_run
 from rtmatte.compose.background_switch import BackgroundSwitch
-from rtmatte.matting.adaptive import AdaptiveResolution, LiveMatter, ladder_for
+from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.backends.onnx import OnnxBackend
+from rtmatte.matting.ladder import AdaptiveResolution, ladder_for
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
@@ -78,7 +79,7 @@ def run_live(clip: Path, backend, *, bg: str = "#00b140", adapt: bool = True,
              watch: BackgroundWatch | None = None,
              ratio: float | None = None) -> tuple[LiveResult, StampSink, BackgroundSwitch]:
     reader = RealtimeFileReader(clip)
-    matter = LiveMatter(Matter(backend, downsample_ratio=ratio), PostChain(), 1.0 / reader.fps,
+    matter = LivePacer(Matter(backend, downsample_ratio=ratio), PostChain(), 1.0 / reader.fps,
                         adapt=adapt)
     sink = StampSink()
     backgrounds = BackgroundSwitch([bg])
@@ -137,7 +138,7 @@ def test_background_file_switches_while_running(tmp_path: Path,
                 runner.request_stop()
 
     reader = RealtimeFileReader(clip)
-    matter = LiveMatter(Matter(live_backend, downsample_ratio=0.25), PostChain(),
+    matter = LivePacer(Matter(live_backend, downsample_ratio=0.25), PostChain(),
                         1.0 / reader.fps, adapt=False)
     sink = Switching()
     backgrounds = BackgroundSwitch(["#00ff00"])
@@ -237,7 +238,7 @@ def test_mailbox_keeps_only_the_newest() -> None:
 
 
 def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
-    import rtmatte.matting.adaptive as live_matter
+    import rtmatte.matting.ladder as live_matter
 
     rungs = ladder_for(480, 640)
     assert rungs[0].ratio == 0.75 and rungs[0].input_long == 640
@@ -279,7 +280,7 @@ def test_every_other_frame_carries_the_alpha(live_backend: OnnxBackend) -> None:
             calls.append(rgb.shape)
             return self.inner.infer(rgb, state, downsample_ratio)
 
-    matter = LiveMatter(Matter(Counting(live_backend, 0.0), downsample_ratio=0.25), PostChain(),
+    matter = LivePacer(Matter(Counting(live_backend, 0.0), downsample_ratio=0.25), PostChain(),
                         1 / 24, every=2, carry=False)
     frames = [clip_frame(i, 6, 320, 240) for i in range(6)]
     mattes = [matter(rgb) for rgb in frames]
@@ -454,7 +455,7 @@ def test_a_finished_live_run_lets_go_of_its_model_at_once(live_clip: Path,
     import gc
     import weakref
 
-    matter = LiveMatter(Matter(live_backend, downsample_ratio=0.5), PostChain(), 1.0 / FPS,
+    matter = LivePacer(Matter(live_backend, downsample_ratio=0.5), PostChain(), 1.0 / FPS,
                         adapt=False, delay=delay)
     runner = LiveRunner(RealtimeFileReader(live_clip), matter, BackgroundSwitch(["#00b140"]),
                         [StampSink()])

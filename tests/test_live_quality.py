@@ -15,7 +15,7 @@ from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.evaluation.material import ClipFrame, ClipSpec, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
-from rtmatte.matting.adaptive import LiveMatter
+from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.matting.carry import MotionCarry
 from rtmatte.matting.matter import Matter
@@ -52,8 +52,8 @@ def scores(alphas: list[tuple[int, np.ndarray]], clip: list[ClipFrame]) -> dict[
 
 def matte_clip(backend: OnnxBackend, clip: list[ClipFrame], every: int, carry: bool,
                ratio: float | None = None) -> dict[str, float]:
-    """LiveMatter fed the clip frame by frame at a fixed size, the model on every ``every``-th."""
-    matter = LiveMatter(Matter(backend, downsample_ratio=ratio), PostChain(), 1 / FPS,
+    """LivePacer fed the clip frame by frame at a fixed size, the model on every ``every``-th."""
+    matter = LivePacer(Matter(backend, downsample_ratio=ratio), PostChain(), 1 / FPS,
                         adapt=False, every=every, carry=carry)
     return scores([(i, matter(f.rgb).alpha) for i, f in enumerate(clip)], clip)
 
@@ -107,7 +107,7 @@ def test_live_path_carries_the_matte_on_time(backend: OnnxBackend, clip: list[Cl
     scored against the exact alpha of its own frame, so a carried matte that lags shows."""
     recorder = _Recorder()
     # ratio 0.5: a model run small enough to keep up on a busy 2-core machine
-    matter = LiveMatter(Matter(backend, downsample_ratio=0.5), PostChain(), 1 / FPS,
+    matter = LivePacer(Matter(backend, downsample_ratio=0.5), PostChain(), 1 / FPS,
                         adapt=False, every=2)
     LiveRunner(RealtimeFileReader(clip_file), matter, BackgroundSwitch(["#00b140"]),
                [recorder]).run()
@@ -123,10 +123,10 @@ def test_carrying_from_both_sides_beats_carrying_forward(backend: OnnxBackend,
                                                          clip: list[ClipFrame]) -> None:
     """What ``--delay`` buys: a frame between two model frames carried from both of them
     against carried from the earlier one alone, the model on every 3rd frame."""
-    matter = LiveMatter(Matter(backend), PostChain(), 1 / FPS, adapt=False, every=3)
+    matter = LivePacer(Matter(backend), PostChain(), 1 / FPS, adapt=False, every=3)
     matter.start(clip[0].rgb.shape)
     carry = MotionCarry()
-    keys = {i: carry.keyframe(clip[i].rgb, matter.model(clip[i].rgb))
+    keys = {i: carry.keyframe(clip[i].rgb, matter.fresh_matte(clip[i].rgb))
             for i in range(0, len(clip), 3)}
     forward, both = [], []
     for index, frame in enumerate(clip):
@@ -149,7 +149,7 @@ def test_live_path_with_a_delay_hands_every_frame_on_in_order_and_late(
     """``--delay 4``: frames come out in capture order, none before its capture time plus the
     delay, with a matte as good as the in-path one's bounds."""
     recorder = _Recorder()
-    matter = LiveMatter(Matter(backend, downsample_ratio=0.5), PostChain(), 1 / FPS,
+    matter = LivePacer(Matter(backend, downsample_ratio=0.5), PostChain(), 1 / FPS,
                         adapt=False, every=2, delay=4)
     result = LiveRunner(RealtimeFileReader(clip_file), matter, BackgroundSwitch(["#00b140"]),
                         [recorder]).run()

@@ -20,13 +20,14 @@ from rtmatte import api
 from rtmatte.argtypes import frame_size
 from rtmatte.evaluation.material import render_clip
 from rtmatte.evaluation.variants import load_person_layer
-from rtmatte.matting.adaptive import LiveMatter, Rung
+from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.carry import MotionCarry
+from rtmatte.matting.ladder import Rung
 from rtmatte.post import build_post
 from rtmatte.settings import load_settings
 
 
-def rung_scores(matter: LiveMatter, frames: list, truth: list, internal: int,
+def rung_scores(matter: LivePacer, frames: list, truth: list, internal: int,
                 every: int) -> dict[str, dict[str, float]]:
     """Forward-carried and both-sides-carried scores for one (size, cadence)."""
     long_side = max(frames[0].shape[:2])
@@ -38,7 +39,7 @@ def rung_scores(matter: LiveMatter, frames: list, truth: list, internal: int,
     matter.matter.reset()
     matter.post.reset()
     carry = MotionCarry()
-    keys = {i: carry.keyframe(frames[i], matter.model(frames[i]))
+    keys = {i: carry.keyframe(frames[i], matter.fresh_matte(frames[i]))
             for i in range(0, len(frames), every)}
     forward, both = [], []
     for index, rgb in enumerate(frames):
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     rendered = list(render_clip(CLIP, load_person_layer(), args.frames, args.size))
     frames, truth = [f.rgb for f in rendered], [f.alpha for f in rendered]
-    matter = LiveMatter(api.open_matter(settings), build_post(settings.post), 1 / 30,
+    matter = LivePacer(api.open_matter(settings), build_post(settings.post), 1 / 30,
                         adapt=False)
     print(f"# {args.size[0]}x{args.size[1]}, clip {CLIP.name}, {args.frames} frames; "
           "MAD / dtSSD, carried forward | from both sides")

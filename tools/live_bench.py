@@ -33,7 +33,8 @@ from rtmatte.argtypes import frame_size
 from rtmatte.evaluation.material import ClipSpec, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
-from rtmatte.matting.adaptive import LiveMatter, Rung
+from rtmatte.matting.adaptive import LivePacer
+from rtmatte.matting.ladder import Rung
 from rtmatte.settings import LiveSettings, Settings, load_settings
 from rtmatte.types import Frame, Matte
 
@@ -45,7 +46,7 @@ CLIP = ClipSpec("live-walk", "rocket",
 REFERENCE_RATIO = 0.5
 
 
-class _Before(LiveMatter):
+class _Before(LivePacer):
     """The live path before this work, for the record: every frame down to 192 px, then every
     other frame with the alpha held."""
 
@@ -57,12 +58,12 @@ class _Before(LiveMatter):
                         for s, every in plan if s < top.internal]
 
 
-def _hold(matter: LiveMatter) -> LiveMatter:
+def _hold(matter: LivePacer) -> LivePacer:
     matter.carry = None
     return matter
 
 
-def _before(matter: LiveMatter) -> LiveMatter:
+def _before(matter: LivePacer) -> LivePacer:
     return _Before(matter.matter, matter.post, matter.budget_s, carry=False)
 
 

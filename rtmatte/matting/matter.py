@@ -59,13 +59,17 @@ class Matter:
         """Carry on from a :meth:`snapshot`, taken here or by another Matter of the same model."""
         self._state, self._shape, self._thumb = snapshot
 
-    def ratio_for(self, height: int, width: int) -> float:
+    def ratio_for(self, height: int, width: int, ratio: float | None = None) -> float:
+        """The downsample ratio a frame of this size runs at: the one baked into the model
+        file, else ``ratio`` (the live path's working size, given per call), else the one the
+        settings fixed, else the automatic one."""
         baked = getattr(self.backend, "baked_ratio", None)
         if baked:
             return baked
-        return self.fixed_ratio if self.fixed_ratio else auto_downsample_ratio(height, width)
+        ratio = ratio or self.fixed_ratio
+        return ratio if ratio else auto_downsample_ratio(height, width)
 
-    def __call__(self, rgb: np.ndarray) -> Matte:
+    def __call__(self, rgb: np.ndarray, ratio: float | None = None) -> Matte:
         if rgb.shape != self._shape:
             self.reset()
             self._shape = rgb.shape
@@ -74,7 +78,7 @@ class Matter:
             self._state = None
         if self._state is None:
             self._state = self.backend.initial_state()
-        ratio = self.ratio_for(rgb.shape[0], rgb.shape[1])
+        ratio = self.ratio_for(rgb.shape[0], rgb.shape[1], ratio)
         alpha, fgr, self._state = self.backend.infer(rgb, self._state, ratio)
         return Matte(alpha=alpha, fgr=cv2.convertScaleAbs(np.ascontiguousarray(fgr), alpha=255.0))
 

@@ -17,7 +17,7 @@ import numpy as np
 from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.compose.backgrounds import Background
 from rtmatte.compose.compositor import Compositor
-from rtmatte.matting.adaptive import LiveMatter
+from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.backends import create_backend
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.quantize import ensure_quantized
@@ -113,11 +113,11 @@ class Engine:
         frame = Frame(rgb=rgb, index=0)
         return self.composite(frame, matte), frame, matte
 
-    def live(self, budget_s: float) -> LiveMatter:
+    def live(self, budget_s: float) -> LivePacer:
         """The live mode: this engine's model and post chain paced to ``budget_s`` a frame (the
         settings' ``[live]`` table: adaptation, cadence, ``--delay``)."""
         live = self.settings.live
-        return LiveMatter(self.matter, self.post, budget_s, adapt=live.adapt,
+        return LivePacer(self.matter, self.post, budget_s, adapt=live.adapt,
                           every=live.matte_every, delay=live.delay)
 
 
@@ -132,7 +132,7 @@ def dress(settings: Settings, rgb: np.ndarray, raw: Matte, own_alpha: np.ndarray
 
 
 def open_live_matter(settings: Settings, budget_s: float, notify: Notify | None = None,
-                     cpu_threads: int | None = None) -> LiveMatter:
+                     cpu_threads: int | None = None) -> LivePacer:
     """The model as the live path runs it: sized to keep up within ``budget_s`` a frame, on
     ``cpu_threads`` (default: all cores but one)."""
     return Engine(settings, open_matter(settings, notify, cpu_threads, live=True)).live(budget_s)

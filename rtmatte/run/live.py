@@ -21,7 +21,7 @@ import numpy as np
 
 from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.errors import BackgroundError
-from rtmatte.matting.adaptive import LiveMatter
+from rtmatte.matting.adaptive import LivePacer
 from rtmatte.run.lookahead import Lookahead
 from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.run.pipeline import StageTiming
@@ -127,7 +127,7 @@ class LiveRunner:
     platforms draw windows there only). Everything else happens in worker threads.
     """
 
-    def __init__(self, reader: LiveReader, matter: LiveMatter, switch: BackgroundSwitch,
+    def __init__(self, reader: LiveReader, matter: LivePacer, switch: BackgroundSwitch,
                  sinks: Sequence[Sink], *, watch: BackgroundWatch | None = None,
                  notify: Notify | None = None, input_name: str = "",
                  output_name: str = "") -> None:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtmatte.matting.adaptive import LOOKAHEAD_SPARE, LiveMatter
+from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.carry import Keyframe, MotionCarry
+from rtmatte.matting.ladder import LOOKAHEAD_SPARE
 from rtmatte.types import Frame, Matte
 
 #: the longest the matte thread sleeps without news (seconds)
@@ -55,7 +56,7 @@ class Lookahead:
     done so that the frames waiting for it are resolved at once.
     """
 
-    def __init__(self, matter: LiveMatter, interval_s: float,
+    def __init__(self, matter: LivePacer, interval_s: float,
                  deliver: Callable[[tuple[Frame, Matte | None], float], None],
                  wake: Callable[[], None]) -> None:
         self.matter = matter
@@ -180,7 +181,7 @@ class Lookahead:
                 assert self._job is not None
                 (entry, dropped), self._job = self._job, None
             try:
-                entry.matte = self.matter.model(entry.frame.rgb, dropped)
+                entry.matte = self.matter.fresh_matte(entry.frame.rgb, dropped)
             except BaseException as error:  # re-raised in the matte thread
                 self.error = error
             with self._cond:

@@ -1,0 +1,194 @@
+"""The live path's working-size ladder and its ``--delay`` plan: which sizes and cadences the
+model may run at, best matte first, and the controller that picks the rung whose measured time
+fits the frame budget. Why the rungs are ordered as they are: see :mod:`rtmatte.matting.adaptive`.
+"""
+
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from rtmatte.matting.matter import auto_downsample_ratio
+
+#: long sides (px) of the internal picture the model may be given with a fixed cadence, best
+#: first below the full one
+LADDER = (384, 320, 256, 224, 192, 160, 128)
+#: (internal long side px, model on every Nth frame) below the full size, best matte first, as
+#: measured at 640x480 and 960x540 (docs/live-cpu.md); None: the full working size
+CARRIED_LADDER = ((384, 1), (None, 2), (384, 2), (320, 2), (320, 3), (256, 2), (256, 3),
+                  (192, 2), (160, 2), (128, 2))
+#: with ``--delay``, frames between two model runs are carried from both sides; measured so
+#: (docs/live-cpu.md), a bigger working size beats a smaller one at any cadence up to every 4th
+#: frame, so these rungs go size first, then cadence
+LOOKAHEAD_EVERY = (1, 2, 3, 4)
+#: of the delay, what handing a frame on needs once its matte is made (frame intervals)
+LOOKAHEAD_SPARE = 0.5
+#: below this share of the frame budget the model is on time; above it, frames get dropped
+_SLOW = 0.9
+#: one model run longer than this many frame intervals makes the frames it runs on late (the
+#: live path's latency goal is two intervals, and compositing needs 0.1-0.3 of one after the
+#: run), however well the average fits the budget. Measured side by side against 1.5
+#: (docs/live-cpu.md): p95 latency moves by 0-10 ms, and 960x540 settles on 320 px every 2nd
+#: frame instead of 256 px, MAD 1.43x the reference instead of 1.73x
+_LATE = 1.8
+#: going up needs the rung above to be estimated at or below this share of the budget
+_UP_SHARE = 0.8
+#: losing more than this share of frames anywhere on the way (the compositor, other programs)
+#: also means the size is too big, even when the model alone would fit its budget
+_DROPPING = 0.08
+_SETTLE_FRAMES = 2  # the first runs at a new size include ONNX Runtime's re-planning
+_UP_AFTER_S = 2.0
+_RETRY_SLOW_RUNG_S = 20.0
+_EMA = 0.25
+#: one run counts as at most this many times the average so far: a single stall (another program,
+#: a page-fault storm) must not drop the size to the bottom of the ladder, where it would stay
+#: for seconds; a machine that really got slower still moves the average within a few runs
+_OUTLIER = 2.0
+#: drops are averaged over a longer window than timings: one late frame (a hiccup elsewhere on
+#: the machine) must not cost a rung, a steady loss of a few percent must
+_DROP_EMA = 0.05
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One working size: the frame is shrunk to ``input_long`` px, the model works at ``ratio``."""
+
+    internal: int
+    input_long: int
+    ratio: float
+    every: int = 1
+
+    def effective_ratio(self, frame_long: int) -> float:
+        return self.internal / frame_long
+
+
+def ladder_for(height: int, width: int, fixed_ratio: float | None = None,
+               every: int | None = None, delay: int = 0) -> list[Rung]:
+    """Rung 0 is what the offline path would do; lower rungs shrink the internal size and feed
+    the model a picture only twice that size, which cuts the refiner's full-frame cost too.
+    The rungs follow :data:`CARRIED_LADDER` (some run the model on every 2nd or 3rd frame), or
+    with a ``delay`` of some frames :func:`lookahead_plan`; a fixed ``every`` keeps that cadence
+    on every rung, which then differ by size alone."""
+    long_side = max(height, width)
+    ratio = fixed_ratio or auto_downsample_ratio(height, width)
+    top = Rung(round(long_side * ratio), long_side, ratio)
+    if delay:
+        plan = lookahead_plan(delay, every)
+    elif every is None:
+        plan = ((None, 1), *CARRIED_LADDER)
+    else:
+        plan = tuple((internal, every) for internal in (None, *LADDER))
+    rungs = []
+    for internal, cadence in plan:
+        if internal is None:
+            rungs.append(Rung(top.internal, top.input_long, top.ratio, cadence))
+        elif internal < top.internal:
+            input_long = min(long_side, 2 * internal)
+            rungs.append(Rung(internal, input_long, internal / input_long, cadence))
+    return rungs
+
+
+def lookahead_plan(delay: int, every: int | None = None) -> tuple[tuple[int | None, int], ...]:
+    """The (internal size, cadence) rungs for an output ``delay`` frames behind the camera:
+    a cadence leaves a frame waiting for the model's next run, so only those that leave some
+    of the delay for the model itself (:func:`late_limit`) are offered."""
+    cadences = [cadence for cadence in (LOOKAHEAD_EVERY if every is None else (every,))
+                if late_limit(delay, cadence) > 0] or [1]
+    return tuple((internal, cadence) for internal in (None, *LADDER) for cadence in cadences)
+
+
+def late_limit(delay: int, every: int) -> float:
+    """How long one model run may take, in frame intervals, when the output waits ``delay``
+    frames and the model runs on every ``every``-th: the frame just after a model frame waits
+    ``every - 1`` intervals for the next one to be captured, then for its run."""
+    if not delay:
+        return _LATE
+    return delay - (every - 1) - LOOKAHEAD_SPARE
+
+
+class AdaptiveResolution:
+    """Picks the best rung whose measured inference time fits the frame budget, on average and
+    for each model run (a run longer than :data:`_LATE` intervals makes its frame late).
+
+    Going down jumps straight to the rung that the square-law estimate says fits (so a slow
+    start settles in a few frames, not seconds); going up is one rung at a time, after a
+    couple of seconds in which the rung above was estimated to fit with room, and not back to a
+    rung that was too slow moments ago.
+    """
+
+    def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True,
+                 delay: int = 0) -> None:
+        self.rungs = rungs
+        self.budget_s = budget_s
+        self.delay = delay
+        self.enabled = enabled and len(rungs) > 1
+        self.index = 0
+        self.changes = 0
+        self._ema: float | None = None
+        self._drops = 0.0
+        self._seen = 0
+        self._changed_at = time.perf_counter()
+        self._too_slow_at: dict[int, float] = {}
+
+    @property
+    def rung(self) -> Rung:
+        return self.rungs[self.index]
+
+    def observe(self, seconds: float, dropped: int = 0) -> bool:
+        """Record one model run's time per frame, and the frames lost since the last run.
+
+        Returns True when the rung changed.
+        """
+        if not self.enabled:
+            return False
+        self._seen += 1
+        if self._seen <= _SETTLE_FRAMES:
+            return False
+        if self._ema is None:
+            self._ema = seconds
+        else:
+            self._ema += _EMA * (min(seconds, _OUTLIER * self._ema) - self._ema)
+        lost = dropped / (dropped + self.rung.every)
+        self._drops += _DROP_EMA * (lost - self._drops)
+        now = time.perf_counter()
+        share = self._ema / self.budget_s
+        call = share * self.rung.every  # one model run, in frame intervals
+        slow = share > _SLOW or call > self._late(self.index) or self._drops > _DROPPING
+        if slow and self.index < len(self.rungs) - 1:
+            self._too_slow_at[self.index] = now
+            lower = next((i for i in range(self.index + 1, len(self.rungs))
+                          if self._fits(i, share, call, 0.9)), len(self.rungs) - 1)
+            return self._move(lower, now)
+        room = self._drops < _DROPPING / 4
+        if room and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
+            upper = self.index - 1
+            if (self._fits(upper, share, call, _UP_SHARE / _SLOW)
+                    and now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S):
+                return self._move(upper, now)
+        return False
+
+    def _fits(self, index: int, share: float, call: float, margin: float) -> bool:
+        """Whether rung ``index`` is estimated to fit, with ``margin`` of the limits to spare."""
+        size = self._size_cost(index)
+        return (share * size * self.rung.every / self.rungs[index].every <= _SLOW * margin
+                and call * size <= self._late(index) * margin)
+
+    def _late(self, index: int) -> float:
+        return late_limit(self.delay, self.rungs[index].every)
+
+    def _size_cost(self, index: int) -> float:
+        """One model run at rung ``index`` relative to one at the current rung (square law)."""
+        return (self.rungs[index].internal / self.rung.internal) ** 2
+
+    def _move(self, index: int, now: float) -> bool:
+        self.index = index
+        self.changes += 1
+        self._ema = None
+        self._drops = 0.0
+        self._seen = 0
+        self._changed_at = now
+        return True
+
+
