@@ -50,9 +50,10 @@ from rtmatte.sinks import AlphaSequenceSink, Sink, SinkGroup, VideoFileSink
 from rtmatte.sinks.atomic import remove_empty_folders
 from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
+from rtmatte.sources.base import LiveReader
 from rtmatte.sources.camera import CameraReader, parse_camera
 from rtmatte.sources.file import check_picture_file, check_size, readable_kind
-from rtmatte.sources.realtime import LiveReader, RealtimeFileReader
+from rtmatte.sources.realtime import RealtimeFileReader
 from rtmatte.types import Notify
 
 __all__ = ["BatchError", "Failure", "JobResult", "LiveResult", "LiveRunner", "VirtualCamera",
@@ -212,13 +213,13 @@ def open_live(
                                         overwrite=settings.overwrite))
         if settings.alpha_output:
             opened.append(AlphaSequenceSink(settings.alpha_output, settings.overwrite))
-        matter = open_live_matter(settings, 1.0 / reader.fps, notify)
+        engine = Engine(settings, engine_matter(settings, notify, live=True), backgrounds)
     except BaseException:
         SinkGroup(opened).abort()
         if reader is not None:
             reader.close()
         raise
-    runner = LiveRunner(reader, matter, backgrounds, opened,
+    runner = LiveRunner(reader, engine.live(1.0 / reader.fps), engine.switch, opened,
                         watch=BackgroundWatch(watch) if watch else None, notify=notify,
                         input_name=str(source),
                         output_name=str(output or ("vcam" if vcam else "")))

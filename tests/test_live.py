@@ -14,6 +14,7 @@ import pytest
 from rtmatte import cli
 from rtmatte.cli.live import background_specs, is_live_run
 from rtmatte.compose.background_switch import BackgroundSwitch
+from rtmatte.handover import Closed, Mailbox, Timetable
 from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.matting.ladder import AdaptiveResolution, ladder_for
@@ -21,7 +22,6 @@ from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.post import PostChain
 from rtmatte.run.live import BackgroundWatch, LiveResult, LiveRunner
-from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.samples import make_clip
 from rtmatte.sources.camera import parse_camera
 from rtmatte.sources.realtime import RealtimeFileReader

@@ -4,7 +4,7 @@ Why not :class:`~rtmatte.run.pipeline.Pipeline` with ``queue_size=1``: its stage
 queue while holding an item, so with two stages every queue slot and every held item is one
 more stale frame between the camera and the output (up to four frame times here), and the
 producer cannot drop frames it is holding. Here each hand-over is a newest-wins
-:class:`~rtmatte.run.mailbox.Mailbox`: the model always takes the freshest picture, and
+:class:`~rtmatte.handover.Mailbox`: the model always takes the freshest picture, and
 compositing and output of one frame overlap the model's work on the next.
 """
 
@@ -21,12 +21,13 @@ import numpy as np
 
 from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.errors import BackgroundError
+from rtmatte.handover import Closed, Mailbox, Timetable
 from rtmatte.matting.adaptive import LivePacer
 from rtmatte.run.lookahead import Lookahead
-from rtmatte.run.mailbox import Closed, Mailbox, Timetable
 from rtmatte.run.pipeline import StageTiming
-from rtmatte.sinks.base import Sink
-from rtmatte.sources.realtime import Grabber, LiveReader
+from rtmatte.sinks.base import Pumped, Sink, Watched
+from rtmatte.sources.base import LiveReader
+from rtmatte.sources.realtime import Grabber
 from rtmatte.types import Frame, Matte, Notify
 
 _POLL_S = 0.05
@@ -122,9 +123,11 @@ class LiveResult:
 class LiveRunner:
     """Runs one live session until the source ends, :meth:`request_stop`, or a window's q.
 
-    Every output is a :class:`~rtmatte.sinks.base.Sink`; a sink that can ``pump`` (the preview
-    window) is also pumped by :meth:`run`, which must then be called from the main thread (some
-    platforms draw windows there only). Everything else happens in worker threads.
+    Every output is a :class:`~rtmatte.sinks.base.Sink`; a :class:`~rtmatte.sinks.base.Pumped`
+    one (the preview window) is also pumped by :meth:`run`, which must then be called from the
+    main thread (some platforms draw windows there only); a
+    :class:`~rtmatte.sinks.base.Watched` one (a virtual camera) says when the model may idle.
+    Everything else happens in worker threads.
     """
 
     def __init__(self, reader: LiveReader, matter: LivePacer, switch: BackgroundSwitch,
@@ -141,8 +144,8 @@ class LiveRunner:
         self.input_name = input_name
         self.output_name = output_name
         self.result: LiveResult | None = None
-        self._windows = [s for s in self.sinks if hasattr(s, "pump")]
-        self._vcams = [s for s in self.sinks if hasattr(s, "watched")]
+        self._windows = [s for s in self.sinks if isinstance(s, Pumped)]
+        self._vcams = [s for s in self.sinks if isinstance(s, Watched)]
         self._grabber = Grabber(reader, idle=self._idle)
         self._was_idle = False
         self._interval_s = 1.0 / reader.fps
@@ -397,7 +400,7 @@ class LiveRunner:
             self._errors.append(failures[0])
 
     def _result(self, seconds: float) -> LiveResult:
-        stages = {"capture": StageTiming(getattr(self.reader, "busy_s", 0.0),
+        stages = {"capture": StageTiming(self.reader.busy_s,
                                          self._grabber.captured)}
         stages.update(self._timing)
         return LiveResult(

@@ -30,6 +30,25 @@ class Sink(Protocol):
         """Drop what was written so far; an existing output is left as it was."""
 
 
+@runtime_checkable
+class Watched(Protocol):
+    """A sink that knows whether anyone looks at it (a virtual camera with ``--on-demand``):
+    while none of a run's watched sinks is, the live loop lets the camera go and idles."""
+
+    @property
+    def watched(self) -> bool:
+        """False only while nobody reads the output."""
+
+
+@runtime_checkable
+class Pumped(Protocol):
+    """A sink with a window the live loop must draw and read keys from on the main thread (some
+    platforms draw windows there only)."""
+
+    def pump(self, wait_ms: int = 10) -> str | None:
+        """Draw the newest picture, waiting up to ``wait_ms``; the key pressed, or None."""
+
+
 class SinkGroup:
     """Several sinks as one: written in order, closed all or aborted all."""
 

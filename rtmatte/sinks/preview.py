@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from rtmatte.errors import UserError
-from rtmatte.run.mailbox import Mailbox
+from rtmatte.handover import Mailbox
 from rtmatte.types import Frame, Matte
 
 WINDOW = "rtmatte preview (q quit, b background, space effect)"

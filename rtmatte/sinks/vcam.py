@@ -15,7 +15,7 @@ import numpy as np
 import pyvirtualcam
 
 from rtmatte.errors import VirtualCameraError
-from rtmatte.run.mailbox import Mailbox
+from rtmatte.handover import Mailbox
 from rtmatte.types import Frame, Matte
 
 LINUX_SETUP = (

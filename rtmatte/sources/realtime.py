@@ -6,38 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
 
 from rtmatte.errors import StreamError
-from rtmatte.run.mailbox import Mailbox
+from rtmatte.handover import Mailbox
+from rtmatte.sources.base import LiveReader
 from rtmatte.sources.file import VideoSource
 from rtmatte.types import Frame, Notify
 
 #: how often an idle capture thread asks whether someone watches again
 _IDLE_POLL_S = 0.1
-
-
-class LiveReader(Protocol):
-    """Something that produces frames at its own pace, like a camera."""
-
-    #: (width, height) of the frames it gives
-    size: tuple[int, int]
-    fps: float
-    time_base: Fraction
-    #: what was opened, in words, for the log
-    description: str
-    #: seconds spent decoding or converting (not waiting for the next frame to be due)
-    busy_s: float
-
-    def read(self, stop: threading.Event) -> Frame | None:
-        """The next frame with ``captured`` set; None once the stream ended or ``stop`` is set."""
-
-    def release(self) -> None:
-        """Let go of the source while nobody needs pictures; the next :meth:`read` resumes."""
-
-    def close(self) -> None: ...
 
 
 class Grabber:

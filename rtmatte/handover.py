@@ -1,4 +1,5 @@
-"""The live path's hand-overs between threads, in place of queues.
+"""The live path's hand-overs between threads, in place of queues: a leaf module that sources,
+sinks and drivers all use (it imports nothing of rtmatte).
 
 A queue between a camera and a model that cannot keep up grows without bound, and every frame in
 it adds its age to the latency of the frames behind it. A one-slot :class:`Mailbox` keeps only
