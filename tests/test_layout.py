@@ -137,3 +137,30 @@ def test_benches_measure_apart_from_their_reports():
     assert "rtmatte.bench.modelreport" not in GRAPH["rtmatte.bench.modelbench"]
     assert "rtmatte.bench.modelbench" in GRAPH["rtmatte.bench.modelreport"]
     assert "rtmatte.bench.pipeline" in GRAPH["rtmatte.cli.bench"]
+
+
+def test_sources_and_sinks_import_no_driver():
+    """Stages hand frames over through rtmatte/handover.py, never through a driver's module."""
+    for name, imported in GRAPH.items():
+        if name.startswith(("rtmatte.sources", "rtmatte.sinks")):
+            assert not {m for m in imported if m.startswith("rtmatte.run")}, name
+
+
+#: who may build the chain: the engine, the background switch it owns, build_post itself, and
+#: the evaluation harness, which compares variants on purpose
+_CHAIN_BUILDERS = ("rtmatte.run.engine", "rtmatte.compose.background_switch",
+                   "rtmatte.post.chain", "rtmatte.evaluation")
+#: not moved onto the engine yet (its worker is to call rtmatte.run.engine.open_matter)
+_PENDING = {"rtmatte.cluster.worker"}
+
+
+def test_only_the_engine_builds_the_chain():
+    """No module outside the engine calls Compositor, PostChain, Matter or build_post."""
+    built = {"Compositor", "PostChain", "Matter", "build_post"}
+    for name, path in MODULES.items():
+        if name.startswith(_CHAIN_BUILDERS) or name in _PENDING:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                assert called not in built, f"{name}:{node.lineno} builds {called}"
