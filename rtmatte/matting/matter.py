@@ -37,6 +37,8 @@ class Matter:
         self, backend: Backend, downsample_ratio: float | None = None, detect_cuts: bool = True
     ) -> None:
         self.backend = backend
+        #: read once: a graph's baked ratio is fixed when it loads
+        self.baked_ratio: float | None = getattr(backend, "baked_ratio", None)
         self.fixed_ratio = downsample_ratio
         self.detect_cuts = detect_cuts
         self.cuts = 0
@@ -63,9 +65,8 @@ class Matter:
         """The downsample ratio a frame of this size runs at: the one baked into the model
         file, else ``ratio`` (the live path's working size, given per call), else the one the
         settings fixed, else the automatic one."""
-        baked = getattr(self.backend, "baked_ratio", None)
-        if baked:
-            return baked
+        if self.baked_ratio:
+            return self.baked_ratio
         ratio = ratio or self.fixed_ratio
         return ratio if ratio else auto_downsample_ratio(height, width)
 

@@ -122,6 +122,7 @@ class OpenVinoBackend:
             hint = self._core.get_property(_DEVICE, "INFERENCE_PRECISION_HINT")
             self.precision = hint.get_type_name()
         self.name = f"openvino/{_DEVICE}/{self.precision}"
+        self.baked_ratio: float | None = None  # takes the ratio per frame
         self._compiled: OrderedDict[tuple[int, int, float], _Compiled] = OrderedDict()
 
     def initial_state(self) -> None:

@@ -29,6 +29,10 @@ class Backend(Protocol):
 
     #: what ran, for stats and messages, e.g. "onnxruntime/CPUExecutionProvider"
     name: str
+    #: the downsample ratio fixed inside an exported graph, which then wins over any asked for;
+    #: None when the model takes the ratio per frame (every backend but an ONNX export; a
+    #: third-party backend that leaves it out is taken as None)
+    baked_ratio: float | None
 
     def initial_state(self) -> Any:
         """The recurrent state for the first frame of a clip."""

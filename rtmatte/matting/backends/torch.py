@@ -91,6 +91,7 @@ class TorchBackend:
         network = load_network(model_path, self.device)
         self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
         self.name = f"torch/{self.device.type}/{'fp16' if half else 'fp32'}"
+        self.baked_ratio: float | None = None  # takes the ratio per frame
         self.graphs: GraphedStep | None = None
         if on_gpu:
             torch.backends.cudnn.benchmark = True  # a clip keeps one frame size throughout
