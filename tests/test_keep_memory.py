@@ -303,3 +303,25 @@ def test_a_reset_forgets_the_choice() -> None:
     assert keep.kept is None
     big, small = _shown(keep, scene, [BIG, SMALL])
     assert big > 0.97 and small < 0.01
+
+
+def test_the_kept_person_stays_kept_when_the_frame_size_changes() -> None:
+    """A camera that switches size mid-run restarts the tracker's people at the new work size;
+    the kept person is found again where they stood, not chosen anew by the rule (which here
+    would pick the bigger newcomer)."""
+    kept = (ORANGE, (70, 78), (22, 48))
+    bigger = (BLUE, (190, 78), (32, 60))
+    keep = KeepPerson(parse_keep("largest"))
+    for _ in range(3):  # alone: the largest, so kept
+        assert _shown(keep, Scene(2), [kept])[0] > 0.97
+    for _ in range(3):  # someone bigger walks in: the choice follows the kept person
+        mine, theirs = _shown(keep, Scene(2), [kept, bigger])
+        assert mine > 0.97 and theirs < 0.02
+    for _ in range(3):  # 200x112 now, smaller than the work size: the people start anew
+        rgb, matte, masks = Scene(1).draw([kept, bigger])
+        small = (200, 112)
+        rgb, alpha = cv2.resize(rgb, small), cv2.resize(matte.alpha, small)
+        out = keep(rgb, Matte(alpha=alpha, fgr=rgb)).alpha
+        mine, theirs = (cv2.resize(m.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST)
+                        > 0 for m in masks)
+        assert out[mine].mean() > 0.97 and out[theirs].mean() < 0.02

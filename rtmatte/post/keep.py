@@ -76,8 +76,11 @@ class KeepPerson:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         small_alpha = cv2.resize(matte.alpha, size, interpolation=cv2.INTER_AREA)
+        was_there = self._kept_at(size)
         labels = self.tracker.update(small_rgb, small_alpha)
         visible = self.tracker.visible()
+        if was_there is not None:
+            self.kept = _most_overlapping(visible, was_there)
         if self.kept is None or self.kept not in self.tracker.people:
             self.kept = self._choose(visible, scale, (width, height))
         if self.kept is None:
@@ -89,6 +92,19 @@ class KeepPerson:
         share = cv2.resize(share, (width, height), interpolation=cv2.INTER_LINEAR)
         share *= matte.alpha
         return Matte(alpha=share, fgr=matte.fgr)
+
+    def _kept_at(self, size: tuple[int, int]) -> np.ndarray | None:
+        """Where the kept person was, enlarged or shrunk to a new work ``size``; None unless the
+        size changes now. The tracker starts its people anew at a new size, so the kept person
+        is found again by where they stood, not by a rule that may prefer someone else."""
+        labels = self.tracker.labels
+        if labels is None or labels.shape == size[::-1] or self.kept is None:
+            return None
+        person = self.tracker.people.get(self.kept)
+        if person is None:
+            return None
+        return cv2.resize(person.mask.astype(np.uint8), size,
+                          interpolation=cv2.INTER_NEAREST) > 0
 
     def finish(self) -> None:
         """A point is a person of the clip; a clip in which nobody ever appeared has none under
@@ -135,3 +151,13 @@ class KeepPerson:
         cx, cy = nearest.centre / scale
         raise SettingsError(f"--keep {x},{y}: nobody is at that point of the first frame "
                             f"(the nearest person is around {cx:.0f},{cy:.0f})")
+
+
+def _most_overlapping(people: list[Person], where: np.ndarray) -> int | None:
+    """The person covering most of ``where``; None when nobody touches it."""
+    best, most = None, 0
+    for person in people:
+        shared = int(np.count_nonzero(where & (person.mask > 0)))
+        if shared > most:
+            best, most = person.ident, shared
+    return best

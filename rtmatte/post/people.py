@@ -169,7 +169,9 @@ class PeopleTracker:
     def update(self, small_rgb: np.ndarray, small_alpha: np.ndarray) -> np.ndarray:
         """The person (ident) of each work-size pixel for this frame; 0 where nobody is."""
         if self.labels is not None and self.labels.shape != small_alpha.shape:
+            issued = self._next_ident
             self.reset()
+            self._next_ident = issued  # people start anew, never under a name already given
         self.frame += 1
         solid = (small_alpha > SOLID).astype(np.uint8)
         min_area = MIN_AREA * solid.size
