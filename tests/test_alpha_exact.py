@@ -211,3 +211,42 @@ def test_a_folder_made_for_a_sequence_that_cannot_start_is_taken_away(tmp_path: 
         with pytest.raises(OutputError, match=r"^the disk is full"):
             AlphaSequenceSink(str(disk / "a" / "%d.png"))
         assert list(disk.iterdir()) == []
+
+
+def test_without_overwrite_pictures_that_appear_meanwhile_are_left_as_they_are(
+        tmp_path: Path) -> None:
+    """Another run writing the same sequence finished first: its pictures stay (those numbered
+    past this run's too), this run's are kept beside them, and one error says so."""
+    folder = tmp_path / "a"
+    sink = AlphaSequenceSink(str(folder / "%04d.png"))
+    matte = Matte(alpha=np.full((4, 4), 0.5, np.float32), fgr=np.zeros((4, 4, 3), np.uint8))
+    for index in range(2):
+        sink.write(np.zeros((4, 4, 3), np.uint8), _frame((4, 4), index), matte)
+    for name in ("0002.png", "0003.png"):  # the other run's pictures, landed meanwhile
+        (folder / name).write_bytes(b"theirs")
+    with pytest.raises(OutputError, match=r"1 matte pictures \(0002.png first\) appeared"):
+        sink.close()
+    assert (folder / "0002.png").read_bytes() == b"theirs"
+    assert (folder / "0003.png").read_bytes() == b"theirs"
+    assert _read(folder / "0001.png").tolist() == [[128] * 4] * 4
+    assert _read(folder / "0002-2.png").tolist() == [[128] * 4] * 4
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_a_link_to_nothing_at_the_output_name_is_a_taken_name(tmp_path: Path) -> None:
+    """Without --overwrite a dangling link at the output name is refused up front, before any
+    work, like any other file there (it used to pass the check and fail after the whole job)."""
+    target = tmp_path / "out.png"
+    target.symlink_to(tmp_path / "nowhere.png")
+    done = subprocess.run(["rtmatte", str(_picture(tmp_path)), "--bg", "transparent", "-o",
+                           str(target)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "already exists; pass --overwrite" in done.stderr
+    assert target.is_symlink() and not (tmp_path / "nowhere.png").exists()
+    assert not list(tmp_path.glob("out-*"))
+
+
+def _picture(folder: Path) -> Path:
+    path = folder / "in.png"
+    cv2.imwrite(str(path), cv2.cvtColor(clip_frame(0, 1, 96, 64), cv2.COLOR_RGB2BGR))
+    return path

@@ -68,14 +68,23 @@ class AlphaSequenceSink:
             return None
         try:
             stale = [p for p in self.pattern.existing()
-                     if self.pattern.number(p.name) > self.frames]
+                     if self.pattern.number(p.name) > self.frames] if self.overwrite else []
+            taken = []  # without --overwrite, pictures that appeared meanwhile stay as they are
             for number in range(1, self.frames + 1):
                 name = self.pattern.name(number)
-                self._staging.commit(name, self.pattern.folder / name)
+                try:
+                    self._staging.commit(name, self.pattern.folder / name, self.overwrite)
+                except OutputError:  # this run's picture was kept beside it, as NAME-2.png
+                    taken.append(name)
             for path in stale:
                 path.unlink(missing_ok=True)
         finally:
             self._staging.discard()
+        if taken:
+            raise OutputError(f"{len(taken)} matte pictures ({taken[0]} first) appeared in "
+                              f"{self.pattern.folder} while this run was going; they were left "
+                              "as they are and this run's were kept beside them as NAME-2.png; "
+                              "pass --overwrite to replace them")
         self.written = self.pattern.folder / self.pattern.name(1)
         return self.written
 

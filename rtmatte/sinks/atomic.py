@@ -49,7 +49,7 @@ def check_kind(target: Path, kind: str) -> None:
 def name_limit(folder: Path) -> int:
     """The longest file name, in bytes, that the file system holding ``folder`` takes (the
     nearest folder that exists answers; 255, the common limit, where none says)."""
-    folder = Path(folder) if str(folder) else Path(".")
+    folder = Path(folder)
     for place in [folder, *folder.parents]:
         try:
             return os.pathconf(place, "PC_NAME_MAX")
@@ -73,11 +73,11 @@ def check_name(target: Path, hint: str = "pass -o with a shorter name") -> None:
 def check_target(target: Path, overwrite: bool) -> None:
     """Refuse early (before any work) when the output cannot or must not be written."""
     check_name(target)
-    if target.exists() and not overwrite:
+    if os.path.lexists(target) and not overwrite:  # a link to nothing holds the name too
         raise OutputError(f"{target} already exists; pass --overwrite to replace it")
     if target.is_dir():
         raise OutputError(f"{target} is a folder; give a file name for the output")
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = target.parent
     if not parent.is_dir():
         raise OutputError(f"cannot write {target}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
@@ -120,7 +120,7 @@ def write_error(target: Path, error: BaseException) -> OutputError:
     """The one-line message for a failed write: a full disk says so and names the folder."""
     code = getattr(error, "errno", None)
     if code in _DISK_FULL:
-        folder = target.parent if str(target.parent) else Path(".")
+        folder = target.parent
         return OutputError(f"the disk is full: {target} could not be finished (no space left "
                            f"in {folder.resolve()}); nothing was left under that name")
     reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
@@ -131,7 +131,7 @@ class Staging:
     """A private folder beside ``folder``'s outputs to write into before they are complete."""
 
     def __init__(self, folder: Path) -> None:
-        folder = Path(folder) if str(folder) else Path(".")
+        folder = Path(folder)
         clear_stale(folder)
         try:
             self.path = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{_HOST}-{os.getpid()}-",
