@@ -122,7 +122,6 @@ EQUIVALENT: dict[str, str] = {
                                 "picture once rounded to 8 bits",
     **{f"{_C}__call____mutmut_{n}": "a clip bound that is never reached: light wrap blends two "
        "pictures in 0-255, so lit + 0.5 stays in 0.5-255.5" for n in (65, 66, 73)},
-    f"{_A}__init____mutmut_4": "AlphaSequenceSink.overwrite is read by nobody",
     **{f"{_A}write__mutmut_{n}": "an int64 picture of 255s: OpenCV falls back to 8 bits and "
        "writes the same PNG, byte for byte" for n in (5, 8)},
     f"{_P}__init____mutmut_1": "FramePattern.text is read by nobody",
@@ -138,12 +137,6 @@ EQUIVALENT: dict[str, str] = {
        "plain JSON" for n in (18, 21)},
     **{f"{_M}save__mutmut_{n}": "the manifest's indentation: the same JSON"
        for n in (18, 20, 21)},
-    **{name: "the fallback of `x if str(x) else Path('.')` never runs: str() of a Path is never "
-       "empty (Path('') is '.')" for name in (
-           *(f"{_S}x_check_target__mutmut_{n}" for n in (8, 9, 10, 11)),
-           *(f"{_S}x_write_error__mutmut_{n}" for n in (12, 13, 14, 15)),
-           *(f"{_S}xǁStagingǁ__init____mutmut_{n}" for n in (3, 5, 6, 7)),
-           *(f"{_S}x_name_limit__mutmut_{n}" for n in (2, 3, 5, 6, 7)))},
     **{f"{_S}x_clear_stale__mutmut_{n}": "the Windows guard: never true on the platforms the "
        "clean-up runs on" for n in (2, 3)},
     **{f"{_S}x_clear_stale__mutmut_{n}": "stat following links: shutil.rmtree refuses a link "
