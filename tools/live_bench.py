@@ -148,9 +148,9 @@ def play(clip: Path, settings: Settings, name: str, bg: str) -> dict:
     with api.open_live(clip, bg=bg, settings=dataclasses.replace(settings, live=live_settings),
                        sinks=[recorder]) as live:
         if change is not None:
-            live.matter = change(live.matter)
+            live.pacer = change(live.pacer)
         result = live.run()
-        rung = live.matter.controller.rung if live.matter.controller else None
+        rung = live.pacer.controller.rung if live.pacer.controller else None
     return {"config": name, "fps_out": round(result.fps, 1), "frames_in": result.frames_in,
             "dropped": result.frames_dropped, "latency_ms": result.latency_ms(),
             "rung_end": f"{rung.internal}px/{rung.every}" if rung else "",

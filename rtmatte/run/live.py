@@ -130,12 +130,12 @@ class LiveRunner:
     Everything else happens in worker threads.
     """
 
-    def __init__(self, reader: LiveReader, matter: LivePacer, switch: BackgroundSwitch,
+    def __init__(self, reader: LiveReader, pacer: LivePacer, switch: BackgroundSwitch,
                  sinks: Sequence[Sink], *, watch: BackgroundWatch | None = None,
                  notify: Notify | None = None, input_name: str = "",
                  output_name: str = "") -> None:
         self.reader = reader
-        self.matter = matter
+        self.pacer = pacer
         self.switch = switch
         self.sinks = list(sinks)
         self.watch = watch
@@ -151,7 +151,7 @@ class LiveRunner:
         self._interval_s = 1.0 / reader.fps
         #: with a delay, every frame is handed on at its capture time plus the delay
         self._mattes: Mailbox[tuple[Frame, Matte | None]] | Timetable[tuple[Frame, Matte | None]]
-        self._mattes = Timetable(self._interval_s) if matter.delay else Mailbox()
+        self._mattes = Timetable(self._interval_s) if pacer.delay else Mailbox()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._timing = {name: StageTiming() for name in ("matte", "composite", "output")}
@@ -198,7 +198,7 @@ class LiveRunner:
     @property
     def engine(self) -> str:
         """What runs the model (e.g. ``openvino/CPU/bf16``), for figures shown while it runs."""
-        return self.matter.matter.backend.name
+        return self.pacer.matter.backend.name
 
     @property
     def effect(self) -> bool:
@@ -230,7 +230,7 @@ class LiveRunner:
         self._ran = True
 
     def _run(self) -> LiveResult:
-        matte_loop = self._lookahead_loop if self.matter.delay else self._matte_loop
+        matte_loop = self._lookahead_loop if self.pacer.delay else self._matte_loop
         workers = [threading.Thread(target=self._guard, args=(matte_loop,), name="matte",
                                     daemon=True),
                    threading.Thread(target=self._guard, args=(self._output_loop,), name="output",
@@ -238,7 +238,7 @@ class LiveRunner:
         grabbing = False
         self._started = time.perf_counter()
         try:
-            self.matter.prepare(*self.reader.size)
+            self.pacer.prepare(*self.reader.size)
             self._started = time.perf_counter()
             self._grabber.start()
             grabbing = True
@@ -332,7 +332,7 @@ class LiveRunner:
                 continue
             began = time.perf_counter()
             now_lost = self._lost()
-            matte = self.matter(frame.rgb, dropped=now_lost - lost)
+            matte = self.pacer(frame.rgb, dropped=now_lost - lost)
             lost = now_lost
             timing.busy_s += time.perf_counter() - began
             timing.items += 1
@@ -342,7 +342,7 @@ class LiveRunner:
         """The matte loop with ``--delay``: frames wait their delay out in a
         :class:`~rtmatte.run.lookahead.Lookahead` while the model runs beside them."""
         assert isinstance(self._mattes, Timetable)
-        lookahead = Lookahead(self.matter, self._interval_s, self._mattes.put,
+        lookahead = Lookahead(self.pacer, self._interval_s, self._mattes.put,
                               self._grabber.frames.nudge)
         timing = self._timing["matte"]
         lost = self._lost()
@@ -406,9 +406,9 @@ class LiveRunner:
         return LiveResult(
             input=self.input_name, output=self.output_name,
             frames_in=self._grabber.captured, frames_out=len(self._latencies), seconds=seconds,
-            backend=self.engine, downsample_ratio=self.matter.ratio,
-            ratio_changes=self.matter.changes, matte_every=self.matter.every,
-            delay=self.matter.delay,
+            backend=self.engine, downsample_ratio=self.pacer.ratio,
+            ratio_changes=self.pacer.changes, matte_every=self.pacer.every,
+            delay=self.pacer.delay,
             stages={name: timing.as_dict() for name, timing in stages.items()},
             latencies=list(self._latencies),
         )

@@ -49,18 +49,18 @@ class _Waiting:
 
 class Lookahead:
     """Frames in, ((frame, matte), due time) out to ``deliver``, in capture order; the delay is
-    ``matter.delay`` frame intervals of ``interval_s``.
+    ``pacer.delay`` frame intervals of ``interval_s``.
 
     :meth:`push`, :meth:`resolve` and :meth:`finish` belong to one thread (the live runner's
     matte thread); the model runs in a thread of its own, which calls ``wake`` when a run is
     done so that the frames waiting for it are resolved at once.
     """
 
-    def __init__(self, matter: LivePacer, interval_s: float,
+    def __init__(self, pacer: LivePacer, interval_s: float,
                  deliver: Callable[[tuple[Frame, Matte | None], float], None],
                  wake: Callable[[], None]) -> None:
-        self.matter = matter
-        self.delay_s = matter.delay * interval_s
+        self.pacer = pacer
+        self.delay_s = pacer.delay * interval_s
         self.spare_s = LOOKAHEAD_SPARE * interval_s
         self._deliver = deliver
         self._wake = wake
@@ -90,10 +90,10 @@ class Lookahead:
         self._seq += 1
         self._dropped += dropped
         if not plain:
-            self.matter.start(frame.rgb.shape)
+            self.pacer.start(frame.rgb.shape)
             entry.grey = self._carry.grey(frame.rgb)
             with self._cond:
-                turn = self._since_key is None or self._since_key + 1 >= self.matter.every
+                turn = self._since_key is None or self._since_key + 1 >= self.pacer.every
                 if turn and not self._busy:
                     entry.key, self._busy = True, True
                     self._job, self._dropped = (entry, self._dropped), 0
@@ -181,7 +181,7 @@ class Lookahead:
                 assert self._job is not None
                 (entry, dropped), self._job = self._job, None
             try:
-                entry.matte = self.matter.fresh_matte(entry.frame.rgb, dropped)
+                entry.matte = self.pacer.fresh_matte(entry.frame.rgb, dropped)
             except BaseException as error:  # re-raised in the matte thread
                 self.error = error
             with self._cond:
