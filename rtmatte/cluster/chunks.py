@@ -1,11 +1,12 @@
 """One long video across workers: split at keyframes, matte each chunk, hand the recurrent
 state over at each seam, join by remux.
 
-A chunk is the frames from one source keyframe to the next boundary. Its worker decodes from a
-keyframe before that and runs the model and the post chain (whose temporal smoothing has memory
-too) over ``WARMUP_SECONDS`` of frames before the chunk and over the chunk's first
-``HEAD_SECONDS`` (the head) without writing them; it writes the rest as pieces cut at marks,
-keeping its state at each mark and at the chunk's end.
+A chunk is the frames from one source keyframe to the next boundary. Its worker reads a range
+of the source (a ranged :class:`~rtmatte.sources.file.VideoSource`) and runs the job's engine,
+model and post chain (whose temporal smoothing has memory too), over ``WARMUP_SECONDS`` of
+frames before the chunk and over the chunk's first ``HEAD_SECONDS`` (the head) without writing
+them; it writes the rest as pieces cut at marks, keeping its state at each mark and at the
+chunk's end.
 
 The head is written by a seam task (:func:`matte_seam`) from the state the previous chunk ended
 with, which is the real state at that frame rather than a warm-up's guess; the seam writes the
@@ -25,19 +26,18 @@ import hashlib
 import os
 import shutil
 from bisect import bisect_left
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from rtmatte.cluster.handoff import AGREE, Handoff
 from rtmatte.compose.backgrounds import VideoBackground
 from rtmatte.errors import InputError, OutputError, StreamError
+from rtmatte.run.engine import Engine
 from rtmatte.run.offline import Job, JobResult
 from rtmatte.run.pipeline import Pipeline
 from rtmatte.sinks import VideoFileSink
@@ -60,14 +60,11 @@ HEAD_SECONDS = 2.0
 MARKS = 6
 #: a last chunk shorter than this share of --chunk-seconds joins the one before
 _TAIL_SHARE = 0.25
-#: display rotation (degrees clockwise) -> the turn that shows the picture upright, as
-#: rtmatte.sources.file.VideoSource does for whole files
-_UPRIGHT = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One worker's share of a video: where to seek, warm up and start (source pts), the marks
+    """One worker's share of a video: where to warm up and start (source pts), the marks
     that cut its body into pieces, and where its files go.
 
     The chunk's own run writes the pieces and keeps its state at each mark; the seam task
@@ -78,7 +75,6 @@ class Chunk:
     folder: str
     suffix: str
     number: int
-    seek_pts: int
     warm_pts: int
     start_pts: int
     #: each piece's first frame (the first chunk has one piece from its start and no head)
@@ -196,10 +192,9 @@ def plan_chunks(source: Path, target: Path, chunk_seconds: float, fingerprint: s
             raise InputError(f"{source}: chunk {number} holds one frame; use a longer "
                              "--chunk-seconds")
         warm = pts[bisect_left(pts, start - warm_ticks)] if number else start
-        seekable = [k for k in keyframes if k <= warm]
         chunks.append(Chunk(
             source=str(source), folder=str(folder), suffix=target.suffix, number=number,
-            seek_pts=seekable[-1] if seekable else first, warm_pts=warm, start_pts=start,
+            warm_pts=warm, start_pts=start,
             marks=tuple(pts[i] for i in cuts),
             counts=tuple(b - a for a, b in zip(cuts, [*cuts[1:], stop], strict=True)),
             end_pts=end, first_pts=first, head_frames=cuts[0] - first_index, time_base=tb,
@@ -259,14 +254,13 @@ def _digest_of(path: str, mtime_ns: int, size: int, inode: int) -> str:
 def matte_chunk(job: Job, chunk: Chunk) -> JobResult:
     """The chunk's own run: warm up, run the head unwritten, write each piece into its segment,
     and keep the state at each mark and at the chunk's end."""
-    job.matter.reset()
-    job.post.reset()
+    job.engine.reset()
     run = _Run(job, chunk)
-    run.span(chunk.seek_pts, chunk.warm_pts, chunk.marks[0], None, 0)
+    run.span(chunk.warm_pts, chunk.marks[0], None, 0)
     for index, mark in enumerate(chunk.marks):
         if chunk.number:
             run.handoff().save(chunk.mark(index))
-        run.span(mark, mark, chunk.stop(index), chunk.piece(index), chunk.counts[index])
+        run.span(mark, chunk.stop(index), chunk.piece(index), chunk.counts[index])
     run.handoff().save(chunk.end)
     return run.result("chunk", chunk.piece(0), sum(chunk.counts))
 
@@ -279,10 +273,11 @@ def matte_seam(job: Job, chunk: Chunk, start_state: Path) -> JobResult:
     state are made again from here. The head file comes last: it is there only when the chunk
     is whole."""
     head_file = chunk.head(start_state)
-    job.post = Handoff.load(start_state).restore(job.matter)
+    engine = job.engine
+    engine.post = Handoff.load(start_state).restore(engine.matter)
     run = _Run(job, chunk)
     staged = head_file.with_name(f".{head_file.name}")
-    run.span(chunk.start_pts, chunk.start_pts, chunk.marks[0], staged, chunk.head_frames)
+    run.span(chunk.start_pts, chunk.marks[0], staged, chunk.head_frames)
     gaps: list[float] = []
     redone = 0
     for index, mark in enumerate(chunk.marks):
@@ -290,8 +285,7 @@ def matte_seam(job: Job, chunk: Chunk, start_state: Path) -> JobResult:
         if gaps[-1] <= AGREE:
             break
         piece = chunk.piece(index)
-        run.span(mark, mark, chunk.stop(index), piece.with_name(f".{piece.name}"),
-                 chunk.counts[index])
+        run.span(mark, chunk.stop(index), piece.with_name(f".{piece.name}"), chunk.counts[index])
         os.replace(piece.with_name(f".{piece.name}"), piece)
         redone += 1
     if redone == len(chunk.marks):
@@ -303,69 +297,61 @@ def matte_seam(job: Job, chunk: Chunk, start_state: Path) -> JobResult:
 
 
 class _Run:
-    """One worker's pass over part of a chunk, span by span, through the job's model, post
-    chain and compositor, carrying their state from one span to the next; the frames of a
+    """One worker's pass over part of a chunk, span by span, through the job's engine (model,
+    post chain and compositor), carrying its state from one span to the next; the frames of a
     span are encoded into its segment exactly as a whole file would be (same sink, codec,
     quality, time base)."""
 
     def __init__(self, job: Job, chunk: Chunk) -> None:
-        self.job, self.chunk = job, chunk
+        self.job, self.engine, self.chunk = job, job.engine, chunk
         self.ratio: list[float] = []
         self.last_alpha: np.ndarray | None = None
         self.seconds = 0.0
         self.stages: dict[str, dict[str, float]] = {}
-        _start_background(job, chunk)
+        _start_background(self.engine, chunk)
 
     def handoff(self) -> Handoff:
         """The state after the last frame run (the pipeline is idle between spans)."""
-        return Handoff(Handoff.of_matter(self.job.matter), Handoff.of_post(self.job.post),
+        return Handoff(Handoff.of_matter(self.engine.matter), Handoff.of_post(self.engine.post),
                        self.last_alpha)
 
-    def span(self, seek_pts: int, from_pts: int, stop: int | None, segment: Path | None,
-             count: int) -> None:
-        """Decode from the keyframe at or before ``seek_pts``, run the frames from
-        ``from_pts`` to ``stop``, and write them into ``segment`` (None: run only)."""
+    def span(self, from_pts: int, stop: int | None, segment: Path | None, count: int) -> None:
+        """Run the source's frames from ``from_pts`` to ``stop`` (decoded from the keyframe at
+        or before ``from_pts``) and write them into ``segment`` (None: run only)."""
         if stop is not None and from_pts >= stop:
             return
-        job, chunk = self.job, self.chunk
+        engine, chunk = self.engine, self.chunk
         sink = None
         if segment is not None:
             segment.parent.mkdir(mode=0o700, exist_ok=True)
             sink = VideoFileSink(segment, time_base=chunk.time_base, rate=chunk.rate,
-                                 alpha=job.transparent, crf=job.settings.crf, overwrite=True)
+                                 alpha=engine.transparent, crf=self.job.settings.crf,
+                                 overwrite=True)
 
         def infer(frame: Frame) -> tuple[Frame, Matte]:
             if not self.ratio:
-                self.ratio.append(job.matter.ratio_for(*frame.rgb.shape[:2]))
-            return frame, job.matter(frame.rgb)
+                self.ratio.append(engine.matter.ratio_for(*frame.rgb.shape[:2]))
+            return frame, engine.infer(frame.rgb)
 
         def post(item: tuple[Frame, Matte]) -> tuple[Frame, Matte]:
             frame, matte = item
-            matte = job.post(frame.rgb, matte)
+            matte = engine.refine(frame.rgb, matte)
             self.last_alpha = matte.alpha
             return frame, matte
 
         def write(item: tuple[Frame, Matte]) -> None:
             frame, matte = item
             if sink is not None:
-                sink.write(job.compositor(frame, matte), frame, matte)
+                sink.write(engine.composite(frame, matte), frame, matte)
 
         try:
-            with av.open(chunk.source) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
-                frames = _frames(container, stream, chunk, from_pts, stop)
+            with VideoSource(Path(chunk.source), self.job.settings.max_picture_pixels,
+                             start=from_pts, stop=stop) as frames:
                 stats = Pipeline(frames, [("infer", infer), ("post", post)], write).run()
             made = sink.frames if sink is not None else 0
             if sink is not None and made != count:
                 raise StreamError(f"{chunk.source}: chunk {chunk.number} decoded {made} of "
                                   f"its {count} frames")
-        except av.error.FFmpegError as exc:
-            if sink is not None:
-                sink.abort()
-            raise InputError(f"{chunk.source}: cannot be read for chunk {chunk.number} "
-                             f"({exc})") from exc
         except BaseException:
             if sink is not None:
                 sink.abort()
@@ -379,17 +365,17 @@ class _Run:
                 into[key] = into.get(key, 0) + value
 
     def result(self, kind: str, output: Path, frames: int, **stages: object) -> JobResult:
-        job = self.job
+        engine = self.engine
         return JobResult(
             input=self.chunk.source, output=str(output), kind=kind, frames=frames,
-            seconds=self.seconds, backend=job.matter.backend.name,
+            seconds=self.seconds, backend=engine.backend_name,
             downsample_ratio=self.ratio[0] if self.ratio else 0.0,
-            stages={**self.stages, **stages}, scene_cuts=job.matter.cuts)
+            stages={**self.stages, **stages}, scene_cuts=engine.matter.cuts)
 
 
-def _start_background(job: Job, chunk: Chunk) -> None:
+def _start_background(engine: Engine, chunk: Chunk) -> None:
     """A video background's clock starts at the video's first frame, as in an unsplit run."""
-    background = job.compositor.background
+    background = engine.compositor.background
     if background is None:
         return
     background.restart()
@@ -397,28 +383,6 @@ def _start_background(job: Job, chunk: Chunk) -> None:
         still = np.zeros((2, 2, 3), np.uint8)
         background.render(Frame(rgb=still, index=0, pts=chunk.first_pts,
                                 time_base=chunk.time_base), np.zeros((2, 2), np.float32))
-
-
-def _frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-            chunk: Chunk, from_pts: int, stop: int | None) -> Iterator[Frame]:
-    """Upright frames from ``from_pts`` to ``stop``."""
-    index = 0
-    try:
-        for decoded in container.decode(stream):
-            pts = decoded.pts
-            if pts is None or pts < from_pts:
-                continue
-            if stop is not None and pts >= stop:
-                return
-            rgb = decoded.to_ndarray(format="rgb24")
-            turn = _UPRIGHT.get(-int(decoded.rotation or 0) % 360)
-            if turn is not None:
-                rgb = cv2.rotate(rgb, turn)
-            yield Frame(rgb=rgb, index=index, pts=pts, time_base=chunk.time_base)
-            index += 1
-    except av.error.FFmpegError as exc:
-        raise StreamError(f"{chunk.source}: the video stream is corrupt in chunk {chunk.number} "
-                          f"({str(exc).splitlines()[0]})") from exc
 
 
 @dataclass

@@ -65,11 +65,18 @@ class VideoSource:
 
     A cover picture (an mp3's album art) is not a video stream. Frames larger than
     ``max_pixels`` are refused from the size the stream declares, before any is decoded.
+
+    ``start`` and ``stop`` (pts in the stream's time base) read a range instead of the whole:
+    the decoder seeks to the keyframe at or before ``start`` and yields the frames from
+    ``start`` up to, not including, ``stop`` (None: to the end), indexed from 0. A cluster
+    worker reads its chunk so, and its frames are the whole run's frames at those times.
     """
 
     def __init__(self, path: Path, max_pixels: int = MAX_PICTURE_PIXELS,
-                 notify: Notify | None = None) -> None:
+                 notify: Notify | None = None, *, start: int | None = None,
+                 stop: int | None = None) -> None:
         self.path = Path(path)
+        self._range = (start, stop)
         _check_readable(self.path)
         try:
             self._container = av.open(str(self.path))
@@ -142,7 +149,10 @@ class VideoSource:
         index = 0
         frame_ticks = self.info.ticks_per_frame
         last_pts: int | None = None
+        start, stop = self._range
         try:
+            if start is not None:
+                self._container.seek(start, stream=self._stream, backward=True, any_frame=False)
             pictures = self._container.decode(self._stream)
             if is_interlaced(self._stream):
                 pictures = deinterlaced(pictures, self._stream)
@@ -151,15 +161,19 @@ class VideoSource:
                 # has one frame decoded, never turned into RGB and handed on
                 check_size(decoded.width, decoded.height, self._max_pixels,
                            f"{self.path}: frame {index} is")
+                pts = decoded.pts
+                if pts is None or (last_pts is not None and pts <= last_pts):
+                    pts = 0 if last_pts is None else last_pts + frame_ticks
+                last_pts = pts
+                if start is not None and pts < start:
+                    continue  # decoded from the keyframe before the range, not part of it
+                if stop is not None and pts >= stop:
+                    return
                 rgb = to_rgb(decoded, self._wide)
                 rotation = -int(decoded.rotation or 0) % 360
                 turn = _UPRIGHT.get(rotation)
                 if turn is not None:
                     rgb = cv2.rotate(rgb, turn)
-                pts = decoded.pts
-                if pts is None or (last_pts is not None and pts <= last_pts):
-                    pts = 0 if last_pts is None else last_pts + frame_ticks
-                last_pts = pts
                 yield Frame(rgb=rgb, index=index, pts=pts, time_base=self.info.time_base,
                             display=upright(self._display, rotation in (90, 270)))
                 index += 1
@@ -168,7 +182,8 @@ class VideoSource:
                 f"{self.path}: the video stream is corrupt after frame {index} ({_reason(exc)})",
                 frames_written=index,
             ) from exc
-        self._check_complete(index, last_pts)
+        if start is None:  # a range ends where it was asked to, not where the header says
+            self._check_complete(index, last_pts)
 
     def _check_complete(self, decoded: int, last_pts: int | None) -> None:
         """Raise when the stream stopped well short of what the container header promised.
