@@ -1,2 +1,3 @@
-"""The two drivers over the same stages: every frame in order for files (bounded queues), the
-newest frame for live runs (mailboxes)."""
+"""The engine (engine.py: model, post chain and compositor, built once) and the two drivers that
+hand it frames: every frame in order for files (offline.py, bounded queues), the newest frame
+for live runs (live.py, the mailboxes of rtmatte/handover.py)."""
