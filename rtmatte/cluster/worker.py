@@ -19,10 +19,9 @@ from typing import Any
 
 from rtmatte.cluster.chunks import Chunk, matte_chunk, matte_seam
 from rtmatte.errors import ModelError, StreamError, UserError
-from rtmatte.matting.backends import create_backend
-from rtmatte.matting.matter import Matter
 from rtmatte.matting.models.fetch import sha256_of
 from rtmatte.matting.open import model_path
+from rtmatte.run.engine import open_matter
 from rtmatte.run.offline import Job, JobResult
 from rtmatte.settings import Settings
 
@@ -40,7 +39,8 @@ class Outcome:
 
 
 class MatteWorker:
-    """One model and its post chain and compositor, reused for each file it is handed."""
+    """One engine (model, post chain, compositor) in a file Job, reused for each file or chunk
+    it is handed."""
 
     def __init__(self, settings: Settings, model_sha256: str, cpu_threads: int | None,
                  readable: list[str], writable: list[str]) -> None:
@@ -56,7 +56,7 @@ class MatteWorker:
 
     def hello(self) -> dict[str, Any]:
         """Where this worker runs, its process, and what keeps it from working (None: ready)."""
-        backend = self.job.matter.backend.name if self.job else None
+        backend = self.job.engine.backend_name if self.job else None
         return {"host": self.host, "pid": os.getpid(), "backend": backend,
                 "problem": self.problem}
 
@@ -90,15 +90,14 @@ class MatteWorker:
 
 def _open_job(settings: Settings, model_sha256: str, cpu_threads: int | None,
               host: str) -> Job:
-    """The worker's Job around a model file checked against the driver's sha256."""
+    """The worker's Job around a model file checked against the driver's sha256, on
+    ``cpu_threads`` (the cores Ray gave this worker)."""
     path = model_path(settings)
     digest = sha256_of(path)
     if digest != model_sha256:
         raise ModelError(f"worker on {host}: model file {path} has sha256 {digest[:12]}…, not "
                          f"the driver's {model_sha256[:12]}…; give every node the same model")
-    backend = create_backend(path, settings.backend, settings.device, cpu_threads=cpu_threads,
-                             precision=settings.precision)
-    return Job(settings, matter=Matter(backend, downsample_ratio=settings.downsample_ratio))
+    return Job(settings, matter=open_matter(settings, cpu_threads=cpu_threads))
 
 
 def _access_problem(host: str, readable: list[str], writable: list[str]) -> str | None:
