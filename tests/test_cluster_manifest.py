@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from rtmatte.cluster.driver import ClusterOptions, _Batch, _plan
 from rtmatte.cluster.manifest import MANIFEST_NAME, Manifest, Record, settings_fingerprint
+from rtmatte.cluster.plan import ClusterOptions
+from rtmatte.cluster.plan import plan_work as _plan
+from rtmatte.cluster.pool import Batch as _Batch
 from rtmatte.errors import OutputError
 from rtmatte.run.offline import JobResult
 from rtmatte.settings import load_settings
