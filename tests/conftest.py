@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +19,10 @@ from rtmatte.samples import clip_frame, make_clip
 CLIP_FRAMES = 24
 CLIP_SIZE = (320, 240)
 CLIP_FPS = 24
+
+#: only a bound on a run that hangs: every wait in the tests ends on an event (a file written,
+#: a frame sent, the process gone), however slow the machine
+HANG_S = 600
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +114,43 @@ def run_side_by_side(first, second, frames: int, width: int, height: int, ratio:
         ref_alpha, ref_fgr, states[1] = second.infer(rgb, states[1], ratio)
         pairs.append(((alpha, fgr), (ref_alpha, ref_fgr)))
     return pairs, states
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """25 s of video: far longer than any run lasts before the signal a test sends it."""
+    return make_clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=600, size=(320, 240),
+                     fps=24)
+
+
+def start_as_from_terminal(command: list[str], **options) -> subprocess.Popen:
+    """The command in its own process, taking Ctrl-C as from a terminal (a test runner started
+    in the background has SIGINT ignored, and a child would inherit that)."""
+    return subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                      signal.SIG_DFL), **options)
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float = HANG_S) -> None:
+    """Return once ``ready()`` is true; ``timeout`` only bounds a hang (a poll, not a sleep
+    that hopes the event happened meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened")
+        time.sleep(0.02)
+
+
+def wait_for_staging(folder: Path, process: subprocess.Popen) -> None:
+    """Return once a staged file in ``folder`` has bytes in it (the job is writing)."""
+
+    def writing() -> bool:
+        for staged in folder.glob(".rtmatte-partial-*/*"):
+            try:
+                if staged.stat().st_size > 0:
+                    return True
+            except OSError:  # gone between the listing and the look
+                continue
+        assert process.poll() is None, process.communicate()
+        return False
+
+    wait_until(writing, "the job writing its output")

@@ -9,7 +9,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import CLIP_FRAMES, stream_summary
+from conftest import (
+    CLIP_FRAMES,
+    HANG_S,
+    start_as_from_terminal,
+    stream_summary,
+    wait_for_staging,
+)
 
 from rtmatte.cli import main
 
@@ -129,26 +135,23 @@ def test_debug_shows_the_traceback(sample_clip, tmp_path) -> None:
         main([str(tmp_path / "nope.mp4"), "--debug"])
 
 
-def test_ctrl_c_mid_transcode_leaves_no_file_behind(tmp_path) -> None:
+def test_ctrl_c_mid_transcode_leaves_no_file_behind(tmp_path, long_clip) -> None:
+    """Ctrl-C once the job is writing (the 25 s clip cannot be done by then): exit 130 with one
+    line, and nothing left but the input."""
+    import shutil
     import signal
     import subprocess
     import sys
-    import time
 
-    from rtmatte.samples import make_clip
-
-    clip = make_clip(tmp_path / "long.mp4", frames=240, size=(320, 240), fps=24)
+    clip = shutil.copy(long_clip, tmp_path / "long.mp4")
     out = tmp_path / "out.mp4"
-    process = subprocess.Popen(
+    process = start_as_from_terminal(
         [sys.executable, "-m", "rtmatte.cli", str(clip), "--bg", "blur", "-o", str(out)],
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(tmp_path.glob(".rtmatte-partial-*")):
-        time.sleep(0.05)
-    time.sleep(0.5)  # well inside the run: the partial file is being written
+    wait_for_staging(tmp_path, process)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    _, err = process.communicate(timeout=HANG_S)
+    assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]

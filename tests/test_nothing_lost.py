@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import CLIP_FRAMES, stream_summary
+from conftest import (
+    CLIP_FRAMES,
+    HANG_S,
+    start_as_from_terminal,
+    stream_summary,
+    wait_for_staging,
+)
 
 from rtmatte.cli import main
 from rtmatte.errors import OutputError
@@ -213,20 +218,6 @@ def test_a_full_disk_for_pictures_mattes_and_stats(capsys, sample_clip, tmp_path
 
 # 6. signals ----------------------------------------------------------------------------------
 
-#: only a bound on a run that hangs: every wait below ends on an event (a file written, the
-#: process gone), however slow the machine
-_HANG_S = 600
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """25 s of video: far longer than any run here lasts before its signal."""
-    from rtmatte.samples import make_clip
-
-    return make_clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=600, size=(320, 240),
-                     fps=24)
-
-
 def _slow_job(tmp_path: Path, clip: Path, *extra: str | Path) -> tuple[list[str], Path]:
     out = tmp_path / "out" / "o.mp4"
     out.parent.mkdir()
@@ -234,35 +225,13 @@ def _slow_job(tmp_path: Path, clip: Path, *extra: str | Path) -> tuple[list[str]
             *map(str, extra), "--quiet"], out
 
 
-def _start(command: list[str], **options) -> subprocess.Popen:
-    """The command in its own process, taking Ctrl-C as from a terminal (a test runner started
-    in the background has SIGINT ignored, and a child would inherit that)."""
-    return subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT,
-                                                                      signal.SIG_DFL), **options)
-
-
-def _wait_for_staging(folder: Path, process: subprocess.Popen) -> None:
-    """Return once a staged file in ``folder`` has bytes in it (the job is writing)."""
-    deadline = time.monotonic() + _HANG_S
-    while time.monotonic() < deadline:
-        for staged in folder.glob(".rtmatte-partial-*/*"):
-            try:
-                if staged.stat().st_size > 0:
-                    return
-            except OSError:  # gone between the listing and the look
-                continue
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)  # a poll interval: the file is what is waited for
-    raise AssertionError("the job never started writing")
-
-
 @pytest.mark.slow
 def test_sigterm_finishes_like_ctrl_c(tmp_path, long_clip):
     command, out = _slow_job(tmp_path, long_clip)
-    process = _start(command, stderr=subprocess.PIPE, text=True)
-    _wait_for_staging(out.parent, process)
+    process = start_as_from_terminal(command, stderr=subprocess.PIPE, text=True)
+    wait_for_staging(out.parent, process)
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=_HANG_S)
+    _, err = process.communicate(timeout=HANG_S)
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "terminated" in err and "Traceback" not in err
     assert list(out.parent.iterdir()) == []
@@ -271,8 +240,8 @@ def test_sigterm_finishes_like_ctrl_c(tmp_path, long_clip):
 @pytest.mark.slow
 def test_the_next_run_clears_what_sigkill_left(tmp_path, long_clip):
     command, out = _slow_job(tmp_path, long_clip)
-    process = _start(command, stderr=subprocess.DEVNULL)
-    _wait_for_staging(out.parent, process)
+    process = start_as_from_terminal(command, stderr=subprocess.DEVNULL)
+    wait_for_staging(out.parent, process)
     process.kill()
     process.wait()
     left = leftovers(out.parent)
@@ -294,10 +263,10 @@ def test_ctrl_c_with_alpha_output_leaves_no_pictures(tmp_path, long_clip):
     the video nor a single picture of the sequence is left, nor the folder made for it."""
     alpha = tmp_path / "out" / "a"
     command, out = _slow_job(tmp_path, long_clip, "--alpha-output", alpha / "%05d.png")
-    process = _start(command, stderr=subprocess.PIPE, text=True)
-    _wait_for_staging(alpha, process)
+    process = start_as_from_terminal(command, stderr=subprocess.PIPE, text=True)
+    wait_for_staging(alpha, process)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=_HANG_S)
+    _, err = process.communicate(timeout=HANG_S)
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert list(out.parent.iterdir()) == []
