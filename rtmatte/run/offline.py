@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from rtmatte.compose.compositor import Compositor
 from rtmatte.errors import InputError, OutputError, StreamError, UserError
 from rtmatte.matting.matter import Matter
 from rtmatte.media import is_image_path, media_in_folder
-from rtmatte.post import PostChain
 from rtmatte.run.engine import Engine
 from rtmatte.run.pipeline import Pipeline
 from rtmatte.run.progress import Progress
@@ -87,24 +85,6 @@ class Job:
         self.on_progress = on_progress
         self.engine = Engine.open(settings, notify, matter=matter)
         self.transparent = self.engine.transparent
-
-    # The cluster's chunks (rtmatte/cluster/chunks.py) still reach the engine's parts through
-    # the job; these go once they take ``job.engine``.
-    @property
-    def matter(self) -> Matter:
-        return self.engine.matter
-
-    @property
-    def post(self) -> PostChain:
-        return self.engine.post
-
-    @post.setter
-    def post(self, chain: PostChain) -> None:
-        self.engine.post = chain
-
-    @property
-    def compositor(self) -> Compositor:
-        return self.engine.compositor
 
     def run(self, source: Path, target: Path | None) -> JobResult:
         source = Path(source)
