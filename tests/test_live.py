@@ -100,11 +100,14 @@ def test_realtime_playback_is_on_time(live_clip: Path, live_backend: OnnxBackend
     assert pts == sorted(pts) and len(set(pts)) == len(pts)
     assert all(t >= frame.captured for t, frame, _ in sink.frames)
     assert sink.frames[0][2].shape == (240, 320, 3)
-    # on the clock: no frame taken before its time, counted from the first (1 ms: the clock)
-    first = frames[0]
-    for frame in frames[1:]:
-        due = frame.seconds - first.seconds
-        assert frame.captured - first.captured >= due - 0.001, (frame.pts, due)
+    # on the clock: no frame taken before its time, counted from the run's start (which comes
+    # before the first frame is read; 1 ms: the clock's resolution). Lateness is not asserted:
+    # it is the machine's load, not the player
+    with av.open(str(live_clip)) as container:
+        start = float(next(container.decode(video=0)).time)
+    assert len(result.latencies) == len(frames)
+    for frame, (handed, latency) in zip(frames, result.latencies, strict=True):
+        assert handed - latency >= frame.seconds - start - 0.001, (frame.pts, handed, latency)
     assert round(frames[-1].seconds * FPS) == 2 * FPS - 1  # the newest is run last: the end
     assert result.seconds >= (2 * FPS - 1) / FPS - 0.001
 
