@@ -196,7 +196,7 @@ class LiveRunner:
             box.close()  # however the run ended, the consumer's wait ends with it
 
     @property
-    def engine(self) -> str:
+    def backend_name(self) -> str:
         """What runs the model (e.g. ``openvino/CPU/bf16``), for figures shown while it runs."""
         return self.pacer.matter.backend.name
 
@@ -406,7 +406,7 @@ class LiveRunner:
         return LiveResult(
             input=self.input_name, output=self.output_name,
             frames_in=self._grabber.captured, frames_out=len(self._latencies), seconds=seconds,
-            backend=self.engine, downsample_ratio=self.pacer.ratio,
+            backend=self.backend_name, downsample_ratio=self.pacer.ratio,
             ratio_changes=self.pacer.changes, matte_every=self.pacer.every,
             delay=self.pacer.delay,
             stages={name: timing.as_dict() for name, timing in stages.items()},

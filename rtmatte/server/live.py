@@ -100,7 +100,7 @@ class LiveSession:
         self._ready = threading.Event()
         self._failure: BaseException | None = None
         self._figures = _Figures()
-        self._engine = ""
+        self._backend_name = ""
         self._notes: collections.deque[str] = collections.deque(maxlen=_NOTES)
         self._picture: np.ndarray | None = None
         self._sequence = 0
@@ -158,7 +158,7 @@ class LiveSession:
             with api.open_live(source, bg=self._bg, settings=self.settings,
                                vcam=self.vcam if request.vcam else False, size=request.size,
                                notify=self._note) as runner:
-                self._engine = runner.engine
+                self._backend_name = runner.backend_name
                 with self._lock:
                     self._runner = runner
                     if self._state == "stopping":  # stopped while the model was loading
@@ -255,7 +255,7 @@ class LiveSession:
                 "effect": _effect_of(runner) if runner is not None else True,
                 "source": self._request.source if self._request else None,
                 "vcam": bool(self._request and self._request.vcam),
-                "engine": self._engine, "notes": list(self._notes),
+                "engine": self._backend_name, "notes": list(self._notes),
             }
             data.update(self._figures.as_dict())
             if self._picture is not None:
