@@ -28,7 +28,7 @@ from rtmatte.server.errors import RequestError
 from rtmatte.server.jobs import JobQueue
 from rtmatte.server.limits import BodyLimit
 from rtmatte.server.live import LiveSession
-from rtmatte.server.pictures import MatterPool
+from rtmatte.server.pictures import EnginePool
 from rtmatte.server.redact import for_client
 from rtmatte.server.routes import docs, info, jobs, live, pages, pictures
 
@@ -50,7 +50,7 @@ def _status_of(error: RtmatteError) -> int:
 
 def create_app(config: ServerConfig) -> FastAPI:
     """The app for ``config``; the models load when it starts (its lifespan), not here."""
-    matters = MatterPool(config.settings, config.picture_workers)
+    engines = EnginePool(config.settings, config.picture_workers)
     queue = JobQueue(config.settings, capacity=config.queue, workers=config.job_workers,
                      keep_s=config.keep_minutes * 60)
     session = LiveSession(config.settings, config.source,
@@ -58,7 +58,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(matters.warm)
+        await run_in_threadpool(engines.warm)
         try:
             yield
         finally:
@@ -75,8 +75,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC)), name="static")
     app.mount("/docs-assets", StaticFiles(directory=docs.ASSETS), name="docs-assets")
-    for router in (docs.router(), pages.router(), info.router(config, matters),
-                   pictures.router(config, matters), jobs.router(config, queue),
+    for router in (docs.router(), pages.router(), info.router(config, engines),
+                   pictures.router(config, engines), jobs.router(config, queue),
                    live.router(config, session)):
         app.include_router(router)
     return app

@@ -20,7 +20,7 @@ from rtmatte.run.engine import Engine, dress, open_matter
 from rtmatte.settings import Settings
 
 
-class MatterPool:
+class EnginePool:
     """``size`` warm engines; :meth:`borrow` waits for a free one."""
 
     def __init__(self, settings: Settings, size: int = 1) -> None:
@@ -29,8 +29,8 @@ class MatterPool:
         self._idle: queue.Queue[Engine] = queue.Queue()
         self._loaded = False
         self._loading = threading.Lock()
-        #: the inference engine the models run on, once loaded
-        self.engine = ""
+        #: what runs the model (e.g. ``openvino/CPU/bf16``), once loaded
+        self.backend_name = ""
 
     def warm(self) -> None:
         """Load every model now rather than on the first request."""
@@ -39,7 +39,7 @@ class MatterPool:
                 for _ in range(self.size):
                     engine = Engine(self.settings, open_matter(self.settings))
                     self._idle.put(engine)
-                self.engine = engine.backend_name
+                self.backend_name = engine.backend_name
                 self._loaded = True
 
     @contextmanager
@@ -52,7 +52,7 @@ class MatterPool:
             self._idle.put(engine)
 
 
-def cut_out(pool: MatterPool, rgb: np.ndarray, own_alpha: np.ndarray | None,
+def cut_out(pool: EnginePool, rgb: np.ndarray, own_alpha: np.ndarray | None,
             background: Background | None) -> np.ndarray:
     """The picture the command line writes for ``rgb``: RGBA when ``background`` is None (the
     transparent choice), else the composite. The model is held only while it runs; the post

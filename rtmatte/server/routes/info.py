@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from rtmatte import __version__
 from rtmatte.server.config import ServerConfig
-from rtmatte.server.pictures import MatterPool
+from rtmatte.server.pictures import EnginePool
 from rtmatte.server.routes.schema import GUARDED, problems
 
 
@@ -21,13 +21,13 @@ class Info(BaseModel):
                                         "camera")
 
 
-def router(config: ServerConfig, pictures: MatterPool) -> APIRouter:
+def router(config: ServerConfig, pictures: EnginePool) -> APIRouter:
     routes = APIRouter(tags=["server"], responses=problems(*GUARDED))
 
     @routes.get("/api/info", response_model=Info)
     def info() -> Info:
         """Version, engine and limits of this server."""
-        return Info(version=__version__, engine=pictures.engine,
+        return Info(version=__version__, engine=pictures.backend_name,
                     max_upload_mb=config.max_upload_mb, queue=config.queue,
                     keep_minutes=config.keep_minutes, live_file=config.source is not None)
 

@@ -12,12 +12,12 @@ from rtmatte.compose.backgrounds import TRANSPARENT, Background, ImageBackground
 from rtmatte.errors import RtmatteError
 from rtmatte.server.config import ServerConfig
 from rtmatte.server.errors import RequestError, Unsupported
-from rtmatte.server.pictures import MatterPool, cut_out
+from rtmatte.server.pictures import EnginePool, cut_out
 from rtmatte.server.routes.schema import GUARDED, BackgroundFile, FileField, problems
 from rtmatte.server.uploads import background_spec, decode_picture, download_name
 
 
-def router(config: ServerConfig, pictures: MatterPool) -> APIRouter:
+def router(config: ServerConfig, pictures: EnginePool) -> APIRouter:
     routes = APIRouter(tags=["pictures"], responses=problems(*GUARDED))
     max_pixels = config.settings.max_picture_pixels
 
