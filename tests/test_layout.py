@@ -3,6 +3,7 @@ command line that nothing imports."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 from pathlib import Path
 
@@ -95,6 +96,19 @@ def test_nothing_imports_the_command_line():
     for name, imported in GRAPH.items():
         if not name.startswith("rtmatte.cli"):
             assert not {m for m in imported if m.startswith("rtmatte.cli")}, name
+
+
+def test_the_server_starts_from_the_command_line_only():
+    """``rtmatte serve`` is the server's one way in: the server package has no entry point of its
+    own, and its flags leave the settings flags (``--bg``, ``--preset``, ``--config``) to the
+    command line's one table, so they mean what they mean for every other subcommand."""
+    from rtmatte.server import command
+
+    assert "rtmatte.server.__main__" not in MODULES
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    settings_flags = ["--bg", "blur", "--preset", "fast", "--config", "a.toml"]
+    assert parser.parse_known_args(settings_flags)[1] == settings_flags
 
 
 def test_the_server_has_one_router_per_resource_and_typed_answers():

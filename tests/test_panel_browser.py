@@ -1,5 +1,5 @@
 """The control panel and the API docs in a real browser: headless Chromium (Debian's) driven by
-Playwright, against ``python -m rtmatte.server`` on a free loopback port with a video file as its
+Playwright, against ``rtmatte serve`` on a free loopback port with a video file as its
 camera, opened as a person does: by the links the command prints, with the token it made.
 
 Chromium must start: a machine without it fails this test rather than skipping it (CI installs

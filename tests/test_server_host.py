@@ -59,7 +59,7 @@ def test_listening_beyond_this_machine_is_warned_about(wildcard, tmp_path):
 
 @pytest.mark.parametrize("name", ["http://mybox.lan", "mybox.lan:8080", "*.lan", "0.0.0.0", ""])
 def test_allow_host_takes_a_name_alone(name):
-    done = subprocess.run([sys.executable, "-m", "rtmatte.server", "--port", "0",
+    done = subprocess.run([sys.executable, "-m", "rtmatte.cli", "serve", "--port", "0",
                            "--allow-host", name], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()

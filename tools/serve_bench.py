@@ -1,6 +1,6 @@
 """``rtmatte serve`` under load, on loopback: what a program calling the API would see.
 
-Starts ``python -m rtmatte.server`` on a free 127.0.0.1 port and measures, with the model warm:
+Starts ``rtmatte serve`` on a free 127.0.0.1 port and measures, with the model warm:
 ``POST /api/remove`` latency (p50/p95) for a 640x480 and a 1920x1080 picture beside one cold
 ``rtmatte picture.jpg`` command (model load included); throughput with several clients at once;
 and the server's resident memory after the first requests against after many (it should stay

@@ -1,11 +1,19 @@
-"""``rtmatte serve``: the local HTTP API and control panel (the body is rtmatte/server/)."""
+"""``rtmatte serve``: the local HTTP API and control panel (the body is rtmatte/server/). The
+settings flags come from the one table in flags.py, as for every subcommand; the server's own
+flags (address, token, limits) from rtmatte/server/command.py."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from rtmatte.cli.flags import add_debug_argument
+from rtmatte.cli.flags import (
+    add_debug_argument,
+    add_settings_file_arguments,
+    overrides,
+    setting_flag,
+)
+from rtmatte.settings import load_settings
 
 
 def run(argv: Sequence[str]) -> int:
@@ -14,5 +22,9 @@ def run(argv: Sequence[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="rtmatte serve", description=DESCRIPTION)
     add_arguments(parser)
+    setting_flag(parser, "--bg", setting="bg",
+                 help="default background for jobs and the panel (default: blur)")
+    add_settings_file_arguments(parser)
     add_debug_argument(parser)
-    return serve(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return serve(args, load_settings(args.preset, args.config, overrides(args)))

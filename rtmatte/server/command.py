@@ -1,4 +1,6 @@
-"""The ``rtmatte serve`` subcommand: its flags, and starting uvicorn on a bound socket.
+"""The ``rtmatte serve`` subcommand's server flags, and starting uvicorn on a bound socket. The
+flags that make the settings (``--bg``, ``--preset``, ``--config``) are the command line's own,
+from its one table (rtmatte/cli/serve.py); :func:`run` is given the settings they made.
 
 The socket is bound here, before the app starts, so a port in use is one clear line (not a
 server log), ``--port 0`` picks a free port, and the address printed is the one that works.
@@ -20,7 +22,7 @@ from rtmatte.argtypes import positive_number
 from rtmatte.errors import InputError, UserError
 from rtmatte.server.auth import host_name, is_loopback
 from rtmatte.server.config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
-from rtmatte.settings import load_settings
+from rtmatte.settings import Settings
 
 DESCRIPTION = ("A local HTTP API (POST /api/remove, /api/jobs) and a control panel for the "
                "camera, at http://127.0.0.1:7860/. Every request needs the token.")
@@ -29,6 +31,7 @@ _DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server's own flags: where it listens, who may reach it, and how much it takes on."""
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (default 127.0.0.1: this machine only; "
                              "another one is reachable from the network, with a warning)")
@@ -45,11 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a video the panel can use as its camera, played in real time")
     parser.add_argument("--vcam-device", default=None, metavar="DEVICE",
                         help="the virtual camera device for the panel (default: the first)")
-    parser.add_argument("--bg", default=None,
-                        help="default background for jobs and the panel (default: blur)")
-    parser.add_argument("--preset", default=None, help="settings preset (as for files)")
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
-                        help="settings file (as for files)")
     parser.add_argument("--max-upload-mb", type=positive_number, default=500.0, metavar="MB",
                         help="largest upload taken; larger ones get 413 (default 500)")
     parser.add_argument("--queue", type=int, default=8, metavar="N",
@@ -63,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 1)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve with the flags of :func:`add_arguments` until Ctrl-C (or SIGTERM)."""
     try:
         import uvicorn
 
@@ -72,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"rtmatte serve needs the serve extra ({exc.name} is missing): "
                         "pip install 'rtmatte[serve]'") from exc
     _check(args)
-    overrides = {"bg": args.bg} if args.bg else None
-    settings = load_settings(args.preset, args.config, overrides)
     given = args.token or os.environ.get(TOKEN_ENV)
     token = given or secrets.token_urlsafe(24)
     listener = bind(args.host, args.port)

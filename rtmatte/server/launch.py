@@ -1,5 +1,7 @@
-"""``python -m rtmatte.server`` started as a child process, as a person starts it, and waited
-for: what the tests and ``tools/serve_bench.py`` need of a real server, in one place.
+"""``rtmatte serve`` (as ``python -m rtmatte.cli serve``) started as a child process, as a person
+starts it, and waited for: what the tests and ``tools/serve_bench.py`` need of a real server, in
+one place. (The command is named by its module, not imported: the server never imports the
+command line.)
 
 The server is found the way a person finds it: by the lines the command prints (the address
 and, when it made the token, the links carrying it), then by asking ``/api/info`` with the
@@ -64,8 +66,8 @@ def serving(log: Path, *flags: str, token: str | None = None, timeout_s: float =
     environment = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     given = ("--token", token) if token is not None else ()
     with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "rtmatte.server", "--port", "0",
-                                    *given, *flags],
+        process = subprocess.Popen([sys.executable, "-m", "rtmatte.cli", "serve", "--port",
+                                    "0", *given, *flags],
                                    stdout=sink, stderr=subprocess.STDOUT, env=environment)
     try:
         yield _wait(process, log, token, timeout_s, answering)
