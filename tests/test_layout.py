@@ -176,3 +176,20 @@ def test_only_the_engine_builds_the_chain():
             if isinstance(node, ast.Call):
                 called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
                 assert called not in built, f"{name}:{node.lineno} builds {called}"
+
+
+def test_file_and_live_runs_report_one_type_of_figures():
+    """A caller reads frames, seconds, fps, backend and stages the same way from ``api.process``
+    and from a live run: both results are :class:`~rtmatte.run.figures.RunFigures`, and neither
+    declares those figures again."""
+    from rtmatte.run.figures import RunFigures
+    from rtmatte.run.live import LiveResult
+    from rtmatte.run.offline import JobResult
+
+    shared = {"input", "output", "kind", "frames", "seconds", "backend", "downsample_ratio",
+              "stages", "fps"}
+    assert shared <= set(dir(RunFigures)) | set(RunFigures.__dataclass_fields__)
+    for result in (JobResult, LiveResult):
+        assert issubclass(result, RunFigures), result
+        own = set(vars(result)) | set(vars(result).get("__annotations__", {}))
+        assert not (shared - {"kind"}) & own, result  # a live run's kind has a default

@@ -23,6 +23,7 @@ from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.errors import BackgroundError
 from rtmatte.handover import Closed, Mailbox, Timetable
 from rtmatte.matting.adaptive import LivePacer
+from rtmatte.run.figures import RunFigures
 from rtmatte.run.lookahead import Lookahead
 from rtmatte.run.pipeline import StageTiming
 from rtmatte.sinks.base import Pumped, Sink, Watched
@@ -65,38 +66,28 @@ class BackgroundWatch:
         return text or None
 
 
-@dataclass
-class LiveResult:
+@dataclass(kw_only=True)
+class LiveResult(RunFigures):
     """What a live run did: the file path's ``--stats`` keys plus latency and drops."""
 
-    input: str
-    output: str
+    kind: str = "live"
+    #: frames the camera gave (``frames``: those handed to the outputs)
     frames_in: int
-    frames_out: int
-    seconds: float
-    backend: str
-    downsample_ratio: float
     ratio_changes: int
-    stages: dict[str, Any]
     #: the model ran on every this-many frames at the end of the run
     matte_every: int = 1
     #: frames each one was held behind the camera (``--delay``)
     delay: int = 0
     #: (seconds since start, latency seconds) of every frame handed to the outputs
     latencies: list[tuple[float, float]] = field(default_factory=list, repr=False)
-    kind: str = "live"
 
     @property
-    def frames(self) -> int:
-        return self.frames_out
+    def frames_out(self) -> int:
+        return self.frames
 
     @property
     def frames_dropped(self) -> int:
         return self.frames_in - self.frames_out
-
-    @property
-    def fps(self) -> float:
-        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
     def latency_ms(self, since: float = 0.0, until: float = float("inf")) -> dict[str, float]:
         values = [lat for t, lat in self.latencies if since <= t < until]
@@ -405,7 +396,7 @@ class LiveRunner:
         stages.update(self._timing)
         return LiveResult(
             input=self.input_name, output=self.output_name,
-            frames_in=self._grabber.captured, frames_out=len(self._latencies), seconds=seconds,
+            frames_in=self._grabber.captured, frames=len(self._latencies), seconds=seconds,
             backend=self.backend_name, downsample_ratio=self.pacer.ratio,
             ratio_changes=self.pacer.changes, matte_every=self.pacer.every,
             delay=self.pacer.delay,

@@ -18,6 +18,7 @@ from rtmatte.errors import InputError, OutputError, StreamError, UserError
 from rtmatte.matting.matter import Matter
 from rtmatte.media import is_image_path, media_in_folder
 from rtmatte.run.engine import Engine
+from rtmatte.run.figures import RunFigures
 from rtmatte.run.pipeline import Pipeline
 from rtmatte.run.progress import Progress
 from rtmatte.settings import Settings
@@ -29,26 +30,14 @@ from rtmatte.types import Frame, Matte, Notify
 OUTPUT_TAG = ".rtmatte"
 
 
-@dataclass
-class JobResult:
+@dataclass(kw_only=True)
+class JobResult(RunFigures):
     """What one input produced, and how fast: the content of ``--stats``."""
 
-    input: str
-    output: str
-    kind: str
-    frames: int
-    seconds: float
-    backend: str
-    downsample_ratio: float
-    stages: dict[str, Any] = field(default_factory=dict)
     audio: list[str] = field(default_factory=list)
     scene_cuts: int = 0
     #: what changed on the way for the audio and subtitles, as said to the user
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
