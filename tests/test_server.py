@@ -440,7 +440,7 @@ def frame_of(client: TestClient) -> np.ndarray:
 
 
 def wait_for_corner(client: TestClient, colour: tuple[int, int, int],
-                    timeout: float = 20.0) -> np.ndarray:
+                    timeout: float = 120.0) -> np.ndarray:
     """The newest preview once its top-right corner (wall) shows ``colour``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -477,7 +477,7 @@ def test_the_camera_session_switches_background_and_effect_live(client, media, t
         wait_for_corner(client, (255, 0, 255))
         off = client.post("/api/live/effect", headers=AUTH, json={"on": False})
         assert off.status_code == 200 and off.json()["effect"] is False
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # a hang bound only
         while np.abs(frame_of(client)[:16, -16:].astype(int) - (255, 0, 255)).mean() < 60:
             assert time.monotonic() < deadline, "the effect never went off"
             time.sleep(0.1)
