@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pytest
 
+from rtmatte.cli import main
 from rtmatte.matting.models.fetch import ensure_model
 from rtmatte.samples import clip_frame, make_clip
 
@@ -154,3 +155,22 @@ def wait_for_staging(folder: Path, process: subprocess.Popen) -> None:
         return False
 
     wait_until(writing, "the job writing its output")
+
+
+def run(*args: str | Path) -> int:
+    """The command line in this process, quiet: its exit code."""
+    return main([str(a) for a in args] + ["--quiet"])
+
+
+def one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a refusal printed (no traceback, no 'unexpected error')."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unexpected error" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def everything_under(folder: Path) -> list[str]:
+    """Every name under ``folder``, hidden ones (staging folders) too."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))

@@ -17,9 +17,9 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import everything_under, one_line, run
 
 from rtmatte import api
-from rtmatte.cli import main
 from rtmatte.errors import PictureTooLarge
 from rtmatte.samples import make_clip
 from rtmatte.settings import load_settings
@@ -27,22 +27,6 @@ from rtmatte.sources.file import VideoSource
 from rtmatte.sources.headers import declared_size
 
 GREEN = "#00b140"
-
-
-def run(*args: str | Path) -> int:
-    return main([str(a) for a in args] + ["--quiet"])
-
-
-def one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and "unexpected error" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def everything_under(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 def png_declaring(path: Path, width: int, height: int) -> Path:

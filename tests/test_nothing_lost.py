@@ -19,6 +19,8 @@ import pytest
 from conftest import (
     CLIP_FRAMES,
     HANG_S,
+    one_line,
+    run,
     start_as_from_terminal,
     stream_summary,
     wait_for_staging,
@@ -29,18 +31,6 @@ from rtmatte.errors import OutputError
 from rtmatte.sinks.atomic import Staging, clear_stale
 from rtmatte.sinks.video_file import VideoFileSink
 from rtmatte.types import Frame
-
-
-def run(*args: str | Path) -> int:
-    return main([str(a) for a in args] + ["--quiet"])
-
-
-def one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and "unexpected error" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import everything_under, one_line, run
 
 from rtmatte import api
 from rtmatte.argtypes import number, positive_number
@@ -23,23 +24,6 @@ from rtmatte.settings import Settings, load_settings
 from rtmatte.sinks.atomic import kept_path
 
 LONG_STEM = "a" * 246  # with .mp4: a 250-byte name, which the file system takes
-
-
-def run(*args: str | Path) -> int:
-    return main([str(a) for a in args] + ["--quiet"])
-
-
-def one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and "unexpected error" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def everything_under(folder: Path) -> list[str]:
-    """Every name under ``folder``, hidden ones (staging folders) too."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 @pytest.fixture(scope="module")
