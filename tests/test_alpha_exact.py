@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import tmpfs
 
 from rtmatte import api
 from rtmatte.errors import OutputError
@@ -178,23 +178,9 @@ def test_a_picture_that_cannot_be_staged_is_one_clear_error(tmp_path: Path) -> N
         sink.write(np.zeros((2, 2, 3), np.uint8), _frame((2, 2)), None)
 
 
-@contextmanager
-def _tmpfs(path: Path, options: str):
-    """A small tmpfs at ``path`` (needs root)."""
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
 def test_a_full_disk_while_staging_mattes_says_so(tmp_path: Path) -> None:
     noise = np.random.default_rng(4).random((200, 200)).astype(np.float32)
-    with _tmpfs(tmp_path / "disk", "size=64k") as disk:
+    with tmpfs(tmp_path / "disk", "size=64k") as disk:
         sink = AlphaSequenceSink(str(disk / "%03d.png"))
         matte = Matte(alpha=noise, fgr=np.zeros((200, 200, 3), np.uint8))
         with pytest.raises(OutputError, match=rf"^the disk is full: {disk}/\d{{3}}\.png could"):
@@ -207,7 +193,7 @@ def test_a_full_disk_while_staging_mattes_says_so(tmp_path: Path) -> None:
 def test_a_folder_made_for_a_sequence_that_cannot_start_is_taken_away(tmp_path: Path) -> None:
     """No room for the staging folder (a file system out of inodes): one line, and the folder
     made for the sequence is gone again."""
-    with _tmpfs(tmp_path / "disk", "size=64k,nr_inodes=2") as disk:
+    with tmpfs(tmp_path / "disk", "size=64k,nr_inodes=2") as disk:
         with pytest.raises(OutputError, match=r"^the disk is full"):
             AlphaSequenceSink(str(disk / "a" / "%d.png"))
         assert list(disk.iterdir()) == []

@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from conftest import (
     run,
     start_as_from_terminal,
     stream_summary,
+    tmpfs,
     wait_for_staging,
 )
 
@@ -36,21 +36,6 @@ from rtmatte.types import Frame
 def leftovers(folder: Path) -> list[str]:
     """Anything hidden rtmatte may have left behind."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-@contextmanager
-def small_disk(path: Path, size: str):
-    """A tmpfs of ``size`` mounted at ``path``: a real full disk (needs root)."""
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root): "
-                    f"{done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def fill(disk: Path) -> None:
@@ -171,7 +156,7 @@ def test_staging_folders_are_private_and_unpredictable(tmp_path):
 
 def test_a_disk_that_fills_while_finishing_leaves_nothing(tmp_path):
     rng = np.random.default_rng(0)
-    with small_disk(tmp_path / "disk", "64k") as disk:
+    with tmpfs(tmp_path / "disk", "size=64k") as disk:
         sink = VideoFileSink(disk / "o.mp4", time_base=Fraction(1, 24), rate=Fraction(24))
         for index in range(40):  # the encoder holds the last frames back until close()
             noise = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -182,7 +167,7 @@ def test_a_disk_that_fills_while_finishing_leaves_nothing(tmp_path):
 
 
 def test_a_full_disk_during_encoding(capsys, sample_clip, tmp_path):
-    with small_disk(tmp_path / "disk", "16k") as disk:
+    with tmpfs(tmp_path / "disk", "size=16k") as disk:
         assert run(sample_clip, "--bg", "blur", "-o", disk / "o.mp4") == 2
         message = one_line(capsys)
         assert "disk is full" in message and str(disk) in message
@@ -191,7 +176,7 @@ def test_a_full_disk_during_encoding(capsys, sample_clip, tmp_path):
 
 def test_a_full_disk_for_pictures_mattes_and_stats(capsys, sample_clip, tmp_path):
     portrait = picture(tmp_path / "in.png", (480, 640))
-    with small_disk(tmp_path / "disk", "8k") as disk:
+    with tmpfs(tmp_path / "disk", "size=8k") as disk:
         assert run(portrait, "--bg", "blur", "-o", disk / "o.png") == 2
         assert "disk is full" in one_line(capsys)
         assert run(sample_clip, "--bg", "blur", "-o", tmp_path / "o.mp4",

@@ -12,10 +12,10 @@ import stat
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import tmpfs
 
 from rtmatte.errors import OutputError
 from rtmatte.sinks import atomic
@@ -49,21 +49,6 @@ def _left_by(folder: Path, host: str, pid: int, tail: str = "x1y2z3") -> Path:
     path.mkdir(mode=0o700)
     (path / "o.mp4").write_bytes(b"half a video")
     return path
-
-
-@contextmanager
-def _mounted(path: Path, options: str):
-    """A small tmpfs at ``path`` (needs root): a read-only one cannot be emptied or removed,
-    a tiny one fills up."""
-    path.mkdir(exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def _other_host() -> str:
@@ -164,10 +149,10 @@ def test_what_cannot_be_removed_never_stops_a_run(tmp_path: Path) -> None:
     """A stale folder holding something that cannot be removed (here a read-only mount) is
     left as it is, and the new run goes on; so does discarding a run's own staging folder."""
     left = _left_by(tmp_path, atomic._HOST, _gone_pid())
-    with _mounted(left / "stuck", "ro,size=16k"):
+    with tmpfs(left / "stuck", "ro,size=16k"):
         staging = Staging(tmp_path)  # clears what it can, raises nothing
         assert left.is_dir() and not (left / "o.mp4").exists()
-        with _mounted(staging.path / "stuck", "ro,size=16k"):
+        with tmpfs(staging.path / "stuck", "ro,size=16k"):
             staging.discard()
             assert staging.path.is_dir()
     staging.discard()
@@ -176,7 +161,7 @@ def test_what_cannot_be_removed_never_stops_a_run(tmp_path: Path) -> None:
 
 
 def test_write_bytes_on_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path) -> None:
-    with _mounted(tmp_path / "disk", "size=16k") as disk:
+    with tmpfs(tmp_path / "disk", "size=16k") as disk:
         with pytest.raises(OutputError, match=rf"^the disk is full: {disk / 's.json'} could "
                                               rf"not be finished \(no space left in {disk}\)"):
             write_bytes(disk / "s.json", b"x" * 200_000)
