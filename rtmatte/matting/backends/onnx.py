@@ -13,9 +13,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 
-from rtmatte.errors import BackendUnavailable, ModelError, OutputError
+from rtmatte.errors import BackendUnavailable, ModelError, OutputError, SettingsError
 from rtmatte.matting.backends import (
     GPU_PRECISIONS,
     Backend,
@@ -119,6 +120,8 @@ class OnnxBackend:
                 f"{model_path} is not an RVM-compatible model: its inputs are {sorted(names)}, "
                 f"expected {sorted(_INPUT_NAMES)}"
             )
+        #: (width, height) an exported graph's frame is fixed to; None when any size runs
+        self.fixed_size = _fixed_size(session)
         self._tensorrt: _TensorrtSessions | None = None
         if provider == TENSORRT_PROVIDER:
             self._tensorrt = _TensorrtSessions(Path(model_path), options, precision,
@@ -146,6 +149,12 @@ class OnnxBackend:
         self, rgb: np.ndarray, state: list | None, downsample_ratio: float
     ) -> tuple[np.ndarray, np.ndarray, list]:
         """One step; an exported graph with a baked ratio ignores ``downsample_ratio``."""
+        if self.fixed_size is not None and rgb.shape[1::-1] != self.fixed_size:
+            width, height = self.fixed_size
+            raise SettingsError(f"this model was exported for {width}x{height} frames only and "
+                                f"got {rgb.shape[1]}x{rgb.shape[0]}: export it again with "
+                                f"`rtmatte models export --size {rgb.shape[1]}x{rgb.shape[0]}` "
+                                f"or without --size")
         # scaled once, interleaved, for the host step; ONNX Runtime gets a contiguous planar copy
         # (from a strided array it would make that copy itself, on top of ours)
         frame = rgb.astype(np.float32)
@@ -176,6 +185,30 @@ class OnnxBackend:
             fgr, pha = fgr.astype(np.float32), pha.astype(np.float32)
         # planes to interleaved HWC in one pass: later full-frame maths then reads memory in order
         return pha[0, 0], cv2.merge(list(fgr[0])), next_state
+
+
+def fixed_frame_size(model_path: Path) -> tuple[int, int] | None:
+    """The (width, height) a graph's frame input is fixed to (``models export --size``), read
+    from the graph without building a session; None when its frame size is free."""
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    for tensor in graph.input:
+        if tensor.name == SRC:
+            dims = [dim.dim_value if dim.HasField("dim_value") else None
+                    for dim in tensor.type.tensor_type.shape.dim]
+            return _pair(dims)
+    return None
+
+
+def _fixed_size(session: ort.InferenceSession) -> tuple[int, int] | None:
+    shape = next(i.shape for i in session.get_inputs() if i.name == SRC)
+    return _pair([dim if isinstance(dim, int) else None for dim in shape])
+
+
+def _pair(dims: list[int | None]) -> tuple[int, int] | None:
+    """(width, height) from an NCHW shape whose last two sides are numbers, else None."""
+    if len(dims) == 4 and dims[2] and dims[3]:
+        return int(dims[3]), int(dims[2])
+    return None
 
 
 def _run_bound(session: ort.InferenceSession, feeds: dict, state_device: str) -> list:

@@ -1,0 +1,51 @@
+"""What a newcomer meets in the first hour: the README's own exported model under the default
+backend, a picture with nobody in it, and the panel's file source standing in for a camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtmatte.cli import main
+from rtmatte.samples import clip_frame
+
+NOBODY = "no person found in"
+
+
+def write_picture(path: Path, rgb: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def gradient(width: int, height: int, shift: int = 0) -> np.ndarray:
+    """A smooth colour ramp: a picture with no person in it."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.dstack([(x * 255) // width, (y * 255) // height,
+                      ((x + y + shift) * 127) // (width + height)]).astype(np.uint8)
+
+
+def test_a_graph_exported_for_one_size_runs_under_the_default_backend(model_file, tmp_path,
+                                                                       capsys) -> None:
+    pytest.importorskip("torch")
+    exported = tmp_path / "rvm_320x240.onnx"
+    assert main(["models", "export", str(exported), "--ratio", "0.25", "--size", "320x240"]) == 0
+    capsys.readouterr()
+    portrait = write_picture(tmp_path / "portrait.png", clip_frame(3, 24, 320, 240))
+    out = tmp_path / "out.png"
+    assert main([str(portrait), "--model", str(exported), "-o", str(out), "--bg",
+                 "transparent"]) == 0
+    said = capsys.readouterr().err
+    assert "fixed to 320x240" in said and "ONNX Runtime" in said, said
+    alpha = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., 3]
+    assert alpha.shape == (240, 320) and alpha.max() == 255  # the person was cut out
+
+    other = write_picture(tmp_path / "wide.png", clip_frame(3, 24, 400, 300))
+    refused = tmp_path / "refused.png"
+    assert main([str(other), "--model", str(exported), "-o", str(refused)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if "fixed to" not in line]
+    assert len(lines) == 1 and "320x240" in lines[0] and "400x300" in lines[0], lines
+    assert not refused.exists()
