@@ -3,8 +3,10 @@ backend, a picture with nobody in it, and the panel's file source standing in fo
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -49,3 +51,31 @@ def test_a_graph_exported_for_one_size_runs_under_the_default_backend(model_file
              if "fixed to" not in line]
     assert len(lines) == 1 and "320x240" in lines[0] and "400x300" in lines[0], lines
     assert not refused.exists()
+
+
+def test_a_picture_with_nobody_is_written_and_said(model_file, tmp_path, capsys) -> None:
+    empty = write_picture(tmp_path / "wall.png", gradient(320, 240))
+    out = tmp_path / "wall.out.png"
+    assert main([str(empty), "-o", str(out), "--bg", "transparent"]) == 0
+    said = capsys.readouterr().err
+    assert f"{NOBODY} wall.png" in said, said
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., 3].max() == 0  # still written
+    portrait = write_picture(tmp_path / "portrait.png", clip_frame(0, 1, 320, 240))
+    assert main([str(portrait), "-o", str(tmp_path / "p.png"), "--bg", "transparent"]) == 0
+    assert NOBODY not in capsys.readouterr().err
+
+
+def test_a_clip_with_nobody_is_said_once(model_file, sample_clip, tmp_path, capsys) -> None:
+    clip = tmp_path / "empty room.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(8))
+        stream.width, stream.height, stream.pix_fmt = 160, 128, "yuv420p"
+        for index in range(8):
+            frame = av.VideoFrame.from_ndarray(gradient(160, 128, 8 * index), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert main([str(clip), "-o", str(tmp_path / "o.mp4"), "--bg", "#00ff00"]) == 0
+    said = capsys.readouterr().err
+    assert said.count(NOBODY) == 1 and "empty room.mp4" in said, said
+    assert main([str(sample_clip), "-o", str(tmp_path / "p.mp4"), "--bg", "#00ff00"]) == 0
+    assert NOBODY not in capsys.readouterr().err

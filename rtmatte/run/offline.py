@@ -28,6 +28,10 @@ from rtmatte.sources.file import VideoSource, read_image_with_alpha, readable_ki
 from rtmatte.types import Frame, Matte, Notify
 
 OUTPUT_TAG = ".rtmatte"
+#: a matte holds someone when at least this share of its pixels is at least half opaque: 1e-4 is
+#: about 200 pixels of a 1080p frame, less than any person worth cutting out, more than the
+#: specks the model can leave on a texture
+PERSON_SHARE = 1e-4
 
 
 @dataclass(kw_only=True)
@@ -91,7 +95,8 @@ class Job:
         try:
             rgb, own_alpha = read_image_with_alpha(source, self.settings.max_picture_pixels)
             started = time.perf_counter()
-            sinks.write(*self.engine.picture(rgb, own_alpha))
+            picture, frame, matte = self.engine.picture(rgb, own_alpha)
+            sinks.write(picture, frame, matte)
         except BaseException:
             sinks.abort()
             raise
@@ -100,6 +105,7 @@ class Job:
             input=str(source), output=str(target), kind="image", frames=1,
             seconds=time.perf_counter() - started, backend=self.engine.backend_name,
             downsample_ratio=self.engine.matter.ratio_for(*rgb.shape[:2]),
+            notes=[] if holds_person(matte.alpha) else [nobody_note(source)],
         )
 
     def _alpha_sinks(self) -> list[AlphaSequenceSink]:
@@ -138,8 +144,12 @@ class Job:
                 frame, matte = item
                 return frame, engine.refine(frame.rgb, matte)
 
+            someone: list[bool] = []  # filled once a frame holds a person
+
             def composite(item: tuple[Frame, Matte]) -> tuple[np.ndarray, Frame, Matte]:
                 frame, matte = item
+                if not someone and holds_person(matte.alpha):
+                    someone.append(True)
                 return engine.composite(frame, matte), frame, matte
 
             meter = Progress(source_path.name, total=info.frames, enabled=self.progress)
@@ -179,8 +189,21 @@ class Job:
             seconds=stats.seconds, backend=engine.backend_name,
             downsample_ratio=ratio[0] if ratio else 0.0,
             stages={name: timing.as_dict() for name, timing in stats.stages.items()},
-            audio=video.audio_codecs, scene_cuts=engine.matter.cuts, notes=video.notes,
+            audio=video.audio_codecs, scene_cuts=engine.matter.cuts,
+            notes=video.notes + ([] if someone else [nobody_note(source_path)]),
         )
+
+
+def holds_person(alpha: np.ndarray) -> bool:
+    """Whether a matte cut anyone out (see :data:`PERSON_SHARE`)."""
+    return np.count_nonzero(alpha >= 0.5) >= max(1.0, PERSON_SHARE * alpha.size)
+
+
+def nobody_note(source: Path) -> str:
+    """Said when no frame of ``source`` held a person: the output is right, yet likely not what
+    was hoped for, since the model cuts out people and nothing else."""
+    return (f"no person found in {source.name}: the result shows only the background (fully "
+            f"transparent with --bg transparent); rtmatte cuts out people")
 
 
 def plan_inputs(source: Path, target: Path | None, transparent: bool,
