@@ -122,15 +122,17 @@ def process(
 
 
 def open_source(source: str | Path, size: tuple[int, int] | None = None,
-                fps: float | None = None, notify: Notify | None = None) -> LiveReader:
-    """A camera (``camera``, ``camera:N``, ``/dev/videoN``) or a video file played in real time;
-    a source, size or fps of the wrong type raises :class:`~rtmatte.errors.ArgumentError`."""
+                fps: float | None = None, notify: Notify | None = None,
+                loop: bool = False) -> LiveReader:
+    """A camera (``camera``, ``camera:N``, ``/dev/videoN``) or a video file played in real time
+    (from the start again at its end when ``loop``, as a camera never ends); a source, size or
+    fps of the wrong type raises :class:`~rtmatte.errors.ArgumentError`."""
     source = _path("open_source", "source", source)
     size, fps = _size("open_source", size), _fps("open_source", fps)
     _check_callable("open_source", "notify", notify)
     if parse_camera(str(source)) is not None:
         return CameraReader(str(source), size=size, fps=fps, notify=notify)
-    return RealtimeFileReader(Path(source), notify=notify)
+    return RealtimeFileReader(Path(source), notify=notify, loop=loop)
 
 
 @dataclass
@@ -149,14 +151,15 @@ def open_live(
     settings: Settings | None = None, output: str | Path | None = None,
     vcam: VirtualCamera | bool = False, preview: bool = False, sinks: Sequence[Sink] = (),
     size: tuple[int, int] | None = None, fps: float | None = None,
-    watch: Path | None = None, notify: Notify | None = None,
+    watch: Path | None = None, notify: Notify | None = None, loop: bool = False,
 ) -> Iterator[LiveRunner]:
     """A live run over a camera or a file played in real time, newest frame winning.
 
     ``bg`` is one background or several to switch between. Outputs: ``output`` records a file
     (frames keep their capture times), ``vcam`` feeds a virtual camera, ``preview`` opens a
     window, ``settings.alpha_output`` writes the matte of every delivered frame, and ``sinks``
-    adds any :class:`~rtmatte.sinks.base.Sink` of the caller's. The yielded runner is either
+    adds any :class:`~rtmatte.sinks.base.Sink` of the caller's. ``loop`` plays a file source
+    again from its start at its end. The yielded runner is either
     ``run()`` to the end (``.result`` then holds the figures) or iterated for
     ``(picture, frame, matte)``::
 
@@ -176,6 +179,7 @@ def open_live(
     _check_common("open_live", settings, notify)
     _check("open_live", "vcam", vcam, (bool, VirtualCamera), "True, False or a VirtualCamera")
     _check("open_live", "preview", preview, bool, "True or False")
+    _check("open_live", "loop", loop, bool, "True or False")
     size, fps = _size("open_live", size), _fps("open_live", fps)
     _check_backgrounds("open_live", bg)
     _check_sinks("open_live", sinks)
@@ -191,7 +195,7 @@ def open_live(
         backgrounds = BackgroundSwitch(specs, settings.post, notify)
         if preview:
             opened.append(PreviewWindow())
-        reader = open_source(source, size=size, fps=fps, notify=notify)
+        reader = open_source(source, size=size, fps=fps, notify=notify, loop=loop)
         if notify:
             notify(reader.description)
         rate = fps or reader.fps

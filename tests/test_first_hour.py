@@ -3,16 +3,25 @@ backend, a picture with nobody in it, and the panel's file source standing in fo
 
 from __future__ import annotations
 
+import threading
+import time
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
+from conftest import HANG_S
+from fastapi.testclient import TestClient
 
 from rtmatte.cli import main
-from rtmatte.samples import clip_frame
+from rtmatte.samples import clip_frame, make_clip
+from rtmatte.server.app import create_app
+from rtmatte.server.config import ServerConfig
+from rtmatte.settings import load_settings
+from rtmatte.sources.realtime import RealtimeFileReader
 
 NOBODY = "no person found in"
 
@@ -79,3 +88,42 @@ def test_a_clip_with_nobody_is_said_once(model_file, sample_clip, tmp_path, caps
     assert said.count(NOBODY) == 1 and "empty room.mp4" in said, said
     assert main([str(sample_clip), "-o", str(tmp_path / "p.mp4"), "--bg", "#00ff00"]) == 0
     assert NOBODY not in capsys.readouterr().err
+
+
+def test_the_panels_file_source_plays_on_like_a_camera(model_file, tmp_path) -> None:
+    clip_frames = 8
+    clip = make_clip(tmp_path / "talk.mp4", frames=clip_frames, size=(160, 128), fps=8,
+                     audio=False)  # one second
+    config = ServerConfig(token="test-token-first-hour-0123", port=7861,
+                          settings=load_settings(), source=clip,
+                          vcam_device="/dev/rtmatte-test-no-such-device")
+    auth = {"Authorization": f"Bearer {config.token}"}
+    with TestClient(create_app(config), base_url="http://127.0.0.1:7861") as client:
+        started = client.post("/api/live/start", headers=auth, json={"source": "file"})
+        assert started.status_code == 200, started.text
+        try:
+            deadline = time.monotonic() + HANG_S  # a hang bound only
+            status = client.get("/api/live", headers=auth).json()
+            while status["frames"] <= 2 * clip_frames:
+                assert status["state"] == "running", status  # never "ended"
+                assert time.monotonic() < deadline, "the clip never looped"
+                time.sleep(0.05)
+                status = client.get("/api/live", headers=auth).json()
+        finally:
+            stopped = client.post("/api/live/stop", headers=auth)
+        assert stopped.json()["state"] == "stopped"
+
+
+def test_a_looped_file_keeps_its_timestamps_increasing(tmp_path) -> None:
+    clip = make_clip(tmp_path / "short.mp4", frames=6, size=(96, 64), fps=12, audio=False)
+    reader = RealtimeFileReader(clip, loop=True)
+    try:
+        frames = [reader.read(threading.Event()) for _ in range(15)]  # two loops and a half
+    finally:
+        reader.close()
+    assert all(frame is not None for frame in frames)
+    pts = [frame.pts for frame in frames]
+    assert all(later > earlier for earlier, later in pairwise(pts)), pts
+    assert [frame.index for frame in frames] == list(range(15))
+    steps = {later - earlier for earlier, later in pairwise(pts)}
+    assert len(steps) == 1, pts  # evenly spaced across the seams too

@@ -157,7 +157,8 @@ class LiveSession:
         try:
             with api.open_live(source, bg=self._bg, settings=self.settings,
                                vcam=self.vcam if request.vcam else False, size=request.size,
-                               notify=self._note) as runner:
+                               notify=self._note,
+                               loop=source == str(self.file_source)) as runner:
                 self._backend_name = runner.backend_name
                 with self._lock:
                     self._runner = runner

@@ -77,10 +77,18 @@ class RealtimeFileReader:
     every run, so latency and drop figures can be compared between runs and machines.
     """
 
-    def __init__(self, path: Path, notify: Notify | None = None) -> None:
-        self._source = VideoSource(Path(path), notify=notify)
+    def __init__(self, path: Path, notify: Notify | None = None, loop: bool = False) -> None:
+        """``loop``: start again from the first frame at the end, as a camera never ends (the
+        panel's file source); timestamps and indices carry on increasing across the loops."""
+        self._path = Path(path)
+        self._loop = loop
+        self._source = VideoSource(self._path, notify=notify)
         self._frames = iter(self._source)
         self._notify = notify
+        #: added to each frame's pts and index: the length of the loops played before this one
+        self._pts_shift, self._index_shift = 0, 0
+        self._first_pts: int | None = None
+        self._last: Frame | None = None
         self.busy_s = 0.0
         info = self._source.info
         self.time_base = info.time_base
@@ -97,13 +105,35 @@ class RealtimeFileReader:
     def _next(self) -> Frame | None:
         began = time.perf_counter()
         try:
-            return next(self._frames, None)
+            frame = next(self._frames, None)
+            if frame is None and self._loop and self._last is not None:
+                frame = self._restart(self._last)
         except StreamError as exc:
             if self._notify:
                 self._notify(f"{exc}; playback ends here")
             return None
         finally:
             self.busy_s += time.perf_counter() - began
+        if frame is None:
+            return None
+        if self._last is None:
+            self._first_pts = frame.pts
+        frame.index += self._index_shift
+        if frame.pts is not None:
+            frame.pts += self._pts_shift
+        self._last = frame
+        return frame
+
+    def _restart(self, last: Frame) -> Frame | None:
+        """The file's first frame again, timed one frame after ``last``, the last one played."""
+        self._source.close()
+        self._source = VideoSource(self._path, notify=self._notify)
+        self._frames = iter(self._source)
+        if last.pts is not None and self._first_pts is not None:
+            step = max(1, round(1.0 / (self.fps * float(self.time_base))))
+            self._pts_shift = last.pts + step - self._first_pts
+        self._index_shift = last.index + 1
+        return next(self._frames, None)
 
     def read(self, stop: threading.Event) -> Frame | None:
         frame, self._pending = self._pending, None
