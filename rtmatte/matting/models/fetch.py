@@ -55,22 +55,40 @@ def is_cached(entry: ModelEntry) -> bool:
 def ensure_model(model_id: str, notify: Notify | None = None) -> Path:
     """Return the path of a verified copy of the model, fetching it on first use."""
     entry = get_model(model_id)
-    path = cached_path(entry)
-    if path.is_file():
-        if sha256_of(path) == entry.sha256:
-            return path
-        if notify:
-            notify(f"cached {entry.file} fails its checksum; fetching it again")
-    return fetch_entry(entry, notify=notify)
+    return _verified_copy(entry, notify) or _download_entry(entry, notify)
 
 
 def fetch_model(model_id: str, notify: Notify | None = None) -> Path:
-    """Download the catalogue's model, verify it, and move it into the cache. Returns its path."""
+    """The path of a verified copy of the catalogue's model: the cached one when its sha256
+    still matches (said so), else downloaded, verified and moved into the cache."""
     return fetch_entry(get_model(model_id), notify=notify)
 
 
 def fetch_entry(entry: ModelEntry, notify: Notify | None = None, timeout: float = 20.0) -> Path:
-    """Try each source of ``entry`` in turn; only a file matching its sha256 reaches the cache."""
+    """A verified cached copy is used as is (its hash is checked again, so a corrupted cache is
+    fetched anew); otherwise each source of ``entry`` is tried in turn, and only a file matching
+    its sha256 reaches the cache."""
+    cached = _verified_copy(entry, notify)
+    if cached is not None:
+        if notify:
+            notify(f"model {entry.id} already fetched and verified: {cached}")
+        return cached
+    return _download_entry(entry, notify, timeout)
+
+
+def _verified_copy(entry: ModelEntry, notify: Notify | None) -> Path | None:
+    """The cached file when its sha256 still matches; None (said when it does not) otherwise."""
+    path = cached_path(entry)
+    if not path.is_file() or not entry.verifiable:
+        return None
+    if sha256_of(path) == entry.sha256:
+        return path
+    if notify:
+        notify(f"cached {entry.file} fails its checksum; fetching it again")
+    return None
+
+
+def _download_entry(entry: ModelEntry, notify: Notify | None, timeout: float = 20.0) -> Path:
     if not entry.verifiable:
         raise ModelError(
             f"model '{entry.id}' has no recorded sha256, so rtmatte will not fetch it; download "
@@ -99,7 +117,10 @@ def fetch_entry(entry: ModelEntry, notify: Notify | None = None, timeout: float 
                 notify(f"model {entry.id} verified (sha256 {entry.sha256[:12]}…) from "
                        f"{source_name}")
             return target
-    raise ModelError(f"could not fetch model '{entry.id}': " + "; ".join(failures))
+    raise ModelError(
+        f"model '{entry.id}' could not be downloaded ({'; '.join(failures)}); fetching needs "
+        f"internet once, or place the file by hand at {target} (from {entry.url}, sha256 "
+        f"{entry.sha256})")
 
 
 def _sources(entry: ModelEntry, timeout: float) -> list[tuple[str, Callable[[Path], None]]]:

@@ -1,0 +1,59 @@
+"""Issue 23's smaller points: a cached model is not fetched again, an offline fetch says what
+to do, ``api.remove_background`` takes what a rembg user would pass, and ``--ray`` exits as the
+one-machine run does."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from rtmatte.errors import ModelError
+from rtmatte.matting.models import fetch
+from rtmatte.matting.models.catalogue import get_model
+
+# nothing listens on the discard port of loopback: a download from it fails at once
+_UNREACHABLE = "http://127.0.0.1:9/rvm_mobilenetv3_fp32.onnx"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTMATTE_HOME", str(tmp_path))
+    return tmp_path / "models"
+
+
+def _offline_entry():
+    """The real catalogue entry with every source it names unreachable."""
+    return dataclasses.replace(get_model("rvm-mobilenetv3"), url=_UNREACHABLE, wheel=None,
+                               wheel_member=None)
+
+
+def test_a_verified_cached_model_is_used_as_is(home, model_file) -> None:
+    home.mkdir(parents=True)
+    shutil.copy(model_file, home / model_file.name)
+    notes: list[str] = []
+    path = fetch.fetch_entry(_offline_entry(), notify=notes.append)
+    assert path == home / model_file.name
+    assert notes == [f"model rvm-mobilenetv3 already fetched and verified: {path}"]
+
+
+def test_a_corrupted_cache_is_still_fetched_again(home) -> None:
+    home.mkdir(parents=True)
+    entry = _offline_entry()
+    (home / entry.file).write_bytes(b"truncated")
+    notes: list[str] = []
+    with pytest.raises(ModelError, match="could not be downloaded"):
+        fetch.fetch_entry(entry, notify=notes.append)
+    assert any("fails its checksum" in note for note in notes)
+
+
+def test_an_offline_fetch_says_how_to_place_the_file_by_hand(home) -> None:
+    entry = _offline_entry()
+    with pytest.raises(ModelError) as caught:
+        fetch.fetch_entry(entry, timeout=5)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "could not be downloaded" in message and "internet once" in message
+    assert str(home / entry.file) in message and entry.sha256 in message
+    assert not (home / entry.file).exists()
