@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,9 +53,18 @@ from rtmatte.sinks.preview import PreviewWindow
 from rtmatte.sinks.vcam import VirtualCameraSink
 from rtmatte.sources.base import LiveReader
 from rtmatte.sources.camera import CameraReader, parse_camera
-from rtmatte.sources.file import check_picture_file, check_size, readable_kind
+from rtmatte.sources.file import (
+    check_picture_file,
+    check_size,
+    decode_image,
+    read_image_with_alpha,
+    readable_kind,
+)
 from rtmatte.sources.realtime import RealtimeFileReader
 from rtmatte.types import Notify
+
+#: what :func:`remove_background` takes (a PIL.Image too, when PIL is installed)
+Picture = str | os.PathLike | bytes | np.ndarray
 
 __all__ = ["BatchError", "Failure", "JobResult", "LiveResult", "LiveRunner", "VirtualCamera",
            "live_cpu_threads", "model_path", "open_live", "open_live_matter", "open_matter",
@@ -239,20 +249,44 @@ def open_matter(settings: Settings | None = None, notify: Notify | None = None) 
     return engine_matter(settings or Settings(), notify)
 
 
-def remove_background(rgb: np.ndarray, matter: Matter | None = None,
+def remove_background(rgb: Picture, matter: Matter | None = None,
                       settings: Settings | None = None) -> np.ndarray:
-    """Cut the person out of one uint8 RGB picture of shape (H, W, 3): uint8 RGBA with straight
-    alpha, edges treated as the settings say (as ``rtmatte photo.jpg --bg transparent`` would).
-    Another kind of array (float, grey, RGBA, empty) raises ArgumentError."""
-    _picture("remove_background", rgb)
+    """Cut the person out of one picture: uint8 RGBA with straight alpha, edges treated as the
+    settings say (as ``rtmatte photo.jpg --bg transparent`` would).
+
+    The picture may be what a ``rembg`` user would pass: a path (str or os.PathLike) or the
+    encoded bytes of a picture file, read as the command line reads it (EXIF turn applied,
+    what a transparent picture hides stays hidden, a size over ``max_picture_pixels`` refused
+    from the header before decoding); a uint8 RGB numpy array of shape (H, W, 3); or a
+    PIL.Image (converted to RGB). A missing or unreadable file raises InputError; another kind
+    of array (float, grey, RGBA, empty) or argument raises ArgumentError.
+    """
     _check("remove_background", "matter", matter, Matter, "a Matter from api.open_matter()",
            optional=True)
     _check_common("remove_background", settings, None)
     settings = (settings or load_settings()).validate()
+    rgb, own_alpha = _read_picture("remove_background", rgb, settings.max_picture_pixels)
     # matting takes about 85 bytes a pixel: refused before the model is even opened
     check_size(rgb.shape[1], rgb.shape[0], settings.max_picture_pixels, "the picture is")
     engine = Engine(settings, matter or open_matter(settings))  # makes transparent pictures
-    return engine.picture(rgb)[0]
+    return engine.picture(rgb, own_alpha)[0]
+
+
+def _read_picture(function: str, picture: object,
+                  max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB (H, W, 3) uint8 and the picture's own alpha from any form ``remove_background``
+    takes. PIL is only looked at when the caller has imported it: rtmatte does not need it."""
+    if isinstance(picture, (str, os.PathLike)):
+        return read_image_with_alpha(Path(picture), max_pixels)
+    if isinstance(picture, (bytes, bytearray, memoryview)):
+        return decode_image(np.frombuffer(picture, np.uint8), "the picture's bytes",
+                            max_pixels=max_pixels)
+    pil = sys.modules.get("PIL.Image")
+    if pil is not None and isinstance(picture, pil.Image):
+        check_size(picture.width, picture.height, max_pixels, "the picture is")
+        return np.asarray(picture.convert("RGB")), None
+    _picture(function, picture)
+    return picture, None  # type: ignore[return-value]
 
 
 def _shown(value: object) -> str:
@@ -328,8 +362,9 @@ def _fps(function: str, fps: object) -> float | None:
 def _picture(function: str, rgb: object) -> None:
     """A uint8 RGB picture (H, W, 3), as OpenCV and the model take it, or a one-line reason."""
     if not isinstance(rgb, np.ndarray):
-        raise ArgumentError(f"api.{function}: the picture must be a numpy array (H, W, 3) of "
-                            f"uint8 RGB, not {_shown(rgb)}")
+        raise ArgumentError(f"api.{function}: the picture must be a path, a picture file's "
+                            f"bytes, a PIL.Image or a numpy array (H, W, 3) of uint8 RGB, not "
+                            f"{_shown(rgb)}")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise ArgumentError(f"api.{function}: the picture must be (H, W, 3) RGB, not shape "
                             f"{rgb.shape} (for grey use np.repeat(g[..., None], 3, 2); for RGBA "

@@ -256,7 +256,7 @@ def _open_live(**kwargs):
     lambda clip, out: api.process(clip, out, settings={"bg": "blur"}),
     lambda clip, out: api.process(clip, out, notify="loud"),
     lambda clip, out: api.process(clip, out, on_progress=3),
-    lambda clip, out: api.remove_background("not an array"),
+    lambda clip, out: api.remove_background(5),
     lambda clip, out: api.remove_background(np.zeros((48, 64, 3), np.float32)),
     lambda clip, out: api.remove_background(np.zeros((48, 64), np.uint8)),
     lambda clip, out: api.remove_background(np.zeros((48, 64, 4), np.uint8)),
@@ -270,7 +270,7 @@ def _open_live(**kwargs):
     lambda clip, out: _open_live(source=clip, sinks=[5]),
     lambda clip, out: _open_live(source=clip, output=7),
 ], ids=["process-source", "process-target", "process-bg", "process-settings",
-        "process-notify", "process-on_progress", "picture-str", "picture-float",
+        "process-notify", "process-on_progress", "picture-int", "picture-float",
         "picture-grey", "picture-rgba", "picture-empty", "matter", "live-source", "live-bg",
         "live-fps", "live-size", "live-size-zero", "live-sinks", "live-output"])
 def test_wrong_arguments_to_the_api_raise_one_typed_error(tmp_path, tiny_clip, call) -> None:

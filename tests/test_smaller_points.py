@@ -57,3 +57,35 @@ def test_an_offline_fetch_says_how_to_place_the_file_by_hand(home) -> None:
     assert "could not be downloaded" in message and "internet once" in message
     assert str(home / entry.file) in message and entry.sha256 in message
     assert not (home / entry.file).exists()
+
+
+@pytest.fixture(scope="module")
+def matter():
+    from rtmatte import api
+
+    return api.open_matter()
+
+
+def test_remove_background_takes_a_path_bytes_an_array_or_a_pil_image(tmp_path, matter):
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from rtmatte import api
+    from rtmatte.samples import portrait
+
+    rgb = portrait()
+    path = tmp_path / "portrait.png"
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    from_array = api.remove_background(rgb, matter)
+    assert from_array.shape == (*rgb.shape[:2], 4) and from_array.dtype == np.uint8
+    for picture in (str(path), path, path.read_bytes(), Image.fromarray(rgb)):
+        np.testing.assert_array_equal(api.remove_background(picture, matter), from_array)
+
+
+def test_remove_background_of_a_missing_file_says_so(tmp_path, matter):
+    from rtmatte import api
+    from rtmatte.errors import InputError
+
+    with pytest.raises(InputError, match=r"portrait\.jpg: no such file"):
+        api.remove_background(str(tmp_path / "portrait.jpg"), matter)
