@@ -28,6 +28,19 @@ SUBCOMMANDS = {
 }
 
 
+#: what bare ``rtmatte`` prints: what it does, and the commands a first-time user wants first
+INTRO = """\
+rtmatte replaces the background of videos, pictures and webcams, on this machine.
+
+  rtmatte demo                          try it on a sample clip (writes rtmatte-demo.mp4)
+  rtmatte VIDEO --bg PICTURE            replace its background (writes VIDEO.rtmatte.EXT)
+  rtmatte camera --bg blur --vcam       blur your webcam's background into a virtual camera
+  rtmatte serve                         the control panel in your browser
+  rtmatte doctor                        what works on this machine, and what to do about the rest
+
+rtmatte --help for everything"""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``, ``docker stop``, systemd) arrived: unwind exactly as Ctrl-C does."""
 
@@ -37,6 +50,9 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def dispatch(argv: list[str]) -> int:
+    if not argv:  # a first try: a short intro, not the usage of every flag and an error
+        print(INTRO)
+        return 0
     if argv and argv[0] in SUBCOMMANDS:
         return importlib.import_module(SUBCOMMANDS[argv[0]]).run(argv[1:])
     from rtmatte.cli import process
