@@ -23,13 +23,29 @@ from rtmatte.cli.flags import (
     add_post_arguments,
 )
 
+#: the usage line names the two forms rather than all ~60 flags, which the help lists below
+USAGE = ("rtmatte INPUT [-o OUTPUT] [--bg BG] [flags]\n"
+         "       rtmatte {demo,models,bench,doctor,serve} [--help]")
+
+#: the help's first block: the subcommands, before the flags of the main job
+COMMANDS = """\
+Replace the background of videos, pictures and webcams, on this machine.
+
+commands:
+  rtmatte INPUT [flags]    a video, a picture, a folder of them, or a camera (the flags below)
+  rtmatte demo             the whole job on a sample clip made from a bundled portrait
+  rtmatte models           list the models, or fetch one (rtmatte models {list,fetch})
+  rtmatte bench            measure how fast this machine runs the model and the pipeline
+  rtmatte doctor           what works on this machine, and what to do about the rest
+  rtmatte serve            the control panel and the HTTP API, on this machine only
+
+each command has its own --help"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rtmatte",
-        description="Replace the background of videos, pictures and webcams, on this machine.",
-        epilog="more: rtmatte models {list,fetch} · rtmatte demo · rtmatte bench · "
-               "rtmatte doctor · rtmatte serve",
+        prog="rtmatte", usage=USAGE, description=COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", help="a video, an image, a folder of them, or a camera "
                         "(camera, camera:N, /dev/videoN)")
