@@ -32,3 +32,11 @@ def test_help_lists_the_subcommands_before_the_flags(capsys) -> None:
     for name in SUBCOMMANDS:
         assert any(line.strip().startswith(f"rtmatte {name}")
                    for line in lines[commands:first_flag]), name
+
+
+def test_bench_help_speaks_in_words_not_letters(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert "(b)" not in out and "(d)" not in out
+    assert "model alone" in out and "naive loop" in out
