@@ -89,3 +89,20 @@ def test_remove_background_of_a_missing_file_says_so(tmp_path, matter):
 
     with pytest.raises(InputError, match=r"portrait\.jpg: no such file"):
         api.remove_background(str(tmp_path / "portrait.jpg"), matter)
+
+
+@pytest.mark.ray
+def test_a_folder_where_every_file_failed_exits_2_with_ray_as_without(tmp_path, capsys):
+    """docs/guarantees.md: 3 when some files failed, 2 when all did, on one machine or Ray."""
+    pytest.importorskip("ray")
+    from rtmatte.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"not a video")
+    (folder / "b.mp4").write_bytes(b"nor this")
+    assert main([str(folder), "-o", str(tmp_path / "one"), "--quiet"]) == 2
+    assert main([str(folder), "-o", str(tmp_path / "ray"), "--ray", "local", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("2 of 2 files failed") == 2
+    assert not (tmp_path / "one").exists() and not (tmp_path / "ray").exists()

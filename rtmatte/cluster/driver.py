@@ -9,6 +9,7 @@ import dataclasses
 import shutil
 from collections import deque
 from pathlib import Path
+from types import ModuleType
 
 from rtmatte.cluster.connect import check_reachable, connect, import_ray, worker_shape
 from rtmatte.cluster.manifest import Manifest, settings_fingerprint
@@ -20,6 +21,7 @@ from rtmatte.matting.models.fetch import sha256_of
 from rtmatte.matting.open import model_path
 from rtmatte.run.offline import BatchError, JobResult, make_output_folder
 from rtmatte.settings import Settings
+from rtmatte.sinks.atomic import remove_empty_folders
 from rtmatte.types import Notify
 
 __all__ = ["ClusterOptions", "process_on_cluster"]
@@ -43,7 +45,17 @@ def process_on_cluster(
         raise InputError(f"{source}: no such file or folder")
     check_reachable(options.address)  # before planning creates any output folder
     pairs, protect = plan_files(source, Path(target) if target else None, settings, options)
-    make_output_folder(source, Path(target) if target else None)  # the plan is accepted
+    made = make_output_folder(source, Path(target) if target else None)  # the plan is accepted
+    try:
+        return _run_batch(ray, pairs, protect, settings, options, notify, progress)
+    finally:
+        remove_empty_folders(made)  # as on one machine: a run that wrote nothing leaves nothing
+
+
+def _run_batch(ray: ModuleType, pairs: list[tuple[Path, Path]], protect: list[Path],
+               settings: Settings, options: ClusterOptions, notify: Notify | None,
+               progress: bool | None) -> list[JobResult]:
+    """The planned files on the cluster: those an earlier run made joined, the rest matted."""
     digest = sha256_of(model_path(settings, notify))
     fingerprint = settings_fingerprint(settings, digest)
     manifest = Manifest(pairs[0][1].parent)
