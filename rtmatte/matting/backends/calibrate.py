@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from rtmatte.matting.backends.onnx import fixed_frame_size
 from rtmatte.matting.backends.registry import REGISTRY, Backend, BackendEntry, Request
 from rtmatte.matting.models.fetch import models_home, sha256_of
+from rtmatte.matting.models.frame_size import fixed_frame_size
 from rtmatte.samples import clip_frame
 
 #: bump when how contenders are measured or chosen changes, so cached choices are remade

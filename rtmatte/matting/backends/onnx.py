@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from rtmatte.errors import BackendUnavailable, ModelError, OutputError, SettingsError
@@ -27,6 +26,7 @@ from rtmatte.matting.backends import (
 from rtmatte.matting.backends.coarse_graph import GAIN, OFFSET, ensure_coarse
 from rtmatte.matting.backends.host_refine import apply_maps
 from rtmatte.matting.models.fetch import sha256_of
+from rtmatte.matting.models.frame_size import frame_size_of
 from rtmatte.matting.models.trt_cache import (
     engine_key,
     profile_shapes,
@@ -121,7 +121,8 @@ class OnnxBackend:
                 f"expected {sorted(_INPUT_NAMES)}"
             )
         #: (width, height) an exported graph's frame is fixed to; None when any size runs
-        self.fixed_size = _fixed_size(session)
+        self.fixed_size = frame_size_of(next(i.shape for i in session.get_inputs()
+                                             if i.name == SRC))
         self._tensorrt: _TensorrtSessions | None = None
         if provider == TENSORRT_PROVIDER:
             self._tensorrt = _TensorrtSessions(Path(model_path), options, precision,
@@ -185,30 +186,6 @@ class OnnxBackend:
             fgr, pha = fgr.astype(np.float32), pha.astype(np.float32)
         # planes to interleaved HWC in one pass: later full-frame maths then reads memory in order
         return pha[0, 0], cv2.merge(list(fgr[0])), next_state
-
-
-def fixed_frame_size(model_path: Path) -> tuple[int, int] | None:
-    """The (width, height) a graph's frame input is fixed to (``models export --size``), read
-    from the graph without building a session; None when its frame size is free."""
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    for tensor in graph.input:
-        if tensor.name == SRC:
-            dims = [dim.dim_value if dim.HasField("dim_value") else None
-                    for dim in tensor.type.tensor_type.shape.dim]
-            return _pair(dims)
-    return None
-
-
-def _fixed_size(session: ort.InferenceSession) -> tuple[int, int] | None:
-    shape = next(i.shape for i in session.get_inputs() if i.name == SRC)
-    return _pair([dim if isinstance(dim, int) else None for dim in shape])
-
-
-def _pair(dims: list[int | None]) -> tuple[int, int] | None:
-    """(width, height) from an NCHW shape whose last two sides are numbers, else None."""
-    if len(dims) == 4 and dims[2] and dims[3]:
-        return int(dims[3]), int(dims[2])
-    return None
 
 
 def _run_bound(session: ort.InferenceSession, feeds: dict, state_device: str) -> list:
