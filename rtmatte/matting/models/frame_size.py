@@ -8,13 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError
 
 from rtmatte.matting.rvm.tensors import SRC
 
 
 def fixed_frame_size(model_path: Path) -> tuple[int, int] | None:
-    """The (width, height) the graph's frame input is fixed to; None when any size runs."""
-    graph = onnx.load(str(model_path), load_external_data=False).graph
+    """The (width, height) the graph's frame input is fixed to; None when any size runs, and
+    when the file is no graph at all (the engine that opens it then says so in one line)."""
+    try:
+        graph = onnx.load(str(model_path), load_external_data=False).graph
+    except (OSError, ValueError, DecodeError):
+        return None
     for tensor in graph.input:
         if tensor.name == SRC:
             return frame_size_of([dim.dim_value if dim.HasField("dim_value") else None
