@@ -127,3 +127,23 @@ def test_a_looped_file_keeps_its_timestamps_increasing(tmp_path) -> None:
     assert [frame.index for frame in frames] == list(range(15))
     steps = {later - earlier for earlier, later in pairwise(pts)}
     assert len(steps) == 1, pts  # evenly spaced across the seams too
+
+
+def test_the_servers_picture_path_refuses_a_point_where_nobody_is_as_the_api_does() -> None:
+    """The server dresses a model's matte outside the model lock (``dress``); a ``keep`` point
+    on a picture with nobody in it is refused there as by ``api.remove_background``."""
+    import dataclasses
+
+    import numpy as np
+
+    from rtmatte.errors import SettingsError
+    from rtmatte.run.engine import dress
+    from rtmatte.settings import Settings
+    from rtmatte.types import Matte
+
+    settings = Settings()
+    settings = dataclasses.replace(settings, post=dataclasses.replace(settings.post, keep="5,5"))
+    rgb = np.full((48, 64, 3), 120, np.uint8)
+    nobody = Matte(alpha=np.zeros((48, 64), np.float32), fgr=rgb)
+    with pytest.raises(SettingsError, match="nobody"):
+        dress(settings, rgb, nobody, None, None)

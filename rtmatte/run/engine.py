@@ -125,7 +125,9 @@ def dress(settings: Settings, rgb: np.ndarray, raw: Matte, own_alpha: np.ndarray
           background: Background | None) -> np.ndarray:
     """The picture a model's matte ``raw`` of the still ``rgb`` becomes, through a post chain
     and compositor of its own (nothing shared, so it may run beside the next inference)."""
-    matte = build_post(settings.post)(rgb, raw)
+    post = build_post(settings.post)
+    matte = post(rgb, raw)
+    post.finish()  # as in Engine.picture: --keep X,Y with nobody in the picture is refused
     if own_alpha is not None:  # what the picture already hides stays hidden
         matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
     return Compositor(background, settings.post)(Frame(rgb=rgb, index=0), matte)
