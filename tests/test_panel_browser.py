@@ -9,12 +9,11 @@ Debian's ``chromium``; Playwright's own browser download is not used).
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from rtmatte.samples import make_clip
 from rtmatte.server.launch import serving
@@ -50,17 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                  "--vcam-device", "/dev/rtmatte-test-no-such-device",
                  timeout_s=START_TIMEOUT_S) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.fail("Debian's chromium is needed for the panel test (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield launched
-        launched.close()
 
 
 def corner(page: Page) -> list[float] | None:
