@@ -56,9 +56,7 @@ def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     return found
 
 
-#: ``rtmatte models`` is left out until its positional arguments and --ratio/--fp16 get their help
-#: (rtmatte/cli/models.py, changed in another piece of work)
-@pytest.mark.parametrize("command", ["", *(name for name in SUBCOMMANDS if name != "models")])
+@pytest.mark.parametrize("command", ["", *SUBCOMMANDS])
 def test_every_flag_of_every_command_says_what_it_does(command: str, monkeypatch) -> None:
     """Each subcommand builds its real parser; parsing is stopped right there to inspect it."""
     def stop(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:

@@ -15,19 +15,25 @@ def run(argv: Sequence[str]) -> int:
     from rtmatte.matting.models.fetch import cached_path, fetch_model, is_cached
 
     parser = argparse.ArgumentParser(prog="rtmatte models", description="the model catalogue")
-    sub = parser.add_subparsers(dest="action", required=True)
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{list,fetch,convert,export}",
+                                help="what to do (each has its own --help)")
     sub.add_parser("list", help="list known models and whether they are here")
     fetch = sub.add_parser("fetch", help="download and verify a model")
-    fetch.add_argument("model", nargs="?", default=None)
+    fetch.add_argument("model", nargs="?", default=None,
+                       help="a model id from `rtmatte models list` (default: the default model)")
     convert = sub.add_parser("convert", help="build (and cache) PyTorch weights from the ONNX "
                              "model, for --backend torch")
     convert.add_argument("--model", type=Path, help="RVM ONNX file (default: the fetched one)")
     export = sub.add_parser("export", help="export rtmatte's PyTorch network to ONNX with a "
                             "fixed ratio (and size, fp16): the forms TensorRT builds best")
-    export.add_argument("output", type=Path)
-    export.add_argument("--ratio", type=number, required=True)
+    export.add_argument("output", type=Path, help="the ONNX file to write, e.g. rvm_1080p.onnx")
+    export.add_argument("--ratio", type=number, required=True,
+                        help="the downsample ratio baked into the graph, in (0, 1]; 0.25 for "
+                             "1080p, 0.375 for 720p bring the long side to 480 pixels, as "
+                             "--downsample-ratio auto does")
     export.add_argument("--size", type=frame_size, metavar="WxH", help="static frame size")
-    export.add_argument("--fp16", action="store_true")
+    export.add_argument("--fp16", action="store_true",
+                        help="float16 weights and arithmetic (for a GPU; about half the size)")
     export.add_argument("--model", type=Path, help="weights (default: the fetched model)")
     for p in (parser, fetch, convert, export):
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
