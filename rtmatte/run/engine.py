@@ -106,12 +106,7 @@ class Engine:
         """One still picture as the first frame of its own clip: (picture, frame, matte).
         ``own_alpha``: what the picture already hides stays hidden."""
         self.reset()
-        matte = self.refine(rgb, self.infer(rgb))
-        self.finish()  # --keep X,Y with nobody in the picture is refused
-        if own_alpha is not None:
-            matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
-        frame = Frame(rgb=rgb, index=0)
-        return self.composite(frame, matte), frame, matte
+        return still(self.post, self.compositor, rgb, self.infer(rgb), own_alpha)
 
     def live(self, budget_s: float) -> LivePacer:
         """The live mode: this engine's model and post chain paced to ``budget_s`` a frame (the
@@ -125,12 +120,23 @@ def dress(settings: Settings, rgb: np.ndarray, raw: Matte, own_alpha: np.ndarray
           background: Background | None) -> np.ndarray:
     """The picture a model's matte ``raw`` of the still ``rgb`` becomes, through a post chain
     and compositor of its own (nothing shared, so it may run beside the next inference)."""
-    post = build_post(settings.post)
+    return still(build_post(settings.post), Compositor(background, settings.post), rgb, raw,
+                 own_alpha)[0]
+
+
+def still(post: PostChain, compositor: Compositor, rgb: np.ndarray, raw: Matte,
+          own_alpha: np.ndarray | None) -> tuple[np.ndarray, Frame, Matte]:
+    """A still picture from its model matte ``raw``: (picture, frame, matte). Written once for
+    :meth:`Engine.picture` and :func:`dress`, so the command line, the API and the server give
+    one picture the same matte: the post chain, ended as a one-frame clip (``--keep X,Y`` with
+    nobody in the picture is refused), then what the picture already hides (``own_alpha``)
+    kept hidden, then the composite."""
     matte = post(rgb, raw)
-    post.finish()  # as in Engine.picture: --keep X,Y with nobody in the picture is refused
-    if own_alpha is not None:  # what the picture already hides stays hidden
+    post.finish()
+    if own_alpha is not None:
         matte = Matte(alpha=matte.alpha * own_alpha, fgr=matte.fgr)
-    return Compositor(background, settings.post)(Frame(rgb=rgb, index=0), matte)
+    frame = Frame(rgb=rgb, index=0)
+    return compositor(frame, matte), frame, matte
 
 
 def open_live_matter(settings: Settings, budget_s: float, notify: Notify | None = None,
