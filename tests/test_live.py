@@ -267,7 +267,7 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     assert rungs[-1].input_long == 256
     assert all(r.every == 1 for r in ladder_for(480, 640, every=1))
     control = AdaptiveResolution(rungs, budget_s=0.040)
-    for _ in range(3):
+    for _ in range(4):  # 2 settling runs, then the faster of 2 timed ones picks the rung
         control.observe(0.150)  # far too slow: one jump, several rungs at once
     assert control.index >= 3 and control.changes == 1
     low = control.index

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rtmatte.matting.matter import auto_downsample_ratio
@@ -49,6 +50,13 @@ _OUTLIER = 2.0
 #: drops are averaged over a longer window than timings: one late frame (a hiccup elsewhere on
 #: the machine) must not cost a rung, a steady loss of a few percent must
 _DROP_EMA = 0.05
+#: the part of a model run that does not shrink with the working size (resizing the frame, the
+#: refiner and post chain, float conversions), as what the model costs at this share of the
+#: frame's long side: the run times measured at 640x480 and 960x540 fit a fixed part plus the
+#: square law with the fixed part worth the model at 100-130 px (docs/live-cpu.md). The square
+#: law alone promised the small rungs savings they do not have: a step down measured slow again
+#: and stepped down again, to the bottom of the ladder in a second (the 960x540 "collapse")
+_FIXED_SHARE = 0.14
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ class AdaptiveResolution:
     """
 
     def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True,
-                 delay: int = 0) -> None:
+                 delay: int = 0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.rungs = rungs
         self.budget_s = budget_s
         self.delay = delay
@@ -127,9 +135,13 @@ class AdaptiveResolution:
         self.index = 0
         self.changes = 0
         self._ema: float | None = None
+        #: what the last rung's timings predict for a run here (s per frame), None at the start
+        self._expected: float | None = None
+        self._first: float | None = None  # the first run timed at the start
         self._drops = 0.0
         self._seen = 0
-        self._changed_at = time.perf_counter()
+        self._clock = clock
+        self._changed_at = clock()
         self._too_slow_at: dict[int, float] = {}
 
     @property
@@ -146,13 +158,22 @@ class AdaptiveResolution:
         self._seen += 1
         if self._seen <= _SETTLE_FRAMES:
             return False
-        if self._ema is None:
-            self._ema = seconds
+        if self._ema is None and self._expected is None:
+            # the start: nothing predicts this rung, so the first decision waits for a second
+            # timed run and takes the faster of the two (one stall must not pick the rung)
+            if self._first is None:
+                self._first = seconds
+                return False
+            self._ema = min(self._first, seconds)
         else:
-            self._ema += _EMA * (min(seconds, _OUTLIER * self._ema) - self._ema)
+            # after a move, what the rung left predicted for this one is the average so far: a
+            # stall in the first run timed here moves it as little as one later would, instead
+            # of deciding the next jump alone (a step to the bottom of the ladder)
+            average = self._expected if self._ema is None else self._ema
+            self._ema = average + _EMA * (min(seconds, _OUTLIER * average) - average)
         lost = dropped / (dropped + self.rung.every)
         self._drops += _DROP_EMA * (lost - self._drops)
-        now = time.perf_counter()
+        now = self._clock()
         share = self._ema / self.budget_s
         call = share * self.rung.every  # one model run, in frame intervals
         slow = share > _SLOW or call > self._late(self.index) or self._drops > _DROPPING
@@ -179,10 +200,15 @@ class AdaptiveResolution:
         return late_limit(self.delay, self.rungs[index].every)
 
     def _size_cost(self, index: int) -> float:
-        """One model run at rung ``index`` relative to one at the current rung (square law)."""
-        return (self.rungs[index].internal / self.rung.internal) ** 2
+        """One model run at rung ``index`` relative to one at the current rung: a fixed part
+        (:data:`_FIXED_SHARE`) plus the square law."""
+        fixed = (_FIXED_SHARE * self.rungs[0].input_long) ** 2
+        return (fixed + self.rungs[index].internal ** 2) / (fixed + self.rung.internal ** 2)
 
     def _move(self, index: int, now: float) -> bool:
+        if self._ema is not None:
+            self._expected = (self._ema * self._size_cost(index) * self.rung.every
+                              / self.rungs[index].every)
         self.index = index
         self.changes += 1
         self._ema = None
