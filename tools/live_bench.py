@@ -1,16 +1,26 @@
 """Live-path speed and quality, each lever side by side, against exact ground truth.
 
-Renders a clip whose alpha is known exactly (the evaluation material: the sample person moving
-while the camera pans a photo behind her, with sensor noise), writes it as a near-lossless H.264
-file, and plays it through the live path in real time (what ``rtmatte CLIP --realtime`` does),
-once per configuration, the configurations interleaved round by round. Every delivered frame's
-alpha is scored against the exact alpha of the frame it was made from: MAD ×1e3 and dtSSD ×1e2
-(between consecutive delivered frames, against the true change over the same frames). Beside
-them: frames delivered per second, p95 latency (capture → handed to the outputs), and the same
-model run offline on every decoded frame at ratio 0.5, the reference the goal is stated against.
+Renders a clip whose alpha is known exactly (the evaluation material; by default a webcam
+framing: the sample person filling most of the frame's height, swaying, while the camera pans a
+photo behind her, with sensor noise), writes it as a near-lossless H.264 file, and plays it
+through the live path in real time (what ``rtmatte CLIP --realtime`` does), once per
+configuration, the configurations interleaved round by round. Every delivered frame's alpha is
+scored against the exact alpha of the frame it was made from: MAD ×1e3 and dtSSD ×1e2 (between
+consecutive delivered frames, against the true change over the same frames). Beside them:
+frames delivered per second, p95 latency (capture → handed to the outputs), the process's CPU
+use while frames flow (100 % = one core), the share of the frame the model was given (the person
+crop; 1.0 = the whole frame), and the same model run offline on every decoded frame at the ratio
+the goal is stated against (0.375 for 1280x720 and up, RVM's advice for 720p; 0.5 below).
 
-    python tools/live_bench.py                                   # 640x480 and 960x540
+    python tools/live_bench.py                                   # 640x480, 960x540, 1280x720
     python tools/live_bench.py --sizes 960x540 --configs default,hold --rounds 3
+    python tools/live_bench.py --backend onnx --sizes 1280x720 --rounds 3
+
+``--rungs`` measures the ladder's trade instead, frame by frame without real time: each
+(internal size / cadence) rung alone, the matte carried between model frames as live, so rungs
+can be ranked by both scores (docs/live-cpu.md):
+
+    python tools/live_bench.py --sizes 960x540 --rungs 480/1,384/1,480/2,320/1,320/2
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import numpy as np
 
 from rtmatte import api
 from rtmatte.argtypes import frame_size
-from rtmatte.evaluation.material import ClipSpec, render_clip
+from rtmatte.evaluation.material import WEBCAM_CLIP, ClipSpec, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
 from rtmatte.matting.adaptive import LivePacer
@@ -43,7 +53,13 @@ CLIP = ClipSpec("live-walk", "rocket",
                 ((0.0, -0.15, 0.0, 1.0), (0.5, 0.15, 0.02, 1.05), (1.0, -0.05, 0.0, 1.0)),
                 scene=((0.0, -0.1, 0.0, 1.1), (1.0, 0.1, 0.02, 1.15)), shake_px=1.5,
                 about="moving person, moving background: what a live call looks like")
-REFERENCE_RATIO = 0.5
+CLIPS = {"webcam": WEBCAM_CLIP, "walk": CLIP}
+
+
+def reference_ratio(size: tuple[int, int]) -> float:
+    """The offline ratio the live goal is stated against: RVM's advice for 720p from 1280 px
+    up, 0.5 below (issue 21)."""
+    return 0.375 if max(size) >= 1280 else 0.5
 
 
 class _Before(LivePacer):
@@ -80,17 +96,28 @@ CONFIGS = {
 
 
 class _Recorder:
-    """A sink keeping every delivered alpha with the index of the frame it belongs to."""
+    """A sink keeping every delivered alpha with the index of the frame it belongs to, the
+    pacer's crop share at each, and the process's CPU time from the first frame to the end."""
 
     def __init__(self) -> None:
         self.alphas: list[tuple[int, np.ndarray]] = []
+        self.shares: list[float] = []
+        self.pacer: LivePacer | None = None
+        self._first: tuple[float, float] | None = None
+        self.cpu_percent = 0.0
 
     def write(self, picture: np.ndarray, frame: Frame, matte: Matte | None) -> None:
+        if self._first is None:
+            self._first = (time.perf_counter(), time.process_time())
         if matte is not None:
             self.alphas.append((frame.index, matte.alpha.copy()))
+        if self.pacer is not None:
+            self.shares.append(crop_share(self.pacer))
 
     def close(self) -> None:
-        return None
+        if self._first is not None:
+            wall = time.perf_counter() - self._first[0]
+            self.cpu_percent = 100.0 * (time.process_time() - self._first[1]) / max(wall, 1e-9)
 
     def abort(self) -> None:
         return None
@@ -118,12 +145,18 @@ def score(pairs: list[tuple[int, np.ndarray]], truth: list[np.ndarray]) -> dict[
     return {"mad": round(summary["mad"], 2), "dtssd": round(summary.get("dtssd", 0.0), 2)}
 
 
-def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray]) -> list[dict]:
-    """The reference: the model at ratio 0.5 on every frame, in order, all cores; and the same
+def crop_share(pacer: LivePacer) -> float:
+    """The share of the frame the model is given now (1.0: the whole frame)."""
+    return 1.0
+
+
+def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray],
+            ratio: float) -> list[dict]:
+    """The reference: the model at ``ratio`` on every frame, in order, all cores; and the same
     alpha held on every other frame."""
     from rtmatte.post import build_post
 
-    matter = api.open_matter(dataclasses.replace(settings, downsample_ratio=REFERENCE_RATIO))
+    matter = api.open_matter(dataclasses.replace(settings, downsample_ratio=ratio))
     post = build_post(settings.post)
     post(frames[0], matter(frames[0]))  # the engine's first run plans or compiles
     matter.reset()
@@ -132,9 +165,9 @@ def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray
     alphas = [post(rgb, matter(rgb)).alpha for rgb in frames]
     fps = len(frames) / (time.perf_counter() - began)
     held = [alphas[i - i % 2] for i in range(len(alphas))]
-    rows = [{"config": f"offline r{REFERENCE_RATIO} every frame", "fps_out": round(fps, 1),
+    rows = [{"config": f"offline r{ratio} every frame", "fps_out": round(fps, 1),
              **score(list(enumerate(alphas)), truth)},
-            {"config": f"offline r{REFERENCE_RATIO} 2nd held", "fps_out": None,
+            {"config": f"offline r{ratio} 2nd held", "fps_out": None,
              **score(list(enumerate(held)), truth)}]
     return rows
 
@@ -149,6 +182,7 @@ def play(clip: Path, settings: Settings, name: str, bg: str) -> dict:
                        sinks=[recorder]) as live:
         if change is not None:
             live.pacer = change(live.pacer)
+        recorder.pacer = live.pacer
         result = live.run()
         rung = live.pacer.controller.rung if live.pacer.controller else None
     return {"config": name, "fps_out": round(result.fps, 1), "frames_in": result.frames_in,
@@ -156,14 +190,17 @@ def play(clip: Path, settings: Settings, name: str, bg: str) -> dict:
             "rung_end": f"{rung.internal}px/{rung.every}" if rung else "",
             "changes": result.ratio_changes, "matte_ms": result.stages["matte"]["ms_per_item"],
             "composite_ms": result.stages["composite"]["ms_per_item"],
-            "backend": result.backend, "pairs": recorder.alphas}
+            "backend": result.backend, "cpu_percent": round(recorder.cpu_percent),
+            "crop_share": round(float(np.mean(recorder.shares or [1.0])), 3),
+            "pairs": recorder.alphas}
 
 
 def median_row(runs: list[dict], truth: list[np.ndarray]) -> dict:
     """Each figure's median over the rounds (quality scored per round first)."""
     scored = [{**run, **score(run.pop("pairs"), truth)} for run in runs]
     row = dict(scored[-1])
-    for key in ("fps_out", "mad", "dtssd", "matte_ms", "composite_ms", "dropped"):
+    for key in ("fps_out", "mad", "dtssd", "matte_ms", "composite_ms", "dropped",
+                "cpu_percent", "crop_share", "load"):
         row[key] = round(float(np.median([r[key] for r in scored])), 2)
     row["p95_ms"] = round(float(np.median([r["latency_ms"]["p95"] for r in scored])), 1)
     row["rungs_end"] = ",".join(r["rung_end"] for r in scored)
@@ -172,62 +209,110 @@ def median_row(runs: list[dict], truth: list[np.ndarray]) -> dict:
     return row
 
 
+def rung_table(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray],
+               specs: list[tuple[int, int]]) -> list[dict]:
+    """Each rung alone, frame by frame: the live pacer held at one (internal px, cadence), the
+    matte carried between model frames as live, scored against the exact alpha."""
+    from rtmatte.post import build_post
+
+    pacer = LivePacer(api.open_matter(settings), build_post(settings.post), 1 / 30, adapt=False)
+    long_side = max(frames[0].shape[:2])
+    rows = []
+    for internal, every in specs:
+        pacer.start(frames[0].shape)
+        assert pacer.controller is not None
+        input_long = min(long_side, 2 * internal)
+        pacer.controller.rungs = [Rung(internal, input_long, internal / input_long, every)]
+        pacer.prepare(frames[0].shape[1], frames[0].shape[0], runs=1)
+        began = time.perf_counter()
+        pairs = [(index, pacer(rgb).alpha) for index, rgb in enumerate(frames)]
+        rows.append({"config": f"{internal}/{every}", "fps_out": None,
+                     "ms_per_frame": round(1e3 * (time.perf_counter() - began) / len(frames), 1),
+                     **score(pairs, truth)})
+    return rows
+
+
+def _print_table(label: str, rows: list[dict]) -> None:
+    reference = rows[0]
+    print(f"\n{label}  (MAD ×1e3, dtSSD ×1e2; ratios against {reference['config']})")
+    print(f"{'config':28}{'fps':>6}{'p95 ms':>8}{'MAD':>7}{'dtSSD':>7}{'MAD x':>7}"
+          f"{'dtSSD x':>8}{'matte ms':>9}{'comp ms':>8}{'CPU %':>6}{'crop':>6}{'load':>6}"
+          "  per round: rung at end, MAD/p95")
+    for row in rows:
+        p95 = f"{row['p95_ms']:.0f}" if "p95_ms" in row else "-"
+        fps = "-" if row["fps_out"] is None else f"{row['fps_out']:.1f}"
+        cpu = f"{row['cpu_percent']:.0f}" if "cpu_percent" in row else "-"
+        crop = f"{row['crop_share']:.2f}" if "crop_share" in row else "-"
+        load = f"{row['load']:.1f}" if "load" in row else "-"
+        matte = row.get("matte_ms", row.get("ms_per_frame", 0.0))
+        print(f"{row['config']:28}{fps:>6}{p95:>8}{row['mad']:>7.2f}{row['dtssd']:>7.2f}"
+              f"{row['mad'] / reference['mad']:>7.2f}{row['dtssd'] / reference['dtssd']:>8.2f}"
+              f"{matte:>9.1f}{row.get('composite_ms', 0.0):>8.1f}{cpu:>6}{crop:>6}{load:>6}  "
+              f"{row.get('rounds', '')}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="640x480,960x540")
+    parser.add_argument("--sizes", default="640x480,960x540,1280x720")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
+    parser.add_argument("--clip", choices=CLIPS, default="webcam",
+                        help="webcam: a person filling most of the frame, swaying (default); "
+                             "walk: the earlier clip, a person walking across")
+    parser.add_argument("--backend", help="the engine (default: the settings', usually auto)")
+    parser.add_argument("--rungs", help="instead of live runs: these rungs frame by frame, "
+                        "internal px / model on every Nth frame, comma-separated")
     parser.add_argument("--bg", default="blur")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     if unknown := [n for n in names if n not in CONFIGS]:
         parser.error(f"unknown configs {unknown}")
+    specs = [tuple(int(part) for part in spec.split("/")) for spec in args.rungs.split(",")] \
+        if args.rungs else []
     sizes = [frame_size(s) for s in args.sizes.split(",")]
     settings = load_settings()
+    if args.backend:
+        settings = dataclasses.replace(settings, backend=args.backend).validate()
+    clip = CLIPS[args.clip]
     layer = load_person_layer()
     count = round(args.seconds * args.fps)
     print(f"# {sys.platform}, {os.cpu_count()} logical CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at start; clip {CLIP.name}, {args.seconds:g} s at "
-          f"{args.fps} fps, --bg {args.bg}, {args.rounds} rounds interleaved", flush=True)
+          f"{os.getloadavg()[0]:.1f} at start; clip {clip.name}, {args.seconds:g} s at "
+          f"{args.fps} fps, --bg {args.bg}, backend {settings.backend}, "
+          + (f"rungs {args.rungs}" if specs else f"{args.rounds} rounds interleaved"),
+          flush=True)
     tables = {}
     with tempfile.TemporaryDirectory(prefix="rtmatte-live-bench-") as tmp:
         clips = {}
         for size in sizes:
-            rendered = list(render_clip(CLIP, layer, count, size))
+            rendered = list(render_clip(clip, layer, count, size))
             path = Path(tmp) / f"{size[0]}x{size[1]}.mp4"
             decoded = write_clip(path, [f.rgb for f in rendered], args.fps)
             truth = [f.alpha for f in rendered]
             clips[size] = (path, decoded, truth)
         runs: dict[tuple, list[dict]] = {}
-        for round_ in range(args.rounds):
+        for round_ in range(0 if specs else args.rounds):
             for size in sizes:
                 for name in names:
                     run = play(clips[size][0], settings, name, args.bg)
                     run["load"] = round(os.getloadavg()[0], 1)
                     runs.setdefault((size, name), []).append(run)
                     print(f"  round {round_ + 1} {size[0]}x{size[1]} {name}: {run['fps_out']} fps,"
-                          f" load {run['load']}", flush=True)
+                          f" {run['rung_end']}, CPU {run['cpu_percent']} %, load {run['load']}",
+                          flush=True)
         for size in sizes:
             _, decoded, truth = clips[size]
-            rows = offline(settings, decoded, truth)
-            rows += [median_row(runs[(size, name)], truth) for name in names]
+            rows = offline(settings, decoded, truth, reference_ratio(size))
+            if specs:
+                rows += rung_table(settings, decoded, truth, specs)
+            else:
+                rows += [median_row(runs[(size, name)], truth) for name in names]
             tables[f"{size[0]}x{size[1]}"] = rows
-    for label, rows in tables.items():
-        reference = rows[0]
-        print(f"\n{label}  (MAD ×1e3, dtSSD ×1e2; ratios against {reference['config']})")
-        print(f"{'config':28}{'fps':>6}{'p95 ms':>8}{'MAD':>7}{'dtSSD':>7}{'MAD x':>7}"
-              f"{'dtSSD x':>8}{'matte ms':>9}{'comp ms':>8}  per round: rung at end, MAD/p95")
-        for row in rows:
-            p95 = f"{row['p95_ms']:.0f}" if "p95_ms" in row else "-"
-            fps = "-" if row["fps_out"] is None else f"{row['fps_out']:.1f}"
-            print(f"{row['config']:28}{fps:>6}{p95:>8}{row['mad']:>7.2f}{row['dtssd']:>7.2f}"
-                  f"{row['mad'] / reference['mad']:>7.2f}{row['dtssd'] / reference['dtssd']:>8.2f}"
-                  f"{row.get('matte_ms', 0.0):>9.1f}{row.get('composite_ms', 0.0):>8.1f}  "
-                  f"{row.get('rounds', '')}")
+            _print_table(f"{size[0]}x{size[1]}", rows)
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     if args.json:
         args.json.write_text(json.dumps(tables, indent=2, default=str) + "\n")

@@ -182,6 +182,17 @@ EDGE_CLIPS: dict[str, ClipSpec] = {spec.name: spec for spec in (
 
 CI_CLIPS = ("coffee-pan", "rocket-video")
 
+#: what a webcam in a call sees (the live bench's clip, at 1280x720 and every smaller size): the
+#: person fills most of the frame's height and about half its width, sways from side to side and
+#: leans in, while the camera pans and zooms a photo behind her; sensor noise on every frame and a
+#: little hand-held shake. Not in the matte tables above, which it would change.
+WEBCAM_CLIP = ClipSpec(
+    "webcam-sway", "rocket",
+    ((0.0, -0.02, 0.0, 1.0), (0.2, -0.12, 0.0, 1.0), (0.45, 0.1, 0.01, 1.04),
+     (0.7, -0.1, 0.0, 1.0), (0.9, 0.08, 0.01, 1.03), (1.0, 0.05, 0.0, 1.02)),
+    scene=((0.0, -0.1, 0.0, 1.1), (0.5, 0.08, 0.02, 1.15), (1.0, -0.04, 0.0, 1.12)),
+    shake_px=1.5, about="a webcam framing: a person swaying before a moving background")
+
 
 @dataclass
 class ClipFrame:
