@@ -179,9 +179,11 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vcam", action="store_true",
                        help="send the result to a virtual camera (Zoom, Teams, Meet, OBS)")
     group.add_argument("--vcam-device", metavar="DEV",
-                       help="virtual camera device, e.g. /dev/video10 (default: the first free)")
+                       help="virtual camera device, e.g. /dev/video10 (default: the first free;"
+                            " with --vcam-backend pipewire: the camera node's name, rtmatte)")
     group.add_argument("--vcam-backend", metavar="NAME",
-                       help="pyvirtualcam backend: v4l2loopback, obs or unitycapture")
+                       help="auto (default), pipewire (Linux, no kernel module), v4l2loopback, "
+                            "obs or unitycapture; `rtmatte doctor` says which auto picks")
     group.add_argument("--on-demand", action="store_true",
                        help="Linux: run the model only while an app reads the virtual camera")
     group.add_argument("--preview", action="store_true",

@@ -176,21 +176,25 @@ def check_virtual_camera() -> list[Check]:
     import pyvirtualcam
 
     from rtmatte.matting.backends.calibrate import package_version
-    from rtmatte.sinks.vcam import setup_hint
+    from rtmatte.sinks.vcam import PIPEWIRE, choose_backend, setup_hint
 
     version = package_version("pyvirtualcam")
 
     backends = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none"
     found = [Check("virtual camera", None, f"pyvirtualcam {version}, backends: {backends}")]
-    if sys.platform.startswith("linux"):
-        loops = [(dev, label) for dev, label in _v4l_devices() if _is_loopback(label)]
-        if loops:
-            found += [Check("virtual camera", True, f"{dev} ({label}): --vcam-device {dev}")
-                      for dev, label in loops]
-        else:
-            found.append(Check("virtual camera", False, f"no v4l2loopback device; {setup_hint()}"))
-    else:
-        found.append(Check("virtual camera", None, f"if --vcam fails: {setup_hint()}"))
+    if not sys.platform.startswith("linux"):
+        return [*found, Check("virtual camera", None, f"if --vcam fails: {setup_hint()}")]
+    loops = [(dev, label) for dev, label in _v4l_devices() if _is_loopback(label)]
+    found += [Check("virtual camera", True, f"{dev} ({label}): --vcam-device {dev}")
+              for dev, label in loops]
+    backend, reason = choose_backend(None, None, loops)
+    if backend == PIPEWIRE:
+        found.append(Check("virtual camera", True, "PipeWire camera: apps that read PipeWire "
+                                                   "cameras (OBS 30+, browsers through the "
+                                                   "camera portal) can pick 'rtmatte'"))
+    elif not loops:
+        found.append(Check("virtual camera", False, f"no v4l2loopback device; {setup_hint()}"))
+    found.append(Check("virtual camera", None, f"--vcam uses {backend}: {reason}"))
     return found
 
 

@@ -1,4 +1,9 @@
-"""The virtual camera output (pyvirtualcam): what Zoom, Teams, Meet or OBS see as a webcam."""
+"""The virtual camera output: what Zoom, Teams, Meet or OBS see as a webcam.
+
+pyvirtualcam drives v4l2loopback (Linux), OBS's virtual camera (Windows, macOS) and Unity
+Capture; :mod:`rtmatte.sinks.pipewire` adds a PipeWire camera node on Linux, which needs no
+kernel module. :func:`choose_backend` says which one ``--vcam`` uses, and why.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import pyvirtualcam
 
 from rtmatte.errors import VirtualCameraError
 from rtmatte.handover import Mailbox
+from rtmatte.sinks import pipewire
 from rtmatte.types import Frame, Matte
 
 LINUX_SETUP = (
@@ -23,13 +29,17 @@ LINUX_SETUP = (
     'card_label="rtmatte"` (package v4l2loopback-dkms); to have it after every boot, put '
     "`v4l2loopback` in /etc/modules-load.d/v4l2loopback.conf and `options v4l2loopback "
     'devices=1 exclusive_caps=1 card_label="rtmatte"` in /etc/modprobe.d/v4l2loopback.conf '
-    "(see docs/live-setup.md)"
+    "(see docs/live-setup.md); or, with no kernel module, start PipeWire "
+    "(`systemctl --user start pipewire wireplumber`), which --vcam then uses by itself"
 )
 OTHER_SETUP = (
     "install OBS Studio (obsproject.com) and click Start Virtual Camera once, then close OBS "
     "(see docs/live-setup.md)"
 )
 _READER_POLL_S = 1.0
+_SYS_V4L = Path("/sys/class/video4linux")
+#: what --vcam-backend takes besides pyvirtualcam's own backend names
+AUTO, PIPEWIRE = "auto", "pipewire"
 
 
 def setup_hint() -> str:
@@ -37,22 +47,76 @@ def setup_hint() -> str:
     return LINUX_SETUP if sys.platform.startswith("linux") else OTHER_SETUP
 
 
+def loopback_devices() -> list[tuple[str, str]]:
+    """(device, label) of each v4l2loopback node (Linux), from sysfs without opening any."""
+    found = []
+    for name_file in sorted(_SYS_V4L.glob("video*/name"), key=lambda p: int(p.parent.name[5:])):
+        try:
+            label = name_file.read_text().strip()
+        except OSError:
+            continue
+        lowered = label.lower()
+        if any(word in lowered for word in ("loopback", "rtmatte", "dummy", "obs virtual")):
+            found.append((f"/dev/{name_file.parent.name}", label))
+    return found
+
+
+def backend_names() -> list[str]:
+    """What ``--vcam-backend`` accepts here."""
+    names = [AUTO, *sorted(pyvirtualcam.camera.BACKENDS)]
+    return [*names, PIPEWIRE] if sys.platform.startswith("linux") else names
+
+
+def choose_backend(backend: str | None, device: str | None,
+                   loops: list[tuple[str, str]] | None = None) -> tuple[str | None, str]:
+    """The backend ``--vcam`` opens and why: an explicit choice as given; on Linux, otherwise,
+    v4l2loopback when ``--vcam-device`` or a loopback device exists (it is what apps have
+    always read), else PipeWire when its daemon answers (no kernel module needed), else
+    v4l2loopback, whose failure says how to set either up. Elsewhere pyvirtualcam picks."""
+    if backend not in (None, AUTO):
+        return backend, "asked for with --vcam-backend"
+    if not sys.platform.startswith("linux"):
+        return None, "pyvirtualcam's first available (OBS Virtual Camera, else Unity Capture)"
+    if device:
+        return "v4l2loopback", f"--vcam-device {device} names a v4l2loopback device"
+    loops = loopback_devices() if loops is None else loops
+    if loops:
+        return "v4l2loopback", f"a v4l2loopback device exists ({loops[0][0]}, {loops[0][1]})"
+    where = pipewire.daemon_socket()
+    if where:
+        return PIPEWIRE, (f"no v4l2loopback device, and a PipeWire daemon answers at {where}: "
+                          f"a camera node named {pipewire.NODE_NAME!r}")
+    return "v4l2loopback", "no v4l2loopback device, and no PipeWire daemon answers"
+
+
 def hand_over_format(width: int, height: int, backend: str | None) -> str:
-    """The pixel format to give pyvirtualcam: I420 for v4l2loopback, else RGB.
+    """The pixel format to hand over: I420 for v4l2loopback (and PipeWire where the sizes
+    allow, :func:`rtmatte.sinks.pipewire.pick_format`), else RGB.
 
     v4l2loopback devices carry I420, and pyvirtualcam converts RGB to it with a scalar
     per-pixel loop in its native code; OpenCV's conversion (the same BT.601 limited-range
     formula) takes 0.2 ms at 640x480 on this project's 2-core CI machine. I420 needs even sizes.
     """
+    if backend == PIPEWIRE:
+        return pipewire.pick_format(width, height)
     linux_loopback = sys.platform.startswith("linux") and backend in (None, "v4l2loopback")
     return "I420" if linux_loopback and width % 2 == 0 and height % 2 == 0 else "RGB"
 
 
 def open_camera(width: int, height: int, fps: float, device: str | None = None,
                 backend: str | None = None, fmt: str = "RGB") -> Any:
-    """A ``pyvirtualcam.Camera``, or a VirtualCameraError that says how to get one."""
+    """A ``pyvirtualcam.Camera`` (or a :class:`~rtmatte.sinks.pipewire.PipeWireCamera`, whose
+    ``device`` is the node's name), or a VirtualCameraError that says how to get one."""
+    if backend == PIPEWIRE and sys.platform.startswith("linux"):
+        try:
+            return pipewire.PipeWireCamera(width, height, fps, fmt,
+                                           name=device or pipewire.NODE_NAME)
+        except VirtualCameraError as exc:
+            raise VirtualCameraError(f"--vcam-backend pipewire: {exc}; start it with "
+                                     "`systemctl --user start pipewire wireplumber`, or see "
+                                     "docs/live-setup.md") from exc
     if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
-        known = ", ".join(sorted(pyvirtualcam.camera.BACKENDS)) or "none on this system"
+        known = ", ".join(backend_names()[1:]) or "none on this system"
         raise VirtualCameraError(f"--vcam-backend {backend}: unknown here (known: {known})")
     try:
         return pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat[fmt],
@@ -110,11 +174,13 @@ class VirtualCameraSink:
                  opener: Callable[..., Any] = open_camera) -> None:
         self.size = (width, height)
         self.fps = fps
+        backend, self.reason = choose_backend(backend, device)
         self.format = hand_over_format(width, height, backend)
         self._camera = opener(width, height, fps, device=device, backend=backend, fmt=self.format)
         self.device = str(self._camera.device)
         self.backend = str(self._camera.backend)
-        self.on_demand = on_demand and Path(self.device).exists()
+        self._counted = hasattr(self._camera, "readers")  # it knows its viewers itself
+        self.on_demand = on_demand and (self._counted or Path(self.device).exists())
         self._pictures: Mailbox[np.ndarray] = Mailbox()
         self._last = self._convert(np.zeros((height, width, 3), dtype=np.uint8))
         self._watched = threading.Event()
@@ -140,7 +206,12 @@ class VirtualCameraSink:
     def _convert(self, picture: np.ndarray) -> np.ndarray:
         if self.format == "I420":
             return cv2.cvtColor(picture, cv2.COLOR_RGB2YUV_I420)
+        if self.format == "BGRx":
+            return cv2.cvtColor(picture, cv2.COLOR_RGB2BGRA)
         return picture
+
+    def _readers(self) -> int:
+        return self._camera.readers() if self._counted else device_readers(self.device)
 
     def _run(self) -> None:
         interval = 1.0 / self.fps
@@ -156,8 +227,9 @@ class VirtualCameraSink:
             self.sent += 1
             now = time.perf_counter()
             if self.on_demand and now >= next_poll:
-                next_poll = now + _READER_POLL_S
-                if device_readers(self.device):
+                # a node's state is one library call; /proc is a walk, so once a second
+                next_poll = now + (interval if self._counted else _READER_POLL_S)
+                if self._readers():
                     self._watched.set()
                 else:
                     self._watched.clear()
