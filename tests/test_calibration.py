@@ -12,13 +12,16 @@ import json
 import time
 
 import numpy as np
+import onnx as onnx_format
 import pytest
 
+from rtmatte import api
 from rtmatte.diagnostics import doctor
 from rtmatte.matting.backends import Request, cpu_contenders, create_backend
 from rtmatte.matting.backends import calibrate as cal
 from rtmatte.matting.backends.onnx import OnnxBackend
 from rtmatte.samples import clip_frame
+from rtmatte.settings import Settings
 
 #: far above the frame-to-frame noise of a loaded 2-core machine, so the tests cannot flake
 SLOWER_S = 0.1
@@ -173,7 +176,8 @@ def test_auto_runs_the_calibrated_choice_within_tolerance(model_file):
         assert calibration is None and backend.name.startswith("onnxruntime")
         return
     assert calibration is not None and calibration.from_cache
-    assert [r.name for r in calibration.results] == [entry.name for entry in entries]
+    assert [r.name for r in calibration.results] == [
+        contender.name for contender in cal.contenders_for(request, entries)]
     chosen = calibration.result(calibration.chosen)
     assert backend.name == chosen.engine and chosen.valid
     reference = OnnxBackend(model_file, cpu_threads=1)
@@ -215,3 +219,33 @@ def test_the_file_bench_says_what_auto_chose_and_why(model_file, small, tmp_path
         return
     assert report["cpu_engine_choice"].startswith(f"{calibration.chosen}: ")
     assert report["backend"] == calibration.result(calibration.chosen).engine
+
+
+def _fixed_size_graph(model_file, folder, width: int = 320, height: int = 240):
+    """The released model with its frame input pinned to one size, as an export for one engine
+    would be: a real graph whose frame size :func:`fixed_frame_size` reads."""
+    graph = onnx_format.load(str(model_file))
+    src = next(tensor for tensor in graph.graph.input if tensor.name == "src")
+    for dim, value in zip(src.type.tensor_type.shape.dim, (1, 3, height, width), strict=True):
+        dim.ClearField("dim_param")
+        dim.dim_value = value
+    path = folder / f"rvm_{width}x{height}.onnx"
+    onnx_format.save(graph, str(path))
+    return path
+
+
+def test_the_note_about_a_fixed_size_graph_goes_to_notify_not_stderr(model_file, tmp_path,
+                                                                     capfd):
+    """Library code prints nothing: why --backend auto did not measure reaches the caller's
+    notify, through create_backend and through the engine (the API's open_matter)."""
+    fixed = _fixed_size_graph(model_file, tmp_path)
+    heard: list[str] = []
+    backend = cal.create_calibrated(Request(fixed, "cpu", notify=heard.append), cpu_contenders())
+    assert backend.name.startswith("onnxruntime")
+    create_backend(fixed, device="cpu", cpu_threads=1, notify=heard.append)
+    api.open_matter(Settings(model_path=fixed, device="cpu"), notify=heard.append)
+    notes = [note for note in heard if "fixed to 320x240" in note and "ONNX Runtime" in note]
+    # --backend auto asks the calibration only where there is a choice to make
+    assert len(notes) == (3 if len(cpu_contenders()) > 1 else 1), heard
+    printed = capfd.readouterr()
+    assert printed.out == "" and printed.err == "", printed

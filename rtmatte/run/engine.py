@@ -18,8 +18,9 @@ from rtmatte.compose.background_switch import BackgroundSwitch
 from rtmatte.compose.backgrounds import Background
 from rtmatte.compose.compositor import Compositor
 from rtmatte.matting.adaptive import LivePacer
-from rtmatte.matting.backends import create_backend
+from rtmatte.matting.backends import Backend, create_backend
 from rtmatte.matting.matter import Matter
+from rtmatte.matting.mirror import MirrorMatter
 from rtmatte.matting.models.quantize import ensure_quantized
 from rtmatte.matting.open import live_cpu_threads, model_path
 from rtmatte.post import PostChain, build_post
@@ -36,9 +37,13 @@ def open_matter(settings: Settings, notify: Notify | None = None, cpu_threads: i
         if settings.live.int8:
             path = ensure_quantized(path, notify=notify)
         cpu_threads = cpu_threads or live_cpu_threads()
-    backend = create_backend(path, settings.backend, settings.device, cpu_threads=cpu_threads,
-                             precision=settings.precision)
-    return Matter(backend, downsample_ratio=settings.downsample_ratio)
+    def backend() -> Backend:
+        return create_backend(path, settings.backend, settings.device, cpu_threads=cpu_threads,
+                              precision=settings.precision, notify=notify)
+
+    if settings.mirror:  # the mirrored frames' state runs on a backend of its own
+        return MirrorMatter(backend(), backend(), downsample_ratio=settings.downsample_ratio)
+    return Matter(backend(), downsample_ratio=settings.downsample_ratio)
 
 
 class Engine:

@@ -34,13 +34,15 @@ from rtmatte.matting.backends.registry import (
     check_choice,
     register_backend,
 )
+from rtmatte.types import Notify
 
 __all__ = ["BACKENDS", "DEVICES", "GPU_PRECISIONS", "PRECISIONS", "REGISTRY", "Backend",
            "BackendEntry", "Request", "backend_names", "check_choice", "cpu_contenders",
            "create_backend", "create_fastest", "fastest_present", "register_backend"]
 
 def create_backend(model_path: Path, backend: str = "auto", device: str = "auto",
-                   cpu_threads: int | None = None, precision: str = "auto") -> Backend:
+                   cpu_threads: int | None = None, precision: str = "auto",
+                   notify: Notify | None = None) -> Backend:
     """Build the asked-for backend; ``auto`` takes the fastest present (:func:`fastest_present`).
 
     ``cpu_threads`` sizes the CPU engines' thread pools. ``precision`` is what PyTorch runs in
@@ -48,6 +50,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
     float32 on ``fp32``; ONNX Runtime's CPU and CUDA providers run a graph in the precision it
     was exported in (``rtmatte models export --fp16`` makes one). ``auto`` on a CPU measures
     the engines present there against each other once per machine (:mod:`.calibrate`).
+    ``notify`` hears the one-line notes a choice may need to pass on.
     """
     check_choice("backend", backend, BACKENDS)
     check_choice("device", device, DEVICES)
@@ -55,7 +58,7 @@ def create_backend(model_path: Path, backend: str = "auto", device: str = "auto"
     if precision == "fp16" and device == "cpu":
         raise SettingsError("--precision fp16 runs on an NVIDIA GPU; on a CPU rtmatte runs "
                             "float32 (drop --precision or --device cpu)")
-    request = Request(Path(model_path), device, precision, cpu_threads)
+    request = Request(Path(model_path), device, precision, cpu_threads, notify)
     if backend == "auto":
         return create_fastest(request)
     entry = REGISTRY[backend]

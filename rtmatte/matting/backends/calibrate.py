@@ -9,6 +9,8 @@ and the fastest by median wins, but only if its mattes are within :data:`ALPHA_T
 ONNX Runtime's float32 on the same frames: a fast engine that is wrong is never chosen. The
 first contender in rank order (ONNX Runtime) stays unless another is faster by more than
 :data:`MARGIN`, so that noise does not flip the choice from one measurement to the next.
+A backend may offer devices besides the CPU (OpenVINO: an Intel laptop's GPU and NPU); each is
+one more contender, under the same gate.
 
 The result is cached as JSON in the rtmatte cache (``$RTMATTE_HOME/calibration`` or the user
 cache folder), keyed by everything it depends on: the CPU's model name and the instruction-set
@@ -19,13 +21,13 @@ precision asked for and this recipe. A change to any of them measures again.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
 import platform
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,6 +60,8 @@ ALPHA_TOLERANCE = 2e-3
 MARGIN = 0.95
 #: the contender every other's mattes are compared with: ONNX Runtime, float32
 REFERENCE = "onnx"
+#: what joins a backend's name to another device's in a contender's name, e.g. ``openvino:GPU``
+_ON = ":"
 #: CPU flags that inference engines choose their kernels by (x86 vector and matrix extensions,
 #: Arm's SIMD ones); the rest of the flag list says nothing about their speed
 _ENGINE_FLAGS = re.compile(r"^(avx.*|amx.*|fma.*|f16c|sse4.*|.*vnni.*|.*bf16.*|asimd.*|sve.*|"
@@ -145,24 +149,30 @@ def create_calibrated(request: Request, entries: Sequence[BackendEntry]) -> Back
     if size is not None:
         # the measured case is a 640x480 frame, which a graph fixed to another size cannot run;
         # such graphs are exported for one engine's sake, and ONNX Runtime runs any of them
-        print(f"rtmatte: {Path(request.model_path).name} is fixed to {size[0]}x{size[1]} frames, "
-              f"so --backend auto runs it on ONNX Runtime without measuring the CPU engines",
-              file=sys.stderr)
+        if request.notify is not None:
+            request.notify(f"{Path(request.model_path).name} is fixed to {size[0]}x{size[1]} "
+                           "frames, so --backend auto runs it on ONNX Runtime without measuring "
+                           "the CPU engines")
         return REGISTRY[REFERENCE].create(request)
-    calibration, built = calibrate(_contenders(request, entries), calibration_key(request, entries))
+    contenders = contenders_for(request, entries)
+    calibration, built = calibrate(contenders, calibration_key(request, entries, contenders))
     chosen = built.get(calibration.chosen)
-    return chosen if chosen is not None else REGISTRY[calibration.chosen].create(request)
+    if chosen is not None:
+        return chosen
+    # the key names every contender, so a cached choice is always one of them
+    return next(c for c in contenders if c.name == calibration.chosen).build()
 
 
 def cpu_calibration(request: Request, entries: Sequence[BackendEntry],
                     measure: bool = True, fresh: bool = False) -> Calibration | None:
     """The calibration ``--backend auto`` would use for ``request``: cached, else measured now
     (unless ``measure`` is false: then None). For ``doctor`` and the benches."""
-    key = calibration_key(request, entries)
+    contenders = contenders_for(request, entries)
+    key = calibration_key(request, entries, contenders)
     cached = None if fresh else load_cached(key)
     if cached is not None or not measure:
         return cached
-    return calibrate(_contenders(request, entries), key, fresh=True)[0]
+    return calibrate(contenders, key, fresh=True)[0]
 
 
 def calibrate(contenders: Sequence[Contender], key: Mapping[str, Any], fresh: bool = False
@@ -266,13 +276,17 @@ class _Run:
         return alpha
 
 
-def calibration_key(request: Request, entries: Iterable[BackendEntry]) -> dict[str, Any]:
-    """Everything a calibration for ``request`` among ``entries`` depends on."""
+def calibration_key(request: Request, entries: Iterable[BackendEntry],
+                    contenders: Sequence[Contender] | None = None) -> dict[str, Any]:
+    """Everything a calibration for ``request`` among ``entries`` depends on; ``contenders``:
+    those :func:`contenders_for` made of them, when the caller has them already."""
     entries = list(entries)
     packages = sorted({package for entry in entries for package in entry.needs})
+    if contenders is None:
+        contenders = contenders_for(request, entries)
     return make_key(
         engines={package: package_version(package) for package in packages},
-        contenders=[entry.name for entry in entries],
+        contenders=[contender.name for contender in contenders],
         model_sha256=sha256_of(Path(request.model_path)),
         threads=request.cpu_threads or os.cpu_count() or 1,
         precision=request.precision,
@@ -343,13 +357,23 @@ def save(calibration: Calibration) -> None:
         return
 
 
-def _contenders(request: Request, entries: Sequence[BackendEntry]) -> list[Contender]:
-    return [Contender(entry.name, partial(entry.create, request)) for entry in entries]
+def contenders_for(request: Request, entries: Sequence[BackendEntry]) -> list[Contender]:
+    """Each backend on the CPU, then on each other device its module offers besides the CPU
+    (``other_devices(request)``: OpenVINO's Intel GPU and NPU), named ``backend:DEVICE``."""
+    contenders = []
+    for entry in entries:
+        contenders.append(Contender(entry.name, partial(entry.create, request)))
+        offered = getattr(importlib.import_module(entry.module), "other_devices", None)
+        for device, build in (offered(request) if offered else {}).items():
+            contenders.append(Contender(f"{entry.name}{_ON}{device}", build))
+    return contenders
 
 
 def _library(name: str) -> str:
-    entry = REGISTRY.get(name)
-    return entry.library if entry else name
+    backend, _, device = name.partition(_ON)
+    entry = REGISTRY.get(backend)
+    library = entry.library if entry else backend
+    return f"{library} on {device}" if device else library
 
 
 def _first_line(exc: BaseException) -> str:

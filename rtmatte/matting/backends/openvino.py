@@ -14,6 +14,13 @@ OpenVINO optimises best for fixed shapes, and a compile takes a few tenths of a 
 model is compiled once per frame size and downsample ratio, with the ratio folded in as a
 constant and every input's shape pinned; the last few are kept (the live path moves between a
 handful of working sizes).
+
+On Intel laptops OpenVINO can also run the model on the integrated GPU (``GPU``) and the NPU
+(``NPU``). :func:`other_devices` offers each one present to ``--backend auto``'s calibration,
+which runs it only where it measures faster than the CPU engines with mattes within the same
+tolerance (GPUs run float16 by default). Their compiled models are cached on disk (OpenVINO's
+``CACHE_DIR``), as a GPU compile takes seconds. None of this could be run where rtmatte is
+tested (no Intel GPU or NPU there): docs/engines.md says so.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +40,15 @@ from rtmatte.errors import BackendUnavailable, ModelError, SettingsError
 from rtmatte.matting.backends import Backend, Request
 from rtmatte.matting.backends.coarse_graph import GAIN, OFFSET, ensure_coarse
 from rtmatte.matting.backends.host_refine import apply_maps
+from rtmatte.matting.models.fetch import models_home
 from rtmatte.matting.models.trt_cache import state_shapes
 from rtmatte.matting.rvm.tensors import FGR, INPUTS, PHA, RATIO, SRC, STATE_INPUTS, STATE_OUTPUTS
 
 _SCALE = np.float32(1.0 / 255.0)
 _DEVICE = "CPU"
+#: OpenVINO's other devices that may run the model: an Intel GPU (``GPU``, or ``GPU.0``,
+#: ``GPU.1``... when there are several) and an Intel NPU
+_ACCELERATORS = ("GPU", "NPU")
 #: compiled models kept, one per (frame size, ratio): enough for every size of the live path's
 #: ladder (8), which are all compiled before the first frame so that none is compiled mid-call
 #: (a compile is a 0.4-0.8 s frozen picture); a few MB each
@@ -50,6 +63,17 @@ def create(request: Request) -> Backend:
         raise SettingsError("OpenVINO runs on the CPU, in bfloat16 where the CPU has it or "
                             "float32: drop --precision fp16, or give --precision fp32")
     return OpenVinoBackend(request.model_path, request.cpu_threads, request.precision)
+
+
+def other_devices(request: Request) -> dict[str, Callable[[], Backend]]:
+    """OpenVINO's devices besides the CPU present here (an Intel GPU or NPU), each with how to
+    build the backend on it: the calibration measures them beside the CPU engines."""
+    if importlib.util.find_spec("openvino") is None:
+        return {}
+    devices = import_openvino().Core().available_devices
+    return {device: partial(OpenVinoBackend, request.model_path, None, request.precision,
+                            device=device)
+            for device in devices if device.split(".")[0] in _ACCELERATORS}
 
 
 def import_openvino() -> Any:
@@ -84,12 +108,15 @@ class OpenVinoBackend:
     """RVM on OpenVINO's CPU plugin, the recurrent state carried as numpy arrays."""
 
     def __init__(self, model_path: Path, cpu_threads: int | None = None,
-                 precision: str = "auto", host_refine: bool = True) -> None:
+                 precision: str = "auto", host_refine: bool = True, device: str = _DEVICE
+                 ) -> None:
         """``cpu_threads``: OpenVINO's inference threads (default: its own, one per core).
         ``precision``: ``fp32`` forces float32; ``auto`` (or anything else a CPU takes) keeps
         OpenVINO's default for this CPU, bfloat16 where the CPU has it, else float32.
         ``host_refine`` runs the coarse graph and the guided filter's last step with OpenCV,
-        as the ONNX Runtime backend does on the CPU; a graph of another shape is run whole."""
+        as the ONNX Runtime backend does on the CPU; a graph of another shape is run whole.
+        ``device``: OpenVINO's name of the device to run on (``CPU``, or one from
+        :func:`other_devices`)."""
         if importlib.util.find_spec("openvino") is None:
             raise BackendUnavailable(INSTALL_HINT)
         openvino = import_openvino()
@@ -111,17 +138,20 @@ class OpenVinoBackend:
         self._channels = _state_channels(self._model, model_path)
         self._outputs = [GAIN, OFFSET] if self.host_refine else [FGR, PHA]
         self._outputs += list(STATE_OUTPUTS)
+        self._device = device
         self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
-        if cpu_threads:
+        if cpu_threads and device == _DEVICE:
             self._config["INFERENCE_NUM_THREADS"] = cpu_threads
+        if device != _DEVICE:  # a GPU compile takes seconds: OpenVINO keeps its result on disk
+            self._config["CACHE_DIR"] = str(models_home().parent / "openvino")
         if precision == "fp32":
             self._config["INFERENCE_PRECISION_HINT"] = "f32"
-            #: what OpenVINO runs the network's arithmetic in: ``bf16`` or ``f32`` on CPUs
+            #: what OpenVINO runs the network's arithmetic in: ``bf16`` or ``f32`` on CPUs,
+            #: ``f16`` by default on GPUs
             self.precision = "f32"
         else:
-            hint = self._core.get_property(_DEVICE, "INFERENCE_PRECISION_HINT")
-            self.precision = hint.get_type_name()
-        self.name = f"openvino/{_DEVICE}/{self.precision}"
+            self.precision = _precision_of(self._core, device)
+        self.name = f"openvino/{device}/{self.precision}"
         self.baked_ratio: float | None = None  # takes the ratio per frame
         self._compiled: OrderedDict[tuple[int, int, float], _Compiled] = OrderedDict()
 
@@ -174,7 +204,7 @@ class OpenVinoBackend:
                        **{name: list(shape) for name, shape in zip(STATE_INPUTS, shapes,
                                                                     strict=True)}})
         try:
-            compiled = self._core.compile_model(model, _DEVICE, self._config)
+            compiled = self._core.compile_model(model, self._device, self._config)
         except RuntimeError as exc:
             raise ModelError(f"OpenVINO could not compile the model for {width}x{height} at "
                              f"ratio {ratio:g}: {str(exc).strip().splitlines()[0]}") from exc
@@ -195,6 +225,15 @@ class _Compiled:
     def zero_state(self) -> list[np.ndarray]:
         """Zeros of the full shapes: what RVM's 1x1x1x1 zeros broadcast to on a first frame."""
         return [np.zeros(shape, dtype=np.float32) for shape in self._shapes]
+
+
+def _precision_of(core: Any, device: str) -> str:
+    """The precision OpenVINO runs the network in on ``device`` by default (``bf16``, ``f32``,
+    ``f16``); ``default`` where the device does not say (an NPU may not)."""
+    try:
+        return core.get_property(device, "INFERENCE_PRECISION_HINT").get_type_name()
+    except RuntimeError:
+        return "default"
 
 
 def _state_channels(model: Any, model_path: Path) -> tuple[int, ...]:

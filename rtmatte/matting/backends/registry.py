@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rtmatte.errors import SettingsError
+from rtmatte.types import Notify
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,6 +58,9 @@ class Request:
     precision: str = "auto"
     #: threads of the engine's CPU pool (default one per core)
     cpu_threads: int | None = None
+    #: where a one-line note for the person running rtmatte goes (e.g. why ``--backend auto``
+    #: chose without measuring); None: nowhere. Library code never prints.
+    notify: Notify | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
