@@ -175,7 +175,8 @@ def test_live_run_reaches_a_pipewire_consumer(private_pipewire: PrivatePipeWire,
 
         wait_until(node_up, "the rtmatte camera node")
         props = private_pipewire.node(pipewire.NODE_NAME)
-        assert props["media.class"] == "Video/Source"
+        # what the camera portal shows an app (WirePlumber's access-portal.lua matches these)
+        assert (props["media.class"], props["media.role"]) == ("Video/Source", "Camera")
         assert props["node.description"] == pipewire.NODE_NAME
         consumer = Consumer(private_pipewire.env, size, fps)
         assert run.wait(timeout=HANG_S) == 0, log.read_text()
