@@ -188,12 +188,13 @@ def check_virtual_camera() -> list[Check]:
     found += [Check("virtual camera", True, f"{dev} ({label}): --vcam-device {dev}")
               for dev, label in loops]
     backend, reason = choose_backend(None, None, loops)
+    if not loops:  # said even beside PipeWire: apps that read V4L2 only cannot see its camera
+        found.append(Check("virtual camera", False, f"no v4l2loopback device; {setup_hint()}"))
     if backend == PIPEWIRE:
         found.append(Check("virtual camera", True, "PipeWire camera: apps that read PipeWire "
                                                    "cameras (OBS 30+, browsers through the "
-                                                   "camera portal) can pick 'rtmatte'"))
-    elif not loops:
-        found.append(Check("virtual camera", False, f"no v4l2loopback device; {setup_hint()}"))
+                                                   "camera portal) can pick 'rtmatte'; apps "
+                                                   "that read V4L2 only need v4l2loopback"))
     found.append(Check("virtual camera", None, f"--vcam uses {backend}: {reason}"))
     return found
 
