@@ -113,14 +113,14 @@ def private_pipewire() -> Iterator[PrivatePipeWire]:
 
 
 class Consumer:
-    """``gst-launch-1.0 pipewiresrc target-object=rtmatte`` writing raw I420 frames to a pipe,
-    each taken with the time it arrived."""
+    """``gst-launch-1.0 pipewiresrc target-object=rtmatte`` writing raw frames (I420, or BGRx)
+    to a pipe, each taken with the time it arrived."""
 
     def __init__(self, env: dict[str, str], size: tuple[int, int], fps: int,
-                 frames: int | None = None) -> None:
+                 frames: int | None = None, fmt: str = "I420") -> None:
         width, height = size
-        self.frame_bytes = width * height * 3 // 2
-        caps = f"video/x-raw,format=I420,width={width},height={height},framerate={fps}/1"
+        self.frame_bytes = width * height * 3 // 2 if fmt == "I420" else width * height * 4
+        caps = f"video/x-raw,format={fmt},width={width},height={height},framerate={fps}/1"
         limit = [f"num-buffers={frames}"] if frames else []
         self.process = subprocess.Popen(
             ["gst-launch-1.0", "-q", "pipewiresrc", f"target-object={pipewire.NODE_NAME}",
@@ -235,12 +235,16 @@ def test_viewers_and_a_daemon_restart(private_pipewire: PrivatePipeWire, monkeyp
         first[:, :, 0] = np.linspace(0, 255, size[0], dtype=np.uint8)
         sink.write(first)
         wait_until(lambda: not sink.watched, "nobody watching seen")
-        viewer = Consumer(private_pipewire.env, size, fps, frames=5)
+        staying = Consumer(private_pipewire.env, size, fps)
         wait_until(lambda: sink.watched, "the viewer seen")
-        frames = [f for _, f in viewer.finish()]
+        passing = Consumer(private_pipewire.env, size, fps, frames=5)  # two apps at once
+        frames = [f for _, f in passing.finish()]
         assert len(frames) == 5
         assert np.array_equal(frames[-1], cv2.cvtColor(first, cv2.COLOR_RGB2YUV_I420).ravel())
-        wait_until(lambda: not sink.watched, "the viewer's leaving seen")
+        wait_until(lambda: len(staying.received) > 5, "the first viewer still served")
+        assert sink.watched  # one viewer left: still watched
+        staying.stop()
+        wait_until(lambda: not sink.watched, "the last viewer's leaving seen")
 
         private_pipewire.stop()
         wait_until(lambda: told("PipeWire connection lost"), "the loss said")
@@ -285,3 +289,21 @@ def test_doctor_and_the_cli_say_which_backend(private_pipewire: PrivatePipeWire,
     assert code == 2, err
     assert "--vcam-backend pipewire: no PipeWire daemon answers" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_width_i420_rows_cannot_carry_goes_out_as_bgrx(private_pipewire: PrivatePipeWire,
+                                                         monkeypatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", private_pipewire.env["XDG_RUNTIME_DIR"])
+    size = (90, 50)  # 45-byte chroma rows: consumers would read them at 48
+    sink = VirtualCameraSink(*size, 30.0, backend="pipewire")
+    try:
+        assert sink.format == "BGRx"
+        picture = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), np.uint8)
+        sink.write(picture)
+        wait_until(lambda: private_pipewire.node(pipewire.NODE_NAME) is not None, "the node")
+        frames = [f for _, f in Consumer(private_pipewire.env, size, 30, frames=3,
+                                         fmt="BGRx").finish()]
+    finally:
+        sink.close()
+    assert len(frames) == 3
+    assert np.array_equal(frames[-1].reshape(size[1], size[0], 4)[:, :, 2::-1], picture)
