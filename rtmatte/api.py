@@ -34,6 +34,7 @@ from rtmatte.errors import ArgumentError, InputError, SettingsError, StreamError
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.open import live_cpu_threads, model_path
 from rtmatte.media import is_image_path, is_video_path
+from rtmatte.post import build_post
 from rtmatte.run.engine import Engine, open_live_matter
 from rtmatte.run.engine import open_matter as engine_matter
 from rtmatte.run.live import BackgroundWatch, LiveResult, LiveRunner
@@ -42,6 +43,7 @@ from rtmatte.run.offline import (
     Failure,
     Job,
     JobResult,
+    check_output,
     describe,
     make_output_folder,
     plan_inputs,
@@ -102,22 +104,36 @@ def process(
     background_file = Path(settings.bg).expanduser()
     protect = [background_file] if background_file.is_file() else []
     pairs = plan_inputs(source, Path(target) if target else None, transparent, protect)
-    if len(pairs) == 1:  # a picture too large is refused before the model loads
-        check_picture_file(pairs[0][0], settings.max_picture_pixels)
+    failures: list[Failure] = []
+
+    def failed(item: Path, exc: Exception) -> None:
+        if len(pairs) == 1:
+            raise exc
+        failures.append(Failure(input=str(item), error=str(exc)))
+        if notify:
+            notify(f"failed {item.name}: {exc}")
+
+    ready = []
+    for item, out in pairs:  # what can be refused is, before the model loads (seconds)
+        try:
+            check_output(item, out, settings.overwrite, transparent,
+                         alpha_output=settings.alpha_output, folder_made=source.is_dir())
+            check_picture_file(item, settings.max_picture_pixels)
+        except UserError as exc:
+            failed(item, exc)
+            continue
+        ready.append((item, out))
+    if not ready:
+        raise BatchError([], failures)
     job = Job(settings, notify=notify, progress=progress, on_progress=on_progress)
     results: list[JobResult] = []
-    failures: list[Failure] = []
     made = make_output_folder(source, target)
     try:
-        for item, out in pairs:
+        for item, out in ready:
             try:
                 result = job.run(item, out)
             except (UserError, StreamError) as exc:
-                if len(pairs) == 1:
-                    raise
-                failures.append(Failure(input=str(item), error=str(exc)))
-                if notify:
-                    notify(f"failed {item.name}: {exc}")
+                failed(item, exc)
                 continue
             results.append(result)
             if notify:
@@ -202,7 +218,8 @@ def open_live(
     opened: list[Sink] = list(sinks)
     reader: LiveReader | None = None
     try:
-        backgrounds = BackgroundSwitch(specs, settings.post, notify)
+        backgrounds = BackgroundSwitch(specs, settings.post, notify,
+                                       settings.max_picture_pixels)
         if preview:
             opened.append(PreviewWindow())
         reader = open_source(source, size=size, fps=fps, notify=notify, loop=loop)
@@ -236,7 +253,8 @@ def open_live(
     runner = LiveRunner(reader, engine.live(1.0 / reader.fps), engine.switch, opened,
                         watch=BackgroundWatch(watch) if watch else None, notify=notify,
                         input_name=str(source),
-                        output_name=str(output or ("vcam" if vcam else "")))
+                        output_name=str(output or ("vcam" if vcam else "")),
+                        judge_nobody=build_post(settings.post).finish)
     try:
         yield runner
     finally:

@@ -36,7 +36,8 @@ import numpy as np
 
 from rtmatte.cluster.handoff import AGREE, Handoff
 from rtmatte.compose.backgrounds import VideoBackground
-from rtmatte.errors import InputError, OutputError, StreamError
+from rtmatte.errors import InputError, OutputError, SettingsError, StreamError
+from rtmatte.media import MAX_PICTURE_PIXELS
 from rtmatte.run.engine import Engine
 from rtmatte.run.offline import Job, JobResult
 from rtmatte.run.pipeline import Pipeline
@@ -155,11 +156,12 @@ class ChunkPlan:
 
 
 def plan_chunks(source: Path, target: Path, chunk_seconds: float, fingerprint: str,
-                warmup_seconds: float = WARMUP_SECONDS,
-                head_seconds: float = HEAD_SECONDS) -> ChunkPlan | None:
+                warmup_seconds: float = WARMUP_SECONDS, head_seconds: float = HEAD_SECONDS,
+                max_pixels: int = MAX_PICTURE_PIXELS) -> ChunkPlan | None:
     """Split ``source`` at the first keyframe at least ``chunk_seconds`` after the last split;
-    None when that leaves one chunk (the video then runs whole, as on one machine)."""
-    with VideoSource(source) as probe:
+    None when that leaves one chunk (the video then runs whole, as on one machine). Frames
+    larger than ``max_pixels`` are refused here, before any worker starts."""
+    with VideoSource(source, max_pixels) as probe:
         info = probe.info
     pts, keyframes = _index(source)
     tb = info.time_base
@@ -395,6 +397,22 @@ class Joined:
     notes: list[str]
 
 
+def judge_clip(plan: ChunkPlan) -> None:
+    """What the post chain can only judge over the whole video (``--keep X,Y`` where nobody
+    ever appeared), judged for a split one: each chunk's run ends with a chain that saw its own
+    part, so the video is refused, as an unsplit run would refuse it, only when the chain of
+    every chunk refuses it."""
+    refusals: list[SettingsError] = []
+    for chunk in plan.chunks:
+        try:
+            Handoff.load(chunk.end).post_chain().finish()
+        except SettingsError as exc:
+            refusals.append(exc)
+        else:
+            return
+    raise refusals[0]
+
+
 def join_segments(plan: ChunkPlan, overwrite: bool) -> Joined:
     """Copy every segment's video packets, in order, into the output beside the source's own
     audio and subtitles; staged and renamed into place whole, then the segments are removed.
@@ -405,6 +423,7 @@ def join_segments(plan: ChunkPlan, overwrite: bool) -> Joined:
     by their exact distances from it."""
     target = plan.target
     check_target(target, overwrite)
+    judge_clip(plan)
     pieces = plan.pieces()
     staging = Staging(target.parent)
     staged = staging.file(target.name)

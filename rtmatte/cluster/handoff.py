@@ -70,6 +70,10 @@ class Handoff:
     def restore(self, matter: Matter) -> PostChain:
         """Put ``matter`` at this state; returns the post chain to carry on with."""
         matter.resume(pickle.loads(self.matter))
+        return self.post_chain()
+
+    def post_chain(self) -> PostChain:
+        """The post chain with its memory as it was at this state."""
         return pickle.loads(self.post)
 
     def gap(self, other: Handoff) -> float:

@@ -15,10 +15,9 @@ from rtmatte.cluster.chunks import HEAD_SECONDS, WARMUP_SECONDS, Chunk, ChunkPla
 from rtmatte.cluster.manifest import Manifest
 from rtmatte.compose.backgrounds import is_transparent
 from rtmatte.errors import SettingsError, StreamError, UserError
-from rtmatte.run.offline import Failure, plan_inputs
+from rtmatte.run.offline import Failure, check_output, plan_inputs
 from rtmatte.settings import Settings
-from rtmatte.sinks.atomic import check_target
-from rtmatte.sources.file import readable_kind
+from rtmatte.sources.file import check_picture_file, readable_kind
 from rtmatte.types import Notify
 
 
@@ -99,13 +98,15 @@ def plan_work(pairs: list[tuple[Path, Path]], manifest: Manifest, fingerprint: s
             skipped += 1
             continue
         overwrite = settings.overwrite or manifest.owns(out)
-        try:
+        try:  # what a worker would refuse is refused now, before the cluster starts
+            check_output(item, out, overwrite, is_transparent(settings.bg),
+                         alpha_output=settings.alpha_output)
+            check_picture_file(item, settings.max_picture_pixels)
             plan = None
             if options.chunk_seconds and readable_kind(item) == "video":
                 plan = plan_chunks(item, out, options.chunk_seconds, fingerprint,
-                                   options.warmup_seconds, options.head_seconds)
-            if plan is not None:
-                check_target(out, overwrite)  # refused now, not after every chunk is matted
+                                   options.warmup_seconds, options.head_seconds,
+                                   settings.max_picture_pixels)
         except (UserError, StreamError) as exc:
             if len(pairs) == 1:
                 raise

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from rtmatte.compose.background_switch import BackgroundSwitch
-from rtmatte.errors import BackgroundError
+from rtmatte.errors import BackgroundError, SettingsError
 from rtmatte.handover import Closed, Mailbox, Timetable
 from rtmatte.matting.adaptive import LivePacer
 from rtmatte.run.figures import RunFigures
 from rtmatte.run.lookahead import Lookahead
+from rtmatte.run.offline import holds_person
 from rtmatte.run.pipeline import StageTiming
 from rtmatte.sinks.base import Pumped, Sink, Watched
 from rtmatte.sources.base import LiveReader
@@ -124,7 +125,11 @@ class LiveRunner:
     def __init__(self, reader: LiveReader, pacer: LivePacer, switch: BackgroundSwitch,
                  sinks: Sequence[Sink], *, watch: BackgroundWatch | None = None,
                  notify: Notify | None = None, input_name: str = "",
-                 output_name: str = "") -> None:
+                 output_name: str = "", judge_nobody: Callable[[], None] | None = None) -> None:
+        """``judge_nobody`` is called when a run ends without a delivered frame that held
+        anyone: a post chain that saw nobody (``--keep X,Y`` raises, as at the end of a file
+        run). The chain in use cannot judge it: it starts afresh at each change of working size
+        and whenever everyone leaves the frame."""
         self.reader = reader
         self.pacer = pacer
         self.switch = switch
@@ -134,6 +139,8 @@ class LiveRunner:
         self._effect = True
         self.input_name = input_name
         self.output_name = output_name
+        self._judge_nobody = judge_nobody
+        self._someone = False  # a delivered frame held a person
         self.result: LiveResult | None = None
         self._windows = [s for s in self.sinks if isinstance(s, Pumped)]
         self._vcams = [s for s in self.sinks if isinstance(s, Watched)]
@@ -251,12 +258,24 @@ class LiveRunner:
                 if worker.ident is not None:  # started
                     worker.join()
             seconds = time.perf_counter() - self._started
+            self._judge()
             self._close()
         error = self._grabber.error or (self._errors[0] if self._errors else None)
         if error is not None:
             raise error
         self.result = self._result(seconds)
         return self.result
+
+    def _judge(self) -> None:
+        """A run in which nobody appeared is judged as a file run's clip would be; what it
+        refuses is refused once every output is finalized (a live recording cannot be made
+        again, so it is kept)."""
+        if self._someone or self._errors or self._grabber.error or self._judge_nobody is None:
+            return
+        try:
+            self._judge_nobody()
+        except SettingsError as exc:
+            self._errors.append(SettingsError(f"{exc} (what was recorded is kept)"))
 
     def _tick(self) -> None:
         """The main thread's share: window and keys, background file, or just waiting."""
@@ -366,6 +385,8 @@ class LiveRunner:
             frame, matte = item
             began = time.perf_counter()
             picture = frame.rgb if matte is None else self.switch.compositor(frame, matte)
+            if not self._someone and matte is not None and holds_person(matte.alpha):
+                self._someone = True
             handed = time.perf_counter()
             self._count("composite", handed - began)
             if frame.captured is not None:

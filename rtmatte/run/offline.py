@@ -23,7 +23,9 @@ from rtmatte.run.pipeline import Pipeline
 from rtmatte.run.progress import Progress
 from rtmatte.settings import Settings
 from rtmatte.sinks import AlphaSequenceSink, ImageSink, SinkGroup, VideoFileSink
-from rtmatte.sinks.atomic import check_name, make_folder
+from rtmatte.sinks.alpha import FramePattern
+from rtmatte.sinks.atomic import check_kind, check_name, check_target, make_folder
+from rtmatte.sinks.video_file import refuse_alpha_target
 from rtmatte.sources.file import VideoSource, read_image_with_alpha, readable_kind
 from rtmatte.types import Frame, Matte, Notify
 
@@ -234,6 +236,29 @@ def plan_inputs(source: Path, target: Path | None, transparent: bool,
                               f"{out}; rename one of them or process them apart")
         seen[key] = item
     return pairs
+
+
+def check_output(source: Path, target: Path, overwrite: bool, transparent: bool, *,
+                 alpha_output: str | None = None, folder_made: bool = False) -> None:
+    """Refuse now what the sinks would refuse once the model had loaded (seconds later): an
+    output whose extension does not fit the input's kind or cannot carry transparency, a name
+    that is taken (without ``overwrite``), a folder that is missing or not writable, an
+    ``--alpha-output`` sequence already there. The sinks check again when they open: another
+    program may take the name meanwhile. ``folder_made``: the run creates ``target``'s folder
+    when it is missing (a folder run's ``-o``), so a missing one is no reason to refuse."""
+    target = Path(target)
+    check_kind(target, readable_kind(source))
+    if transparent:
+        refuse_alpha_target(target)
+    if target.parent.is_dir() or not folder_made:
+        check_target(target, overwrite)
+    if alpha_output:
+        pattern = FramePattern(alpha_output)
+        check_name(pattern.folder / pattern.name(1), hint="give --alpha-output a shorter pattern")
+        existing = pattern.existing()
+        if existing and not overwrite:
+            raise OutputError(f"{existing[0]} already exists; pass --overwrite to replace the "
+                              "sequence")
 
 
 def _identity(path: Path) -> tuple[int, int] | Path:

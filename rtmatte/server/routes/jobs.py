@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form
@@ -11,11 +12,14 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from rtmatte.compose.backgrounds import is_transparent
+from rtmatte.errors import PictureTooLarge
 from rtmatte.server.config import ServerConfig
 from rtmatte.server.errors import RequestError, Unsupported
 from rtmatte.server.jobs import DONE, JobQueue, VideoJob
+from rtmatte.server.redact import for_client
 from rtmatte.server.routes.schema import GUARDED, BackgroundFile, FileField, problems
 from rtmatte.server.uploads import background_spec, client_name, download_name, store
+from rtmatte.sources.file import VideoSource, check_picture_file
 
 _FORMATS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "mkv": ".mkv"}
 _ALPHA_FORMATS = (".mov", ".webm", ".mkv")
@@ -77,8 +81,10 @@ def router(config: ServerConfig, jobs: JobQueue) -> APIRouter:
                 raise Unsupported("this is a picture: send it to /api/remove")
             names = {str(source): client_name(file.filename, "the uploaded video")}
             if bg_file is not None:
-                spec = str(store(bg_file.file, folder, "background", bg_file.filename)[0])
+                stored, bg_kind = store(bg_file.file, folder, "background", bg_file.filename)
+                spec = str(stored)
                 names[spec] = client_name(bg_file.filename, "the uploaded background")
+                _check_size(stored, bg_kind, config.settings.max_picture_pixels, names[spec])
             else:
                 spec = config.settings.bg if bg is None else background_spec(bg)
             suffix = _suffix(format, is_transparent(spec))
@@ -114,6 +120,19 @@ def router(config: ServerConfig, jobs: JobQueue) -> APIRouter:
         return Response(status_code=204)
 
     return routes
+
+
+def _check_size(path: Path, kind: str, max_pixels: int, name: str) -> None:
+    """A background larger than the server's ``max_picture_pixels`` is refused at upload (422),
+    from its header, as /api/remove refuses one, rather than once its job has started."""
+    try:
+        if kind == "image":
+            check_picture_file(path, max_pixels)
+        else:
+            with VideoSource(path, max_pixels):
+                pass
+    except PictureTooLarge as exc:
+        raise PictureTooLarge(for_client(str(exc), {path: name})) from exc
 
 
 def _suffix(fmt: str | None, transparent: bool) -> str:
