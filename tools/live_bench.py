@@ -14,7 +14,7 @@ the goal is stated against (0.375 for 1280x720 and up, RVM's advice for 720p; 0.
 
     python tools/live_bench.py                                   # 640x480, 960x540, 1280x720
     python tools/live_bench.py --sizes 960x540 --configs default,hold --rounds 3
-    python tools/live_bench.py --backend onnx --sizes 1280x720 --rounds 3
+    python tools/live_bench.py --backend auto,onnx --sizes 1280x720   # engines interleaved
 
 ``--rungs`` measures the ladder's trade instead, frame by frame without real time: each
 (internal size / cadence) rung alone, the matte carried between model frames as live, so rungs
@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", choices=CLIPS, default="webcam",
                         help="webcam: a person filling most of the frame, swaying (default); "
                              "walk: the earlier clip, a person walking across")
-    parser.add_argument("--backend", help="the engine (default: the settings', usually auto)")
+    parser.add_argument("--backend", help="the engine, or several comma-separated, run "
+                        "interleaved (default: the settings', usually auto)")
     parser.add_argument("--rungs", help="instead of live runs: these rungs frame by frame, "
                         "internal px / model on every Nth frame, comma-separated")
     parser.add_argument("--bg", default="blur")
@@ -274,15 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     specs = [tuple(int(part) for part in spec.split("/")) for spec in args.rungs.split(",")] \
         if args.rungs else []
     sizes = [frame_size(s) for s in args.sizes.split(",")]
-    settings = load_settings()
-    if args.backend:
-        settings = dataclasses.replace(settings, backend=args.backend).validate()
+    base = load_settings()
+    engines = {name: dataclasses.replace(base, backend=name).validate()
+               for name in (args.backend or base.backend).split(",")}
     clip = CLIPS[args.clip]
     layer = load_person_layer()
     count = round(args.seconds * args.fps)
     print(f"# {sys.platform}, {os.cpu_count()} logical CPUs, load average "
           f"{os.getloadavg()[0]:.1f} at start; clip {clip.name}, {args.seconds:g} s at "
-          f"{args.fps} fps, --bg {args.bg}, backend {settings.backend}, "
+          f"{args.fps} fps, --bg {args.bg}, backend {','.join(engines)}, "
           + (f"rungs {args.rungs}" if specs else f"{args.rounds} rounds interleaved"),
           flush=True)
     tables = {}
@@ -297,22 +298,25 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[tuple, list[dict]] = {}
         for round_ in range(0 if specs else args.rounds):
             for size in sizes:
-                for name in names:
-                    run = play(clips[size][0], settings, name, args.bg)
-                    run["load"] = round(os.getloadavg()[0], 1)
-                    runs.setdefault((size, name), []).append(run)
-                    print(f"  round {round_ + 1} {size[0]}x{size[1]} {name}: {run['fps_out']} fps,"
-                          f" {run['rung_end']}, CPU {run['cpu_percent']} %, load {run['load']}",
-                          flush=True)
+                for engine, settings in engines.items():
+                    for name in names:
+                        run = play(clips[size][0], settings, name, args.bg)
+                        run["load"] = round(os.getloadavg()[0], 1)
+                        runs.setdefault((size, engine, name), []).append(run)
+                        print(f"  round {round_ + 1} {size[0]}x{size[1]} {engine} {name}: "
+                              f"{run['fps_out']} fps, {run['rung_end']}, CPU "
+                              f"{run['cpu_percent']} %, load {run['load']}", flush=True)
         for size in sizes:
             _, decoded, truth = clips[size]
-            rows = offline(settings, decoded, truth, reference_ratio(size))
-            if specs:
-                rows += rung_table(settings, decoded, truth, specs)
-            else:
-                rows += [median_row(runs[(size, name)], truth) for name in names]
-            tables[f"{size[0]}x{size[1]}"] = rows
-            _print_table(f"{size[0]}x{size[1]}", rows)
+            for engine, settings in engines.items():
+                rows = offline(settings, decoded, truth, reference_ratio(size))
+                if specs:
+                    rows += rung_table(settings, decoded, truth, specs)
+                else:
+                    rows += [median_row(runs[(size, engine, name)], truth) for name in names]
+                label = f"{size[0]}x{size[1]} {engine} ({rows[-1].get('backend', engine)})"
+                tables[label] = rows
+                _print_table(label, rows)
     print(f"# load average {os.getloadavg()[0]:.1f} at the end")
     if args.json:
         args.json.write_text(json.dumps(tables, indent=2, default=str) + "\n")
