@@ -145,8 +145,9 @@ def _v4l_devices() -> list[tuple[str, str]]:
 
 
 def _is_loopback(label: str) -> bool:
-    lowered = label.lower()
-    return any(word in lowered for word in ("loopback", "rtmatte", "dummy", "obs virtual"))
+    from rtmatte.sinks.vcam import is_loopback
+
+    return is_loopback(label)
 
 
 def check_cameras(probe: bool) -> list[Check]:

@@ -47,6 +47,13 @@ def setup_hint() -> str:
     return LINUX_SETUP if sys.platform.startswith("linux") else OTHER_SETUP
 
 
+def is_loopback(label: str) -> bool:
+    """Whether a video4linux device's name is a loopback's (v4l2loopback's default "Dummy
+    video device", the card_label docs/live-setup.md gives, or OBS's)."""
+    lowered = label.lower()
+    return any(word in lowered for word in ("loopback", "rtmatte", "dummy", "obs virtual"))
+
+
 def loopback_devices() -> list[tuple[str, str]]:
     """(device, label) of each v4l2loopback node (Linux), from sysfs without opening any."""
     found = []
@@ -55,8 +62,7 @@ def loopback_devices() -> list[tuple[str, str]]:
             label = name_file.read_text().strip()
         except OSError:
             continue
-        lowered = label.lower()
-        if any(word in lowered for word in ("loopback", "rtmatte", "dummy", "obs virtual")):
+        if is_loopback(label):
             found.append((f"/dev/{name_file.parent.name}", label))
     return found
 
@@ -174,7 +180,7 @@ class VirtualCameraSink:
                  opener: Callable[..., Any] = open_camera) -> None:
         self.size = (width, height)
         self.fps = fps
-        backend, self.reason = choose_backend(backend, device)
+        backend = choose_backend(backend, device)[0]
         self.format = hand_over_format(width, height, backend)
         self._camera = opener(width, height, fps, device=device, backend=backend, fmt=self.format)
         self.device = str(self._camera.device)
