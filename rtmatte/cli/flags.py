@@ -193,6 +193,11 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fps", type=positive_number, help="camera frame rate to ask for")
     group.add_argument("--bg-watch", type=Path, metavar="FILE",
                        help="a file holding a --bg value; write a new one to switch backgrounds")
+    add_live_quality_arguments(group)
+
+
+def add_live_quality_arguments(group: Any) -> None:
+    """The settings of a live run's picture and pace, shared by a camera run and serve --live."""
     setting_flag(group, "--matte-every", setting="live.matte_every", type=int, metavar="N",
                  help="run the model on every Nth frame, carrying the matte in between "
                       "(default: every frame, every other one when the CPU is too slow)")

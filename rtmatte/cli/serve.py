@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 from rtmatte.cli.flags import (
     add_debug_argument,
+    add_live_quality_arguments,
+    add_model_arguments,
+    add_post_arguments,
     add_settings_file_arguments,
     overrides,
     setting_flag,
@@ -23,7 +26,13 @@ def run(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="rtmatte serve", description=DESCRIPTION)
     add_arguments(parser)
     setting_flag(parser, "--bg", setting="bg",
-                 help="default background for jobs and the panel (default: blur)")
+                 help="default background for jobs and the panel (default: blur); "
+                      "'transparent' for pictures with alpha")
+    # the quality flags of `rtmatte camera`, for serve --live (and every job and picture)
+    add_model_arguments(parser)
+    add_post_arguments(parser)
+    add_live_quality_arguments(parser.add_argument_group(
+        "live quality", "the live run's pace and picture (serve --live and the panel)"))
     add_settings_file_arguments(parser)
     add_debug_argument(parser)
     args = parser.parse_args(argv)

@@ -27,13 +27,14 @@ from rtmatte.server.config import ServerConfig
 from rtmatte.server.errors import RequestError
 from rtmatte.server.jobs import JobQueue
 from rtmatte.server.limits import BodyLimit
-from rtmatte.server.live import LiveSession
+from rtmatte.server.live import LiveRequest, LiveSession, start_beside
+from rtmatte.server.overlay import OverlayFeed
 from rtmatte.server.pictures import EnginePool
 from rtmatte.server.redact import for_client
-from rtmatte.server.routes import docs, info, jobs, live, pages, pictures
+from rtmatte.server.routes import docs, info, jobs, live, overlay, pages, pictures
 
 #: the addresses a person opens (from the printed link): they take the token in the address
-PAGES = (pages.PATH, docs.PATH)
+PAGES = (pages.PATH, docs.PATH, overlay.PATH)
 
 
 def error_answer(error: RequestError) -> Response:
@@ -59,6 +60,9 @@ def create_app(config: ServerConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(engines.warm)
+        if config.live_source is not None:  # serve --live
+            start_beside(session, LiveRequest(source=config.live_source, size=config.live_size,
+                                              fps=config.live_fps))
         try:
             yield
         finally:
@@ -77,7 +81,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.mount("/docs-assets", StaticFiles(directory=docs.ASSETS), name="docs-assets")
     for router in (docs.router(), pages.router(), info.router(config, engines),
                    pictures.router(config, engines), jobs.router(config, queue),
-                   live.router(config, session)):
+                   live.router(config, session),
+                   overlay.router(session, OverlayFeed(config.settings.post))):
         app.include_router(router)
     return app
 

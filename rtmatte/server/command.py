@@ -18,16 +18,20 @@ import socket
 import sys
 from pathlib import Path
 
-from rtmatte.argtypes import positive_number
+from rtmatte.argtypes import frame_size, positive_number
 from rtmatte.errors import InputError, UserError
 from rtmatte.server.auth import host_name, is_loopback
 from rtmatte.server.config import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, ServerConfig
 from rtmatte.settings import Settings
 
-DESCRIPTION = ("A local HTTP API (POST /api/remove, /api/jobs) and a control panel for the "
-               "camera, at http://127.0.0.1:7860/. Every request needs the token.")
+DESCRIPTION = ("A local HTTP API (POST /api/remove, /api/jobs), a control panel for the "
+               "camera at http://127.0.0.1:7860/, and /overlay, the camera's person with real "
+               "alpha for OBS's Browser Source. Every request needs the token.")
 _GRACE_S = 3
 _DNS_NAME = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
+_CAMERA = re.compile(r"camera(:\d+)?|/dev/video\d+")
+#: ``--live`` given alone: the --source file when there is one, else the default camera
+_LIVE_DEFAULT = ""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the token every request needs (default: ${TOKEN_ENV}, else a "
                              "random one, printed with the address)")
     parser.add_argument("--source", type=Path, default=None, metavar="FILE",
-                        help="a video the panel can use as its camera, played in real time")
+                        help="a video the panel can use as its camera, played in real time "
+                             "and looped")
+    live = parser.add_argument_group(
+        "live", "start the camera with the server, for the OBS overlay (/overlay) or the "
+                "panel; the model, post-processing and --bg flags set its picture")
+    live.add_argument("--live", nargs="?", const=_LIVE_DEFAULT, default=None, metavar="CAMERA",
+                      help="start the live run when the server starts: on the --source file "
+                           "when given, else on CAMERA (camera, camera:N or /dev/videoN; "
+                           "default: the default camera)")
+    live.add_argument("--size", type=frame_size, metavar="WxH",
+                      help="--live: camera picture size to ask for")
+    live.add_argument("--fps", type=positive_number, help="--live: camera frame rate to ask for")
     parser.add_argument("--vcam-device", default=None, metavar="DEVICE",
                         help="the virtual camera device for the panel (default: the first)")
     parser.add_argument("--max-upload-mb", type=positive_number, default=500.0, metavar="MB",
@@ -79,7 +94,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         token=token, host=args.host, port=port, settings=settings,
         max_upload_mb=args.max_upload_mb, queue=args.queue, job_workers=args.job_workers,
         keep_minutes=args.keep_minutes, picture_workers=args.picture_workers,
-        source=args.source, vcam_device=args.vcam_device,
+        source=args.source, vcam_device=args.vcam_device, live_source=_live_source(args),
+        live_size=args.size, live_fps=args.fps,
         allow_hosts=tuple(host_name(name) for name in args.allow_host),
     )
     if not is_loopback(args.host):
@@ -91,6 +107,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
          f"serving on {address} (open it with ?token=YOUR_TOKEN once)")
     _say(f"API: Authorization: Bearer TOKEN; documentation at {address}docs{once}; "
          "Ctrl-C stops")
+    _say(f"OBS Browser Source (the camera's person with alpha): {address}overlay{once}"
+         + ("" if args.live is not None else " (start the camera in the panel, or serve --live)"))
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), log_level="warning", access_log=False,  # the log would show tokens
         timeout_graceful_shutdown=_GRACE_S,  # open previews must not hold the stop up
@@ -120,6 +138,15 @@ def bind(host: str, port: int) -> socket.socket:
 def _check(args: argparse.Namespace) -> None:
     if args.source is not None and not args.source.is_file():
         raise InputError(f"--source {args.source}: no such file")
+    if args.live is None and (args.size is not None or args.fps is not None):
+        raise UserError("--size and --fps apply to the --live run only: add --live or leave "
+                        "them out")
+    if args.live and args.source is not None:
+        raise UserError(f"--live {args.live} and --source: the live run plays one of them; "
+                        "give --live alone to play the --source file")
+    if args.live and not _CAMERA.fullmatch(args.live):
+        raise UserError(f"--live {args.live}: give camera, camera:N or /dev/videoN (a file "
+                        "goes to --source, with --live alone)")
     for name in ("queue", "job_workers", "picture_workers"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be 1 or more")
@@ -129,6 +156,15 @@ def _check(args: argparse.Namespace) -> None:
         if not _is_host_name(host_name(name)):
             raise UserError(f"--allow-host '{name}': give a host name or an address alone, "
                             "without scheme, port or wildcard (e.g. mybox.lan, 192.168.1.20)")
+
+
+def _live_source(args: argparse.Namespace) -> str | None:
+    """What the ``--live`` run starts on, as the panel names it ('file': the --source file)."""
+    if args.live is None:
+        return None
+    if args.live == _LIVE_DEFAULT:
+        return "file" if args.source is not None else "camera"
+    return str(args.live)
 
 
 def _is_host_name(name: str) -> bool:

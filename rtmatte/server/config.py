@@ -31,6 +31,12 @@ class ServerConfig:
     #: a video file the panel can use as its camera, played in real time
     source: Path | None = None
     vcam_device: str | None = None
+    #: ``--live``: the source the live run starts with when the server starts ('file' for
+    #: ``source``, or a camera); None leaves starting it to the panel
+    live_source: str | None = None
+    #: the camera picture size and frame rate a ``--live`` run asks for
+    live_size: tuple[int, int] | None = None
+    live_fps: float | None = None
     #: names the Host header may carry besides the loopback ones and the address reached
     allow_hosts: tuple[str, ...] = ()
 

@@ -3,7 +3,8 @@
 It is ``api.open_live`` iterated in a thread: the virtual camera (when asked for) and the
 preview are fed by the same run, the background is switched on the running runner, and the
 page reads the newest picture as JPEG and the figures below, measured on the pictures as they
-are delivered.
+are delivered. The OBS overlay (:mod:`rtmatte.server.overlay`) waits on :meth:`newest_after`
+for each new picture with its matte.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rtmatte.server.errors import Conflict, RequestError
 from rtmatte.server.redact import for_client
 from rtmatte.server.uploads import background_spec, client_name, store
 from rtmatte.settings import Settings
-from rtmatte.types import Frame
+from rtmatte.types import Frame, Matte
 
 FILE_SOURCE = "file"
 _CAMERA = re.compile(r"camera(:\d+)?|/dev/video\d+")
@@ -40,6 +41,14 @@ _WINDOW_S = 2.0
 _PREVIEW_LONG_SIDE = 960
 _JPEG_QUALITY = 80
 _NOTES = 5
+_NO_ALPHA_IN_VCAM = ("a virtual camera carries no alpha: choose green and key it out in OBS, or "
+                     "add the overlay page (/overlay) to OBS as a Browser Source, which has it")
+_NO_ALPHA_SWITCH = ("a camera picture cannot be switched to transparent: the overlay page "
+                    "(/overlay, an OBS Browser Source) shows the person with alpha whatever the "
+                    "background; for a virtual camera choose green and key it out in OBS")
+#: the preview's checkerboard behind a transparent picture, as picture editors show one
+_CHECKER_PX = 16
+_CHECKER_GREYS = (153, 102)
 
 
 @dataclass
@@ -49,6 +58,18 @@ class LiveRequest:
     source: str
     size: tuple[int, int] | None = None
     vcam: bool = False
+    #: the camera frame rate to ask for (``serve --live --fps``)
+    fps: float | None = None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One picture as the run delivered it, with its frame and matte (None: effect off)."""
+
+    sequence: int
+    picture: np.ndarray
+    frame: Frame
+    matte: Matte | None
 
 
 class _Figures:
@@ -89,9 +110,9 @@ class LiveSession:
         self.settings = settings
         self.file_source = file_source
         self.vcam = vcam or api.VirtualCamera()
-        initial = settings.bg if not is_transparent(settings.bg) else "blur"
-        self._bg, self._bg_label = initial, initial
+        self._bg, self._bg_label = settings.bg, settings.bg
         self._lock = threading.Lock()
+        self._delivered = threading.Condition(self._lock)
         self._state = "idle"
         self._error: str | None = None
         self._request: LiveRequest | None = None
@@ -103,6 +124,7 @@ class LiveSession:
         self._backend_name = ""
         self._notes: collections.deque[str] = collections.deque(maxlen=_NOTES)
         self._picture: np.ndarray | None = None
+        self._newest: Delivered | None = None
         self._sequence = 0
         self._jpeg: tuple[int, bytes] | None = None
         self._folder: Path | None = None
@@ -130,10 +152,12 @@ class LiveSession:
         with self._lock:
             if self._state in ("starting", "running"):
                 raise Conflict("the camera is already running; stop it first")
+            if request.vcam and is_transparent(self._bg):
+                raise BackgroundError(_NO_ALPHA_IN_VCAM)
             self._state, self._error, self._failure = "starting", None, None
             self._request = request
             self._figures = _Figures()
-            self._picture, self._jpeg = None, None
+            self._picture, self._newest, self._jpeg = None, None, None
             self._ready.clear()
             self._thread = threading.Thread(target=self._run, args=(source, request),
                                             name="panel-live", daemon=True)
@@ -157,7 +181,7 @@ class LiveSession:
         try:
             with api.open_live(source, bg=self._bg, settings=self.settings,
                                vcam=self.vcam if request.vcam else False, size=request.size,
-                               notify=self._note,
+                               fps=request.fps, notify=self._note,
                                loop=source == str(self.file_source)) as runner:
                 self._backend_name = runner.backend_name
                 with self._lock:
@@ -166,8 +190,8 @@ class LiveSession:
                         runner.request_stop()
                     else:
                         self._state = "running"
-                for picture, frame, _ in runner:
-                    self._deliver(picture, frame)
+                for picture, frame, matte in runner:
+                    self._deliver(picture, frame, matte)
                     self._ready.set()
             self._settle("stopped" if self._state == "stopping" else "ended")
         except RtmatteError as exc:
@@ -186,11 +210,23 @@ class LiveSession:
                     self._failure = failure
         self._ready.set()
 
-    def _deliver(self, picture: np.ndarray, frame: Frame) -> None:
+    def _deliver(self, picture: np.ndarray, frame: Frame, matte: Matte | None) -> None:
         with self._lock:
             self._picture = picture
             self._sequence += 1
+            self._newest = Delivered(self._sequence, picture, frame, matte)
             self._figures.add(frame)
+            self._delivered.notify_all()
+
+    def newest_after(self, seen: int, timeout_s: float) -> Delivered | None:
+        """The newest delivered picture once one newer than ``seen`` is there, waiting up to
+        ``timeout_s`` for it (None then): a watcher is woken by the delivery itself, with no
+        polling delay added to its latency."""
+        with self._delivered:
+            self._delivered.wait_for(lambda: self._newest is not None
+                                     and self._newest.sequence > seen, timeout_s)
+            newest = self._newest
+        return newest if newest is not None and newest.sequence > seen else None
 
     def stop(self) -> None:
         with self._lock:
@@ -216,9 +252,8 @@ class LiveSession:
         else:
             spec = background_spec(spec or "")
             label = spec
-        if is_transparent(spec):
-            raise BackgroundError("a camera picture cannot be transparent: choose green and key "
-                                  "it out in OBS (Chroma Key filter)")
+        if is_transparent(spec):  # only serve --bg transparent starts a run without one
+            raise BackgroundError(_NO_ALPHA_SWITCH)
         with self._lock:
             runner = self._runner
         try:
@@ -296,6 +331,32 @@ class LiveSession:
         return self._folder
 
 
+def start_beside(session: LiveSession, request: LiveRequest) -> threading.Thread:
+    """``serve --live``: start the run beside the server's start, so the server answers while
+    the model loads; says in one line on stderr when it runs, or why it did not start (the
+    server carries on: the panel shows the error and can start it again)."""
+
+    def start() -> None:
+        try:
+            session.start(request)
+        except Exception as exc:  # the server carries on without it
+            _say(f"the live run did not start: {exc}")
+            return
+        status = session.status()
+        width, height = status.get("size") or (0, 0)
+        source = session.file_source.name if request.source == FILE_SOURCE and \
+            session.file_source is not None else request.source
+        _say(f"live: {source} running, {width}x{height}, on {status['engine']}")
+
+    thread = threading.Thread(target=start, name="serve-live", daemon=True)
+    thread.start()
+    return thread
+
+
+def _say(message: str) -> None:
+    print(f"rtmatte: {message}", file=sys.stderr, flush=True)
+
+
 # What the panel changes on a running live run: the runner's own methods.
 
 def _use_background(runner: api.LiveRunner, spec: str) -> None:
@@ -312,6 +373,8 @@ def _effect_of(runner: api.LiveRunner) -> bool:
 
 
 def _encode(picture: np.ndarray) -> bytes:
+    if picture.shape[2] == 4:
+        picture = _on_checkerboard(picture)
     height, width = picture.shape[:2]
     scale = _PREVIEW_LONG_SIDE / max(height, width)
     if scale < 1:
@@ -322,3 +385,12 @@ def _encode(picture: np.ndarray) -> bytes:
     if not ok:
         raise RtmatteError("the preview picture could not be encoded")
     return data.tobytes()
+
+
+def _on_checkerboard(rgba: np.ndarray) -> np.ndarray:
+    """A transparent picture (``--bg transparent``) over a checkerboard, for the JPEG preview."""
+    height, width = rgba.shape[:2]
+    rows, columns = np.indices((height, width)) // _CHECKER_PX
+    board = np.where((rows + columns) % 2 == 0, *_CHECKER_GREYS).astype(np.float32)[..., None]
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    return (rgba[..., :3] * alpha + board * (1.0 - alpha) + 0.5).astype(np.uint8)
