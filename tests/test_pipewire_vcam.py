@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from conftest import HANG_S, wait_until
 
-from rtmatte.sinks import pipewire
+from rtmatte.sinks import pipewire, vcam
 from rtmatte.sinks.vcam import PIPEWIRE, VirtualCameraSink, choose_backend
 
 _PROGRAMS = ("pipewire", "wireplumber", "dbus-run-session", "pw-dump", "gst-launch-1.0",
@@ -214,7 +214,8 @@ def test_live_run_reaches_a_pipewire_consumer(private_pipewire: PrivatePipeWire,
 
 
 def test_viewers_and_a_daemon_restart(private_pipewire: PrivatePipeWire, monkeypatch,
-                                      capsys: pytest.CaptureFixture) -> None:
+                                      tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(vcam, "_SYS_V4L", tmp_path)  # as on a machine without v4l2loopback
     for key in ("PIPEWIRE_REMOTE", "PIPEWIRE_RUNTIME_DIR"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", private_pipewire.env["XDG_RUNTIME_DIR"])
@@ -273,15 +274,22 @@ def test_doctor_and_the_cli_say_which_backend(private_pipewire: PrivatePipeWire,
     from rtmatte.samples import make_clip
 
     monkeypatch.setattr(doctor, "_V4L", tmp_path / "no-video4linux")
+    monkeypatch.setattr(vcam, "_SYS_V4L", tmp_path / "no-video4linux")
     monkeypatch.setenv("XDG_RUNTIME_DIR", private_pipewire.env["XDG_RUNTIME_DIR"])
     said = [c.detail for c in doctor.check_virtual_camera()]
     assert any(line.startswith("--vcam uses pipewire: no v4l2loopback device, and a PipeWire "
                                "daemon answers") for line in said), said
+    clip = make_clip(tmp_path / "talk.mp4", frames=4, size=(64, 48), fps=24, audio=False)
+    capsys.readouterr()
+    # --vcam alone picks the PipeWire camera here (no v4l2loopback), and says so and why
+    assert cli.main([str(clip), "--realtime", "--vcam", "--bg", "blur"]) == 0
+    err = capsys.readouterr().err
+    assert "rtmatte: --vcam uses PipeWire: no v4l2loopback device" in err, err
+    assert "virtual camera rtmatte (pipewire)" in err, err
     private_pipewire.stop()
     said = [c.detail for c in doctor.check_virtual_camera()]
     assert "--vcam uses v4l2loopback: no v4l2loopback device, and no PipeWire daemon answers" \
         in said, said
-    clip = make_clip(tmp_path / "talk.mp4", frames=4, size=(64, 48), fps=24, audio=False)
     capsys.readouterr()
     code = cli.main([str(clip), "--realtime", "--vcam", "--vcam-backend", "pipewire",
                      "--bg", "blur", "--quiet"])

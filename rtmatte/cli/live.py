@@ -16,6 +16,7 @@ from rtmatte import api
 from rtmatte.cli.common import say, write_stats
 from rtmatte.errors import SettingsError
 from rtmatte.settings import Settings
+from rtmatte.sinks.vcam import AUTO, PIPEWIRE, choose_backend
 from rtmatte.sources.camera import parse_camera
 
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if parse_camera(args.input) is not None and not (args.vcam or args.preview or args.output):
         raise SettingsError(f"{args.input}: say where the picture goes: --vcam, --preview or "
                             "-o FILE")
+    if args.vcam and notify:
+        tell_vcam_choice(args.vcam_backend, args.vcam_device, notify)
     vcam = api.VirtualCamera(device=args.vcam_device, backend=args.vcam_backend,
                              on_demand=args.on_demand) if args.vcam else False
     with api.open_live(args.input, bg=background_specs(settings.bg), settings=settings,
@@ -84,6 +87,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     say(f"{'terminated' if caught[0] == signal.SIGTERM else 'interrupted'}; what was recorded "
         "so far was finalized")
     return 128 + caught[0]
+
+
+def tell_vcam_choice(backend: str | None, device: str | None,
+                     notify: Callable[[str], None]) -> None:
+    """A PipeWire camera chosen by itself is said, with why: fewer apps read one than read a
+    v4l2loopback device, so a user who expected Zoom to see it learns at once."""
+    chosen, why = choose_backend(backend, device)
+    if chosen == PIPEWIRE and backend in (None, AUTO):
+        notify(f"--vcam uses PipeWire: {why} (OBS 30+ and browsers through the camera portal "
+               "read it; apps that read V4L2 only, such as Zoom, need v4l2loopback: "
+               "docs/live-setup.md)")
 
 
 @contextmanager
