@@ -25,13 +25,14 @@ from rtmatte.errors import RtmatteError, StreamError, UserError, VirtualCameraEr
 from rtmatte.server.auth import Guard
 from rtmatte.server.config import ServerConfig
 from rtmatte.server.errors import RequestError
+from rtmatte.server.gallery import Gallery
 from rtmatte.server.jobs import JobQueue
 from rtmatte.server.limits import BodyLimit
 from rtmatte.server.live import LiveRequest, LiveSession, start_beside
 from rtmatte.server.overlay import OverlayFeed
 from rtmatte.server.pictures import EnginePool
 from rtmatte.server.redact import for_client
-from rtmatte.server.routes import docs, info, jobs, live, overlay, pages, pictures
+from rtmatte.server.routes import backgrounds, docs, info, jobs, live, overlay, pages, pictures
 
 #: the addresses a person opens (from the printed link): they take the token in the address
 PAGES = (pages.PATH, docs.PATH, overlay.PATH)
@@ -54,6 +55,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     engines = EnginePool(config.settings, config.picture_workers)
     queue = JobQueue(config.settings, capacity=config.queue, workers=config.job_workers,
                      keep_s=config.keep_minutes * 60)
+    gallery = Gallery(max_pixels=config.settings.max_picture_pixels)
     session = LiveSession(config.settings, config.source,
                           api.VirtualCamera(device=config.vcam_device))
 
@@ -81,7 +83,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.mount("/docs-assets", StaticFiles(directory=docs.ASSETS), name="docs-assets")
     for router in (docs.router(), pages.router(), info.router(config, engines),
                    pictures.router(config, engines), jobs.router(config, queue),
-                   live.router(config, session),
+                   live.router(config, session, gallery), backgrounds.router(gallery),
                    overlay.router(session, OverlayFeed(config.settings.post))):
         app.include_router(router)
     return app

@@ -26,11 +26,13 @@ import numpy as np
 
 from rtmatte import api
 from rtmatte.compose.backgrounds import is_transparent, parse_background
+from rtmatte.diagnostics.doctor import _v4l_devices
 from rtmatte.errors import BackgroundError, RtmatteError
 from rtmatte.server.errors import Conflict, RequestError
 from rtmatte.server.redact import for_client
 from rtmatte.server.uploads import background_spec, client_name, store
 from rtmatte.settings import Settings
+from rtmatte.sinks.vcam import is_loopback
 from rtmatte.types import Frame, Matte
 
 FILE_SOURCE = "file"
@@ -120,6 +122,10 @@ class LiveSession:
         self._runner: api.LiveRunner | None = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
+        #: what the last run failed with, kept for the page's advice until the next start
+        self._ended_with: BaseException | None = None
+        #: the effect as chosen; it holds across runs, so it can be set before a start
+        self._effect = True
         self._figures = _Figures()
         self._backend_name = ""
         self._notes: collections.deque[str] = collections.deque(maxlen=_NOTES)
@@ -135,14 +141,17 @@ class LiveSession:
             self._names[str(file_source)] = file_source.name
 
     def sources(self) -> list[dict[str, str]]:
-        """The sources the page may choose: the ``--source`` file, then the cameras."""
+        """The sources the page may choose: the ``--source`` file, then the cameras. On Linux
+        only the cameras found (by name, without opening them; virtual cameras left out), so a
+        machine without one is offered none; elsewhere cameras cannot be listed unopened."""
         choices = []
         if self.file_source is not None:
-            choices.append({"id": FILE_SOURCE, "label": f"file: {self.file_source.name}"})
-        choices.append({"id": "camera", "label": "default camera"})
-        if sys.platform.startswith("linux"):
-            for device in sorted(Path("/dev").glob("video[0-9]*")):
-                choices.append({"id": str(device), "label": str(device)})
+            choices.append({"id": FILE_SOURCE, "label": f"video file: {self.file_source.name}"})
+        if not sys.platform.startswith("linux"):
+            return [*choices, {"id": "camera", "label": "camera"}]
+        for device, label in _v4l_devices():
+            if not is_loopback(label) and device != self.vcam.device:
+                choices.append({"id": device, "label": f"{label} ({device})"})
         return choices
 
     def start(self, request: LiveRequest) -> None:
@@ -155,6 +164,7 @@ class LiveSession:
             if request.vcam and is_transparent(self._bg):
                 raise BackgroundError(_NO_ALPHA_IN_VCAM)
             self._state, self._error, self._failure = "starting", None, None
+            self._ended_with = None
             self._request = request
             self._figures = _Figures()
             self._picture, self._newest, self._jpeg = None, None, None
@@ -190,6 +200,8 @@ class LiveSession:
                         runner.request_stop()
                     else:
                         self._state = "running"
+                    if not self._effect:
+                        _set_effect(runner, False)
                 for picture, frame, matte in runner:
                     self._deliver(picture, frame, matte)
                     self._ready.set()
@@ -205,6 +217,7 @@ class LiveSession:
             self._runner = None
             self._state = state
             if failure is not None:
+                self._ended_with = failure
                 self._error = for_client(message or str(failure), self._names)  # lock held
                 if not self._ready.is_set():
                     self._failure = failure
@@ -239,11 +252,17 @@ class LiveSession:
             thread.join(_STOP_TIMEOUT_S)
 
     def use_background(self, spec: str | None = None, upload: BinaryIO | None = None,
-                       upload_name: str | None = None) -> None:
+                       upload_name: str | None = None, saved: tuple[Path, str] | None = None,
+                       ) -> None:
         """Switch the background, on the running picture at once; a bad one keeps the old.
 
-        ``spec`` is a colour, blur[:N] or green screen; ``upload`` a picture or a video."""
-        if upload is not None:
+        ``spec`` is a colour, blur[:N] or green screen; ``upload`` a picture or a video;
+        ``saved`` a file the server keeps (the panel's gallery) and the name to show for it."""
+        if saved is not None:
+            spec, label = str(saved[0]), saved[1]
+            with self._lock:
+                self._names[spec] = label
+        elif upload is not None:
             path, kind = store(upload, self._upload_folder(), f"background-{next(self._uploads)}",
                                upload_name)
             spec, label = str(path), f"uploaded {'picture' if kind == 'image' else 'video'}"
@@ -278,17 +297,18 @@ class LiveSession:
         return for_client(message, names)
 
     def set_effect(self, on: bool) -> None:
+        """On the running picture at once; at rest, for the next start."""
         with self._lock:
-            if self._runner is None:
-                raise Conflict("the camera is not running")
-            _set_effect(self._runner, on)
+            self._effect = on
+            if self._runner is not None:
+                _set_effect(self._runner, on)
 
     def status(self) -> dict[str, Any]:
         with self._lock:
             runner = self._runner
             data: dict[str, Any] = {
                 "state": self._state, "error": self._error, "background": self._bg_label,
-                "effect": _effect_of(runner) if runner is not None else True,
+                "effect": _effect_of(runner) if runner is not None else self._effect,
                 "source": self._request.source if self._request else None,
                 "vcam": bool(self._request and self._request.vcam),
                 "engine": self._backend_name, "notes": list(self._notes),
@@ -297,6 +317,16 @@ class LiveSession:
             if self._picture is not None:
                 data["size"] = [self._picture.shape[1], self._picture.shape[0]]
         return data
+
+    @property
+    def background_spec(self) -> str:
+        """The background in use as a --bg value (a file's path for pictures and videos)."""
+        return self._bg
+
+    @property
+    def ended_with(self) -> BaseException | None:
+        """The error the last run failed with (None while it runs, or when it did not fail)."""
+        return self._ended_with
 
     @property
     def sequence(self) -> int:

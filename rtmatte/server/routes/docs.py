@@ -14,6 +14,8 @@ from swagger_ui_bundle import swagger_ui_path
 PATH = "/docs"
 #: Swagger UI's script and style, served at ``/docs-assets``
 ASSETS = str(swagger_ui_path)
+#: Swagger UI's colours raised to a readable contrast (WCAG AA, checked by axe-core)
+_READABLE = '<link rel="stylesheet" href="/static/docs.css">'
 _FORGET_TOKEN = ('<script>if (new URLSearchParams(location.search).has("token")) '
                  'history.replaceState(null, "", location.pathname + location.hash)</script>')
 
@@ -28,8 +30,13 @@ def router() -> APIRouter:
         page = get_swagger_ui_html(openapi_url="/openapi.json", title="rtmatte API",
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/static/favicon.svg")
-        html = page.body.decode().replace("</body>", f"{_FORGET_TOKEN}</body>", 1)
+                                   swagger_favicon_url="/static/favicon.svg",
+                                   # a deep link inside each operation's button is a control
+                                   # inside a control, which screen readers cannot reach
+                                   swagger_ui_parameters={"deepLinking": False})
+        html = (page.body.decode().replace("<html>", '<html lang="en">', 1)
+                .replace("</head>", f"{_READABLE}</head>", 1)
+                .replace("</body>", f"{_FORGET_TOKEN}</body>", 1))
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     return routes

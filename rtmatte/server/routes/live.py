@@ -6,17 +6,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
+from rtmatte.server.advice import for_failure
 from rtmatte.server.config import ServerConfig
 from rtmatte.server.errors import RequestError
+from rtmatte.server.gallery import Gallery
 from rtmatte.server.live import FILE_SOURCE, LiveRequest, LiveSession
 from rtmatte.server.routes.schema import GUARDED, BackgroundFile, problems
 
 _PREVIEW_POLL_S = 0.02
+#: the overlay page for OBS's Browser Source; offered by the panel only when the server has it
+_OVERLAY = "/overlay"
 _BOUNDARY = "frame"
 
 
@@ -38,9 +44,18 @@ class LiveSource(BaseModel):
     label: str
 
 
+class Message(BaseModel):
+    """What the panel says about a failed run: plain words, and what to do."""
+
+    text: str
+    command: str | None = Field(None, description="the one command that fixes it, to copy")
+    help: str | None = Field(None, description="the page of this server that says more")
+
+
 class LiveStatus(BaseModel):
     """The run and its figures, measured on the pictures as they are delivered (the last two
-    seconds). ``size`` comes once there is a picture."""
+    seconds). ``size`` comes once there is a picture. With ``choice`` and the effect, what a
+    page shows after a reload is what is in use."""
 
     state: str = Field(description="idle, starting, running, stopping, stopped, ended or "
                                    "failed")
@@ -56,20 +71,38 @@ class LiveStatus(BaseModel):
     frames: int = Field(description="pictures delivered")
     dropped: int = Field(description="frames the source gave that were not delivered")
     size: list[int] | None = Field(None, description="width and height of the output")
+    choice: str | None = Field(None, description="the gallery's background in use (see "
+                                                 "/api/backgrounds), none for another")
+    blur: float | None = Field(None, description="the blur's strength, when blur is in use")
+    colour: str | None = Field(None, description="#rrggbb, when a colour is in use")
+    message: Message | None = Field(None, description="why the last run failed, in plain "
+                                                      "words, with what to do")
+    overlay: str | None = Field(None, description="the address (with the token) of this "
+                                                  "server's overlay page for OBS, when it has "
+                                                  "one")
 
 
-def router(config: ServerConfig, live: LiveSession) -> APIRouter:
+def router(config: ServerConfig, live: LiveSession, gallery: Gallery) -> APIRouter:
     routes = APIRouter(tags=["camera"], responses=problems(*GUARDED))
-    # each of these answers with the status, its size left out (not null) until a picture
+    # each of these answers with the status, what does not apply left out (not null)
     status = {"response_model": LiveStatus, "response_model_exclude_unset": True}
 
     def now() -> LiveStatus:
-        return LiveStatus.model_validate(live.status())
+        data = live.status() | gallery.choice_of(live.background_spec)
+        failure = live.ended_with
+        if failure is not None and data["error"]:
+            data["message"] = for_failure(failure, data["error"], data["source"]).as_dict()
+        return LiveStatus.model_validate({k: v for k, v in data.items() if v is not None
+                                         or k in ("error", "source", "choice")})
 
     @routes.get("/api/live", **status)
-    def live_status() -> LiveStatus:
-        """State, figures (fps, latency, dropped frames), engine and background of the run."""
-        return now()
+    def live_status(request: Request) -> LiveStatus:
+        """State, figures (fps, latency, dropped frames), engine and background of the run,
+        the gallery choice in use, and what to do when it failed: what the panel shows."""
+        answer = now()
+        if _serves(request.app, _OVERLAY):
+            answer.overlay = f"{_OVERLAY}?token={config.token}"
+        return answer
 
     @routes.get("/api/live/sources", response_model=list[LiveSource])
     def live_sources() -> list[LiveSource]:
@@ -87,19 +120,29 @@ def router(config: ServerConfig, live: LiveSession) -> APIRouter:
         live.stop()
         return now()
 
-    @routes.post("/api/live/background", responses=problems(413, 415, 422), **status)
+    @routes.post("/api/live/background", responses=problems(404, 413, 415, 422), **status)
     def live_background(bg: Annotated[str | None, Form()] = None,
-                        bg_file: BackgroundFile = None) -> LiveStatus:
-        """Switch the background, on the running camera at once (a bad one keeps the old)."""
+                        bg_file: BackgroundFile = None,
+                        gallery_id: Annotated[str | None, Form(alias="gallery")] = None,
+                        ) -> LiveStatus:
+        """Switch the background, on the running camera at once (a bad one keeps the old):
+        ``bg`` a colour or blur[:N], ``bg_file`` a picture or video, or ``gallery`` the id of a
+        picture of ``/api/backgrounds``."""
         if bg_file is not None:
             live.use_background(upload=bg_file.file, upload_name=bg_file.filename)
+        elif gallery_id is not None and bg is None:
+            item = gallery.get(gallery_id)
+            if item.path is None:
+                raise RequestError(f"'{item.label}' is chosen with bg (blur, a colour)")
+            live.use_background(saved=(item.path, item.label))
         else:
             live.use_background(bg)
         return now()
 
-    @routes.post("/api/live/effect", responses=problems(409, 422), **status)
+    @routes.post("/api/live/effect", responses=problems(422), **status)
     def live_effect(body: Effect) -> LiveStatus:
-        """Turn the effect off (the camera's own picture) or on again."""
+        """Turn the effect off (the camera's own picture) or on again; at rest, for the next
+        start."""
         live.set_effect(body.on)
         return now()
 
@@ -119,6 +162,12 @@ def router(config: ServerConfig, live: LiveSession) -> APIRouter:
                                  media_type=f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
 
     return routes
+
+
+def _serves(app: Starlette, path: str) -> bool:
+    """Whether ``app`` answers GET ``path`` (asked of its routes as a request would be)."""
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "path_params": {}}
+    return any(route.matches(scope)[0] == Match.FULL for route in app.routes)
 
 
 def _size(text: str | None) -> tuple[int, int] | None:

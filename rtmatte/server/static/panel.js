@@ -1,66 +1,224 @@
-// The control panel: start and stop the camera, pick a background, watch the preview.
+// The control panel: the camera with a gallery of backgrounds, and a tab that cuts out photos.
 // It talks only to the server that served it; the token travels in an HttpOnly cookie.
+// What it shows is read from the server (GET /api/live) on load and after every change, so a
+// reload shows the state in use; messages live in one place and go when they no longer apply.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const RUNNING = new Set(["starting", "running"]);
+  const PHOTO_SAFE = /[^A-Za-z0-9._-]+/g;
   let previews = 0;
-  let polling = null;
+  let timer = null;
+  let status = null;
+  let items = [];
+  let colourTimer = null;
 
   // the token was in the address once, to set the cookie; keep it out of history and bookmarks
   if (new URLSearchParams(location.search).has("token")) {
     history.replaceState(null, "", location.pathname);
   }
 
+  class Problem extends Error {
+    constructor(message, code) {
+      super(message);
+      this.code = code;
+    }
+  }
+
   async function call(path, options = {}) {
-    const response = await fetch(path, options);
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch {
+      throw new Problem("rtmatte does not answer. Is `rtmatte serve` still running? Start it " +
+                        "again and reload this page.", 0);
+    }
     const json = (response.headers.get("content-type") || "").includes("json");
     const body = json ? await response.json() : null;
     if (!response.ok) {
-      throw new Error((body && body.detail) || `${response.status} ${response.statusText}`);
+      throw new Problem((body && body.detail) || `${response.status} ${response.statusText}`,
+                        response.status);
     }
     return body;
   }
 
-  function say(text, error = false) {
-    const message = $("message");
-    message.textContent = text;
-    message.classList.toggle("error", error);
+  function post(path, body) {
+    const json = !(body instanceof FormData);
+    return call(path, {method: "POST", body: json ? JSON.stringify(body) : body,
+                       headers: json ? {"Content-Type": "application/json"} : {}});
   }
 
-  function show(status) {
-    const running = RUNNING.has(status.state);
-    document.body.dataset.state = status.state;
-    $("fig-fps").textContent = running ? status.fps.toFixed(1) : "–";
-    $("fig-latency").textContent = running ? `${status.latency_ms.toFixed(0)} ms` : "–";
-    $("fig-dropped").textContent = status.frames ? String(status.dropped) : "–";
-    $("fig-engine").textContent = status.engine || "–";
-    $("bg-now").textContent = status.background;
-    $("start").disabled = running;
-    $("stop").disabled = !running;
-    const effect = $("effect");
-    effect.disabled = status.state !== "running";
-    effect.setAttribute("aria-pressed", String(status.effect));
-    effect.textContent = status.effect ? "Effect on" : "Effect off";
-    if (!running) {
-      poll(false);
-      if (status.error) say(status.error, true);
-      else if (status.state === "ended") say("The source ended.");
+  // ---- messages: one place, keyed by what they are about -------------------------------
+
+  const messages = new Map();
+
+  function say(key, text, extra = {}) {
+    const message = {text, ...extra};
+    const before = messages.get(key);
+    if (before && JSON.stringify(before) === JSON.stringify(message)) return;  // said already
+    messages.set(key, message);
+    drawMessages();
+  }
+
+  function unsay(key) {
+    if (messages.delete(key)) drawMessages();
+  }
+
+  function drawMessages() {
+    const area = $("messages");
+    area.replaceChildren();
+    for (const [key, message] of messages) {
+      const box = document.createElement("div");
+      box.className = `message ${message.kind || "error"}`;
+      box.dataset.key = key;
+      const text = document.createElement("p");
+      text.textContent = message.text;
+      box.append(text);
+      if (message.command) {
+        const row = document.createElement("div");
+        row.className = "copyable";
+        const code = document.createElement("input");
+        code.type = "text";
+        code.readOnly = true;
+        code.value = message.command;
+        code.id = `command-${key}`;
+        code.className = "command";
+        code.setAttribute("aria-label", "Command to copy");
+        const copy = document.createElement("button");
+        copy.type = "button";
+        copy.className = "copy secondary";
+        copy.dataset.copy = code.id;
+        copy.textContent = "Copy";
+        row.append(code, copy);
+        box.append(row);
+      }
+      if (message.help) {
+        const link = document.createElement("a");
+        link.href = message.help;
+        link.target = "_blank";
+        link.textContent = "How to set it up, step by step";
+        box.append(link);
+      }
+      const close = document.createElement("button");
+      close.type = "button";
+      close.className = "dismiss";
+      close.setAttribute("aria-label", "Dismiss this message");
+      close.textContent = "×";
+      close.addEventListener("click", () => unsay(key));
+      box.append(close);
+      area.append(box);
     }
+  }
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    const field = $(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(field.value);
+    } catch {
+      field.select();
+      document.execCommand("copy");
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  });
+
+  // ---- tabs ------------------------------------------------------------------------------
+
+  const tabs = [$("tab-camera"), $("tab-photos")];
+
+  function choose(tab) {
+    for (const other of tabs) {
+      const on = other === tab;
+      other.setAttribute("aria-selected", String(on));
+      other.tabIndex = on ? 0 : -1;
+      $(other.getAttribute("aria-controls")).hidden = !on;
+    }
+    document.body.dataset.view = tab.id.slice(4);
+  }
+
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => choose(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
+      if (!step) return;
+      const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+      choose(next);
+      next.focus();
+    });
+  }
+
+  // ---- the camera --------------------------------------------------------------------------
+
+  const STATE_TEXT = {
+    idle: "The camera is off.", stopped: "The camera is off.", ended: "The video ended.",
+    failed: "The camera is off.", starting: "Starting… (the model loads first)",
+    running: "The camera is on.", stopping: "Stopping…",
+  };
+
+  function figure(id, text) {
+    $(id).textContent = text;
+  }
+
+  function show(now) {
+    status = now;
+    const running = RUNNING.has(now.state);
+    document.body.dataset.state = now.state;
+    $("state-text").textContent = STATE_TEXT[now.state] || now.state;
+    const power = $("power");
+    power.textContent = running ? "Stop camera" : "Start camera";
+    power.disabled = now.state === "starting" || now.state === "stopping" ||
+                     (!running && !$("source").value);
+    power.classList.toggle("primary", !running);
+    power.classList.toggle("secondary", running);
+    // the figures of a run only while it runs: none at rest, none left from the last run
+    const live = now.state === "running";
+    figure("fig-fps", live ? now.fps.toFixed(1) : "–");
+    figure("fig-latency", live ? `${now.latency_ms.toFixed(0)} ms` : "–");
+    figure("fig-dropped", live ? String(now.dropped) : "–");
+    figure("fig-engine", live && now.engine ? now.engine : "–");
+    const effect = $("effect");
+    effect.setAttribute("aria-checked", String(now.effect));
+    effect.querySelector(".switch-state").textContent = now.effect ? "On" : "Off";
+    if (running) {
+      $("vcam").checked = now.vcam;
+      if (now.source && [...$("source").options].some((o) => o.value === now.source)) {
+        $("source").value = now.source;
+      }
+    }
+    for (const control of ["source", "size", "vcam"]) $(control).disabled = running;
+    if (now.message) {
+      say("run", now.message.text, {command: now.message.command, help: now.message.help});
+    } else {
+      unsay("run");
+    }
+    if (now.state === "ended") {
+      say("run", "The video ended. Press Start camera to play it again.", {kind: "info"});
+    }
+    tick(now);
+    const overlay = $("overlay");
+    overlay.hidden = !now.overlay;
+    if (now.overlay) $("overlay-url").value = new URL(now.overlay, location.origin).href;
+    if (running && $("preview").hidden) startPreview();
+    if (!running) stopPreview();
+    schedule(running ? 1000 : 3000);
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, ms);
   }
 
   async function refresh() {
     try {
       show(await call("/api/live"));
+      unsay("network");
     } catch (error) {
-      say(error.message, true);
+      say("network", error.message);
+      schedule(3000);
     }
-  }
-
-  function poll(on) {
-    clearInterval(polling);
-    polling = on ? setInterval(refresh, 1000) : null;
   }
 
   function startPreview() {
@@ -71,102 +229,317 @@
     $("placeholder").hidden = true;
   }
 
+  function stopPreview() {
+    const img = $("preview");
+    if (img.hidden) return;
+    img.hidden = true;
+    img.removeAttribute("src");
+    $("placeholder").hidden = false;
+  }
+
   async function loadSources() {
     const select = $("source");
-    for (const source of await call("/api/live/sources")) {
-      select.add(new Option(source.label, source.id));
+    const sources = await call("/api/live/sources");
+    for (const source of sources) select.add(new Option(source.label, source.id));
+    if (!sources.length) {
+      select.add(new Option("No camera found", ""));
+      say("sources", "No camera was found on this computer. Plug one in, then reload this page.");
     }
   }
 
-  function backgroundForm() {
-    const form = new FormData();
-    const kind = document.querySelector("input[name=kind]:checked").value;
-    if (kind === "file") {
-      const file = $("bg-file").files[0];
-      if (!file) throw new Error("Choose a picture or a video file first.");
-      form.append("bg_file", file, file.name);
-    } else if (kind === "blur") {
-      const strength = Number($("blur-strength").value);
-      form.append("bg", strength === 1 ? "blur" : `blur:${strength}`);
-    } else if (kind === "colour") {
-      form.append("bg", $("colour").value);
-    } else {
-      form.append("bg", kind);
+  $("power").addEventListener("click", async () => {
+    const power = $("power");
+    power.disabled = true;
+    if (status && RUNNING.has(status.state)) {
+      try {
+        show(await post("/api/live/stop", {}));
+      } catch (error) {
+        say("start", error.message);
+      }
+      return;
     }
-    return form;
-  }
-
-  $("camera-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    $("start").disabled = true;
-    say("Starting… (the model loads first)");
+    unsay("start");
+    unsay("run");
+    document.body.dataset.state = "starting";
+    $("state-text").textContent = STATE_TEXT.starting;
     const request = {source: $("source").value, size: $("size").value || null,
                      vcam: $("vcam").checked};
     try {
-      const status = await call("/api/live/start", {
-        method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify(request),
-      });
+      show(await post("/api/live/start", request));
       startPreview();
-      show(status);
-      poll(true);
-      say("Running.");
     } catch (error) {
-      $("start").disabled = false;
-      say(error.message, true);
-    }
-  });
-
-  $("stop").addEventListener("click", async () => {
-    try {
-      show(await call("/api/live/stop", {method: "POST"}));
-      say("Stopped.");
-    } catch (error) {
-      say(error.message, true);
+      // a run that failed says why in the status, in plain words (show puts it up);
+      // a request refused before it ran has only its one line
+      const now = await call("/api/live").catch(() => null);
+      if (now) show(now);
+      if (!now || !now.message) say("start", error.message);
+      power.disabled = false;
     }
   });
 
   $("effect").addEventListener("click", async () => {
-    const on = $("effect").getAttribute("aria-pressed") !== "true";
+    const on = $("effect").getAttribute("aria-checked") !== "true";
     try {
-      show(await call("/api/live/effect", {
-        method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify({on}),
-      }));
+      show(await post("/api/live/effect", {on}));
     } catch (error) {
-      say(error.message, true);
+      say("effect", error.message);
     }
   });
 
-  $("bg-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
+  // ---- the gallery -------------------------------------------------------------------------
+
+  function tile(item) {
+    const label = document.createElement("label");
+    label.className = `tile kind-${item.kind}`;
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "bg";
+    radio.value = item.id;
+    const picture = document.createElement("span");
+    picture.className = "thumb";
+    picture.setAttribute("aria-hidden", "true");
+    if (item.thumbnail) {
+      const img = document.createElement("img");
+      img.src = item.thumbnail;
+      img.alt = "";
+      img.loading = "lazy";
+      picture.append(img);
+    }
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = item.label;
+    label.append(radio, picture, name);
+    radio.addEventListener("change", () => apply(item.id));
+    if (!item.own) return label;
+    const wrap = document.createElement("div");
+    wrap.className = "own";
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove ${item.label}`);
+    remove.addEventListener("click", () => removeItem(item));
+    wrap.append(label, remove);
+    return wrap;
+  }
+
+  async function loadGallery() {
+    items = await call("/api/backgrounds");
+    $("tiles").replaceChildren(...items.map(tile));
+    const photoBg = $("photo-bg");
+    for (const option of [...photoBg.options]) if (option.dataset.gallery) option.remove();
+    for (const item of items.filter((i) => i.kind === "picture")) {
+      const option = new Option(item.label, `gallery:${item.id}`);
+      option.dataset.gallery = item.id;
+      photoBg.add(option);
+    }
+    if (status) tick(status);
+  }
+
+  // the tick, the strength and the colour shown are those of the background in use
+  function tick(now) {
+    for (const radio of document.querySelectorAll("input[name=bg]")) {
+      radio.checked = radio.value === now.choice;
+    }
+    // no background at all is for the OBS overlay only (a virtual camera has no alpha)
+    for (const tile of document.querySelectorAll("#tiles .kind-transparent")) {
+      tile.hidden = !now.overlay && now.choice !== "transparent";
+    }
+    $("blur-controls").hidden = now.choice !== "blur";
+    $("colour-controls").hidden = now.choice !== "colour";
+    if (now.choice === "blur" && now.blur && document.activeElement !== $("blur-strength")) {
+      $("blur-strength").value = String(now.blur);
+    }
+    if (now.choice === "colour" && now.colour && document.activeElement !== $("colour")) {
+      $("colour").value = now.colour;
+    }
+  }
+
+  function choiceForm(id) {
+    const form = new FormData();
+    if (id === "blur") {
+      const strength = Number($("blur-strength").value);
+      form.append("bg", strength === 1 ? "blur" : `blur:${strength}`);
+    } else if (id === "colour") {
+      form.append("bg", $("colour").value);
+    } else if (id === "green" || id === "blue" || id === "transparent") {
+      form.append("bg", id);
+    } else {
+      form.append("gallery", id);
+    }
+    return form;
+  }
+
+  async function apply(id) {
     try {
-      const status = await call("/api/live/background", {method: "POST", body: backgroundForm()});
-      show(status);
-      say(`Background: ${status.background}`);
+      show(await post("/api/live/background", choiceForm(id)));
+      unsay("background");
     } catch (error) {
-      say(error.message, true);
+      say("background", `That background cannot be used: ${error.message}. The one before ` +
+                        "stays; choose another.");
+      if (status) tick(status);
+    }
+  }
+
+  async function removeItem(item) {
+    try {
+      await call(`/api/backgrounds/${encodeURIComponent(item.id)}`, {method: "DELETE"});
+      if (status && status.choice === item.id) await apply("blur");
+      await loadGallery();
+    } catch (error) {
+      say("background", error.message);
+    }
+  }
+
+  $("blur-strength").addEventListener("change", () => apply("blur"));
+  $("colour").addEventListener("input", () => {
+    clearTimeout(colourTimer);
+    colourTimer = setTimeout(() => apply("colour"), 150);
+  });
+
+  const UPLOAD_WORDS = {
+    413: (name, detail) => `“${name}” is too large for rtmatte: ${detail}. Choose a smaller file.`,
+    415: (name) => `“${name}” is not a picture or a video rtmatte can read. Choose a JPEG or ` +
+                   "PNG picture, or an MP4 video.",
+    429: (name, detail) => `“${name}” was not added: ${detail}.`,
+  };
+
+  function uploadWords(name, error) {
+    const words = UPLOAD_WORDS[error.code];
+    return words ? words(name, error.message) :
+      `“${name}” could not be added: ${error.message}. Try another file.`;
+  }
+
+  $("bg-upload").addEventListener("change", async () => {
+    const file = $("bg-upload").files[0];
+    if (!file) return;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    say("upload", `Adding “${file.name}”…`, {kind: "info"});
+    try {
+      const item = await post("/api/backgrounds", form);
+      unsay("upload");
+      await loadGallery();
+      await apply(item.id);
+    } catch (error) {
+      say("upload", uploadWords(file.name, error));
+    } finally {
+      $("bg-upload").value = "";
     }
   });
 
-  // touching a choice's own control selects that choice
-  for (const [control, kind] of [["blur-strength", "blur"], ["colour", "colour"], ["bg-file", "file"]]) {
-    $(control).addEventListener("input", () => {
-      document.querySelector(`input[name=kind][value=${kind}]`).checked = true;
+  // ---- photos ------------------------------------------------------------------------------
+
+  $("photo-bg").addEventListener("change", () => {
+    $("photo-colour").hidden = $("photo-bg").value !== "colour";
+  });
+
+  async function photoForm(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const choice = $("photo-bg").value;
+    if (choice.startsWith("gallery:")) {
+      const id = encodeURIComponent(choice.slice(8));
+      const picture = await fetch(`/api/backgrounds/${id}/picture`).then((r) => r.blob());
+      form.append("bg_file", picture, "background.png");
+    } else {
+      form.append("bg", choice === "colour" ? $("photo-colour").value : choice);
+    }
+    return form;
+  }
+
+  function photoWords(name, error) {
+    if (error.code === 415) {
+      return `This is not a photo rtmatte can read. Choose a JPEG, PNG or WebP picture.`;
+    }
+    if (error.code === 413) return `The file is too large: ${error.message}.`;
+    if (error.code === 0) return error.message;
+    return `It could not be cut out: ${error.message}.`;
+  }
+
+  async function cutOut(file, card) {
+    const state = card.querySelector(".photo-state");
+    try {
+      const response = await fetch("/api/remove", {method: "POST", body: await photoForm(file)});
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        throw new Problem(body.detail || response.statusText, response.status);
+      }
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const img = document.createElement("img");
+      img.src = url;
+      img.alt = `${file.name}, cut out`;
+      card.querySelector(".photo-picture").replaceChildren(img);
+      const extension = blob.type === "image/jpeg" ? "jpg" : "png";
+      const stem = file.name.replace(/\.[^.]*$/, "").replace(PHOTO_SAFE, "_") || "photo";
+      const link = document.createElement("a");
+      link.href = url;
+      link.download = `${stem}.rtmatte.${extension}`;
+      link.className = "button primary download";
+      link.textContent = "Download";
+      link.setAttribute("aria-label", `Download ${file.name}, cut out`);
+      state.replaceChildren(link);
+      card.dataset.state = "done";
+    } catch (error) {
+      state.textContent = photoWords(file.name, error);
+      state.classList.add("error");
+      card.dataset.state = "failed";
+    }
+  }
+
+  async function cutOutAll(files) {
+    const list = $("photo-results");
+    const jobs = [];
+    for (const file of files) {
+      const card = document.createElement("li");
+      card.className = "photo";
+      card.dataset.state = "working";
+      const picture = document.createElement("div");
+      picture.className = "photo-picture";
+      const name = document.createElement("p");
+      name.className = "photo-name";
+      name.textContent = file.name;
+      const state = document.createElement("p");
+      state.className = "photo-state";
+      state.textContent = "Cutting out…";
+      card.append(picture, name, state);
+      list.prepend(card);
+      jobs.push([file, card]);
+    }
+    for (const [file, card] of jobs) await cutOut(file, card);  // one at a time, in order
+  }
+
+  $("photos").addEventListener("change", async () => {
+    const files = [...$("photos").files];
+    $("photos").value = "";
+    await cutOutAll(files);
+  });
+
+  const drop = $("drop");
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => {
+      event.preventDefault();
+      drop.classList.add("over");
     });
   }
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    cutOutAll([...event.dataTransfer.files]);
+  });
+
+  // ---- start: the state in use, read from the server ------------------------------------
 
   (async () => {
     try {
       await loadSources();
-      const status = await call("/api/live");
-      show(status);
-      if (RUNNING.has(status.state)) {
-        startPreview();
-        poll(true);
-      }
+      await loadGallery();
+      show(await call("/api/live"));
     } catch (error) {
-      say(error.message, true);
+      say("network", error.message);
+      schedule(3000);
     }
   })();
 })();
