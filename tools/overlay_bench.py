@@ -11,6 +11,10 @@ whole process tree), besides a window with no page open (the run alone).
 
     python tools/overlay_bench.py                       # 640x480 at 30 fps, 10 s windows
     python tools/overlay_bench.py --size 1280x720 --window 20 --json overlay.json
+    python tools/overlay_bench.py --formats raw --picture docs/images/obs-overlay.jpg
+
+``--picture`` also saves a screenshot of the page (taken with a transparent background, as OBS
+composites it) laid over a checkerboard, for docs/obs.md.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+from PIL import Image
 
 from rtmatte.argtypes import frame_size
 from rtmatte.samples import make_clip
@@ -92,6 +98,7 @@ def measure(page, base: str, token: str, server_pid: int, window_s: float) -> di
     run_after = run_status(base, token)
     figures = {
         "run_fps": round((run_after["frames"] - run_before) / seconds, 1),
+        "run_latency_ms": run_after["latency_ms"],  # capture to the run's output, median
         "server_cpu": round(used(server_before, tree_cpu(set(server_before))) / seconds, 2),
         "browser_cpu": round(used(browser_before, tree_cpu(browser_pids)) / seconds, 2),
     }
@@ -108,6 +115,18 @@ def measure(page, base: str, token: str, server_pid: int, window_s: float) -> di
     return figures
 
 
+def save_picture(page, path: Path, square: int = 16) -> None:
+    """The page's screenshot with nothing behind it, over a grey checkerboard."""
+    import io
+
+    shot = np.asarray(Image.open(io.BytesIO(page.screenshot(omit_background=True))))
+    rows, columns = np.indices(shot.shape[:2]) // square
+    board = np.where((rows + columns) % 2 == 0, 204, 153).astype(np.float32)[..., None]
+    alpha = shot[..., 3:].astype(np.float32) / 255.0
+    over = shot[..., :3] * alpha + board * (1.0 - alpha)
+    Image.fromarray((over + 0.5).astype(np.uint8)).save(path, quality=88)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=frame_size, default=(640, 480), metavar="WxH")
@@ -115,6 +134,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=10.0, metavar="S")
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--picture", type=Path, metavar="PNG",
+                        help="also save the page over a checkerboard (docs/obs.md's picture)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -127,7 +148,7 @@ def main() -> int:
                      "transparent", timeout_s=START_TIMEOUT_S) as served, \
                 sync_playwright() as playwright:
             base, token = served.address, served.token
-            while run_status(base, token)["state"] != "running":
+            while run_status(base, token)["frames"] < 5 * args.fps:  # the model warmed up
                 time.sleep(0.2)
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
             browser = playwright.chromium.launch(executable_path=chromium, headless=True)
@@ -140,6 +161,8 @@ def main() -> int:
                                        timeout=60_000)
                 results[name] = measure(page, base, token, served.process.pid, args.window)
                 print(name, results[name], flush=True)
+                if args.picture is not None and name == "raw":
+                    save_picture(page, args.picture)
                 page.close()
             browser.close()
     finally:
