@@ -440,12 +440,12 @@ def frame_of(client: TestClient) -> np.ndarray:
 
 
 def wait_for_corner(client: TestClient, colour: tuple[int, int, int],
-                    timeout: float = 120.0) -> np.ndarray:
+                    timeout: float = 120.0, tolerance: float = 25) -> np.ndarray:
     """The newest preview once its top-right corner (wall) shows ``colour``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         picture = frame_of(client)
-        if np.abs(picture[:16, -16:].reshape(-1, 3).mean(axis=0) - colour).max() < 25:
+        if np.abs(picture[:16, -16:].reshape(-1, 3).mean(axis=0) - colour).max() < tolerance:
             return picture
         time.sleep(0.1)
     raise AssertionError(f"the preview never showed {colour}")
@@ -462,8 +462,13 @@ def test_the_camera_session_switches_background_and_effect_live(client, media, t
         switched = client.post("/api/live/background", headers=AUTH, data={"bg": "#ff00ff"})
         assert switched.status_code == 200 and switched.json()["background"] == "#ff00ff"
         wait_for_corner(client, (255, 0, 255))
-        refused = client.post("/api/live/background", headers=AUTH, data={"bg": "transparent"})
-        assert refused.status_code == 422 and "OBS" in refused.json()["detail"]
+        # no background, for the OBS overlay (no virtual camera here): a checkerboard preview
+        clear = client.post("/api/live/background", headers=AUTH, data={"bg": "transparent"})
+        assert clear.status_code == 200 and clear.json()["background"] == "transparent"
+        checker = wait_for_corner(client, (128, 128, 128), tolerance=40)
+        assert checker[:32, -32:].std() > 15  # squares of two greys, not one flat colour
+        client.post("/api/live/background", headers=AUTH, data={"bg": "#ff00ff"})
+        wait_for_corner(client, (255, 0, 255))
         assert client.post("/api/live/background", headers=AUTH,
                            data={"bg": "nonsense"}).status_code == 422
         assert client.get("/api/live", headers=AUTH).json()["background"] == "#ff00ff"

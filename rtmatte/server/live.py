@@ -45,9 +45,6 @@ _JPEG_QUALITY = 80
 _NOTES = 5
 _NO_ALPHA_IN_VCAM = ("a virtual camera carries no alpha: choose green and key it out in OBS, or "
                      "add the overlay page (/overlay) to OBS as a Browser Source, which has it")
-_NO_ALPHA_SWITCH = ("a camera picture cannot be switched to transparent: the overlay page "
-                    "(/overlay, an OBS Browser Source) shows the person with alpha whatever the "
-                    "background; for a virtual camera choose green and key it out in OBS")
 #: the preview's checkerboard behind a transparent picture, as picture editors show one
 _CHECKER_PX = 16
 _CHECKER_GREYS = (153, 102)
@@ -271,10 +268,11 @@ class LiveSession:
         else:
             spec = background_spec(spec or "")
             label = spec
-        if is_transparent(spec):  # only serve --bg transparent starts a run without one
-            raise BackgroundError(_NO_ALPHA_SWITCH)
         with self._lock:
             runner = self._runner
+            feeds_vcam = runner is not None and self._request is not None and self._request.vcam
+        if is_transparent(spec) and feeds_vcam:  # no background: for the OBS overlay only
+            raise BackgroundError(_NO_ALPHA_IN_VCAM)
         try:
             if runner is not None:
                 _use_background(runner, spec)
