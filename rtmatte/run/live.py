@@ -258,8 +258,10 @@ class LiveRunner:
                 if worker.ident is not None:  # started
                     worker.join()
             seconds = time.perf_counter() - self._started
-            self._judge()
-            self._close()
+            try:
+                self._judge()
+            finally:
+                self._close()
         error = self._grabber.error or (self._errors[0] if self._errors else None)
         if error is not None:
             raise error
