@@ -153,7 +153,8 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
                             headers={"Authorization": f"Bearer {server.token}"})
         # and with it, "no background" (the overlay carries alpha; a virtual camera cannot)
         none = tile(page, "None (for OBS)")
-        if overlay.status_code == 200:
+        has_overlay = overlay.status_code == 200
+        if has_overlay:
             expect(page.locator("#overlay-url")).to_have_value(
                 f"{server.address}overlay?token={server.token}")
             expect(none).to_be_visible()
@@ -187,6 +188,15 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
         help_page.close()
         page.uncheck("#vcam")
 
+        # the overlay's card never goes away while the page is open (it would flicker off
+        # after each change if the answers to changes left it out)
+        page.evaluate("""() => {
+          window.overlayHidden = 0;
+          new MutationObserver(() => { window.overlayHidden += document
+            .getElementById("overlay").hidden ? 1 : 0; })
+            .observe(document.getElementById("overlay"), {attributes: true});
+        }""")
+
         # start from the keyboard; the message no longer applies and goes
         page.focus("#power")
         page.keyboard.press("Enter")
@@ -198,6 +208,11 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
         expect(page.locator("#fig-engine")).not_to_have_text("–")
         expect(page.locator("#fig-fps")).not_to_have_text("–", timeout=10_000)
         page.screenshot(path=shots / "camera-1280x800.png", full_page=True)
+        if has_overlay:  # still offered while the camera runs; no background shows a checker
+            expect(page.locator("#overlay")).to_be_visible()
+            none.click()
+            wait_for_corner(page, lambda c: max(c) - min(c) < 15 and 90 < c[0] < 165,
+                            "the transparency checkerboard")
 
         # the gallery: each choice applies at once, with no button to confirm it
         tile(page, "Colour").click()
@@ -237,6 +252,9 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
         page.click("#effect")
         expect(page.locator("#effect")).to_have_attribute("aria-checked", "false")
         wait_for_corner(page, lambda c: not near(c, CYAN, 60), "the camera's own picture")
+
+        if has_overlay:
+            assert page.evaluate("window.overlayHidden") == 0
 
         # a reload shows the state in use: running, their picture ticked, the effect off
         in_use = live(server)

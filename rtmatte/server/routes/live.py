@@ -87,8 +87,12 @@ def router(config: ServerConfig, live: LiveSession, gallery: Gallery) -> APIRout
     # each of these answers with the status, what does not apply left out (not null)
     status = {"response_model": LiveStatus, "response_model_exclude_unset": True}
 
-    def now() -> LiveStatus:
+    def now(request: Request) -> LiveStatus:
+        """The status with what the panel shows beside it: the gallery choice, a failed run's
+        advice, and the overlay's address when this server has the overlay page."""
         data = live.status() | gallery.choice_of(live.background_spec)
+        if _serves(request.app, _OVERLAY):
+            data["overlay"] = f"{_OVERLAY}?token={config.token}"
         failure = live.ended_with
         if failure is not None and data["error"]:
             data["message"] = for_failure(failure, data["error"], data["source"]).as_dict()
@@ -99,29 +103,26 @@ def router(config: ServerConfig, live: LiveSession, gallery: Gallery) -> APIRout
     def live_status(request: Request) -> LiveStatus:
         """State, figures (fps, latency, dropped frames), engine and background of the run,
         the gallery choice in use, and what to do when it failed: what the panel shows."""
-        answer = now()
-        if _serves(request.app, _OVERLAY):
-            answer.overlay = f"{_OVERLAY}?token={config.token}"
-        return answer
+        return now(request)
 
     @routes.get("/api/live/sources", response_model=list[LiveSource])
     def live_sources() -> list[LiveSource]:
         return [LiveSource.model_validate(choice) for choice in live.sources()]
 
     @routes.post("/api/live/start", responses=problems(409, 422, 503), **status)
-    def live_start(body: LiveStart) -> LiveStatus:
+    def live_start(body: LiveStart, request: Request) -> LiveStatus:
         """Start the camera (or the --source file in real time); answers once it runs."""
         source = body.source or (FILE_SOURCE if config.source is not None else "camera")
         live.start(LiveRequest(source=source, size=_size(body.size), vcam=body.vcam))
-        return now()
+        return now(request)
 
     @routes.post("/api/live/stop", **status)
-    def live_stop() -> LiveStatus:
+    def live_stop(request: Request) -> LiveStatus:
         live.stop()
-        return now()
+        return now(request)
 
     @routes.post("/api/live/background", responses=problems(404, 413, 415, 422), **status)
-    def live_background(bg: Annotated[str | None, Form()] = None,
+    def live_background(request: Request, bg: Annotated[str | None, Form()] = None,
                         bg_file: BackgroundFile = None,
                         gallery_id: Annotated[str | None, Form(alias="gallery")] = None,
                         ) -> LiveStatus:
@@ -137,14 +138,14 @@ def router(config: ServerConfig, live: LiveSession, gallery: Gallery) -> APIRout
             live.use_background(saved=(item.path, item.label))
         else:
             live.use_background(bg)
-        return now()
+        return now(request)
 
     @routes.post("/api/live/effect", responses=problems(422), **status)
-    def live_effect(body: Effect) -> LiveStatus:
+    def live_effect(body: Effect, request: Request) -> LiveStatus:
         """Turn the effect off (the camera's own picture) or on again; at rest, for the next
         start."""
         live.set_effect(body.on)
-        return now()
+        return now(request)
 
     @routes.get("/api/live/frame.jpg", response_class=Response,
                 responses={200: {"content": {"image/jpeg": {}}}, **problems(422)})
