@@ -362,6 +362,25 @@ def test_the_photo_tab_cuts_out_each_photo(browser, server, shots, tmp_path):
         assert picture.ndim == 3 and picture.shape[2] == 3
         assert picture[:12, -12:].mean() > 240  # the wall behind her is white now
 
+        # dropped on the page, onto a scene of the gallery
+        page.select_option("#photo-bg", label="Sunset over the sea")
+        desk = png_bytes(clip_frame(3, 10, 320, 240))
+        dropped = page.evaluate_handle("""bytes => {
+          const data = new DataTransfer();
+          data.items.add(new File([new Uint8Array(bytes)], "dropped.png", {type: "image/png"}));
+          return data;
+        }""", list(desk))
+        page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+        card = cards.filter(has_text="dropped.png")
+        expect(card).to_have_attribute("data-state", "done", timeout=120_000)
+        with page.expect_download() as download:
+            card.get_by_role("link").click()
+        saved = tmp_path / "dropped.png"
+        download.value.save_as(saved)
+        picture = cv2.cvtColor(cv2.imread(str(saved), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert near(picture[:16, -16:].reshape(-1, 3).mean(axis=0), sunset_corner()), \
+            picture[:16, -16:].reshape(-1, 3).mean(axis=0)
+
         page.set_viewport_size({"width": 360, "height": 740})
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         page.screenshot(path=shots / "photos-360x740.png", full_page=True)
