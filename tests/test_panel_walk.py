@@ -169,14 +169,14 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
         message = page.locator("#messages .message")
         expect(message).to_have_count(1, timeout=60_000)
         expect(message).to_contain_text("virtual camera")
-        said = message.inner_text()  # the words; the command is in its own field
-        assert "/etc" not in said and "modprobe" not in said and len(said) < 400, said
-        command = message.locator("input.command")
+        said = message.locator("p").inner_text()  # the words; the command is apart
+        assert "/etc" not in said and "modprobe" not in said and len(said) < 300, said
+        command = message.locator("code.command")
         assert 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="rtmatte"' \
-            in command.input_value()
+            in command.inner_text()
         message.get_by_role("button", name="Copy").click()
         expect(message.get_by_role("button", name="Copied")).to_be_visible()
-        assert page.evaluate("navigator.clipboard.readText()") == command.input_value()
+        assert page.evaluate("navigator.clipboard.readText()") == command.inner_text()
         help_link = message.get_by_role("link")
         assert help_link.get_attribute("href") == "/help/virtual-camera"
         with context.expect_page() as opened:
@@ -184,7 +184,7 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
         help_page = opened.value
         help_page.wait_for_load_state()
         expect(help_page.locator("h1")).to_have_text("Set up the virtual camera")
-        expect(help_page.locator("pre code").first).to_have_text(command.input_value())
+        expect(help_page.locator("pre code").first).to_have_text(command.inner_text())
         help_page.close()
         page.uncheck("#vcam")
 
@@ -398,9 +398,10 @@ def serious_violations(page: Page) -> list[str]:
             if v["impact"] in ("serious", "critical")]
 
 
-def test_the_pages_have_no_serious_accessibility_problems(browser, server):
-    """axe-core on the panel (both tabs, wide and phone-width), its set-up page and /docs.
-    The pages' policy would refuse the injected script, so this context bypasses it."""
+def test_the_pages_have_no_serious_accessibility_problems(browser, server, shots):
+    """axe-core on the panel (both tabs, wide and phone-width, with a message up, light and
+    dark), its set-up page and /docs. The pages' policy would refuse the injected script, so
+    these contexts bypass it."""
     assert AXE.is_file(), (f"axe-core is missing at {AXE}: npm install --prefix .ci/node "
                            "axe-core@4 (as .ci/run does)")
     context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
@@ -416,6 +417,13 @@ def test_the_pages_have_no_serious_accessibility_problems(browser, server):
         page.reload()
         expect(page.locator("#tiles input[name=bg]").first).to_be_attached(timeout=10_000)
         problems["panel at 360 px"] = serious_violations(page)
+        page.check("#vcam")  # no virtual camera here: the message with its command and link
+        page.click("#power")
+        expect(page.locator("#messages .message code.command")).to_be_visible(timeout=60_000)
+        page.uncheck("#vcam")
+        problems["panel at 360 px, with a message"] = serious_violations(page)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        page.screenshot(path=shots / "message-360x740.png", full_page=True)
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(f"{server.address}help/virtual-camera")
         problems["set-up page"] = serious_violations(page)
@@ -424,4 +432,14 @@ def test_the_pages_have_no_serious_accessibility_problems(browser, server):
         problems["/docs"] = serious_violations(page)
     finally:
         context.close()
+    dark = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True,
+                               color_scheme="dark")
+    try:
+        page = dark.new_page()
+        page.goto(server.panel_link)
+        expect(page.locator("#tiles input[name=bg]").first).to_be_attached(timeout=10_000)
+        problems["panel, dark"] = serious_violations(page)
+        page.screenshot(path=shots / "camera-dark-1280x800.png", full_page=True)
+    finally:
+        dark.close()
     assert not any(problems.values()), problems

@@ -78,13 +78,10 @@
       if (message.command) {
         const row = document.createElement("div");
         row.className = "copyable";
-        const code = document.createElement("input");
-        code.type = "text";
-        code.readOnly = true;
-        code.value = message.command;
+        const code = document.createElement("code");
+        code.textContent = message.command;
         code.id = `command-${key}`;
         code.className = "command";
-        code.setAttribute("aria-label", "Command to copy");
         const copy = document.createElement("button");
         copy.type = "button";
         copy.className = "copy secondary";
@@ -115,10 +112,14 @@
     const button = event.target.closest("button[data-copy]");
     if (!button) return;
     const field = $(button.dataset.copy);
+    const text = field instanceof HTMLInputElement ? field.value : field.textContent;
     try {
-      await navigator.clipboard.writeText(field.value);
-    } catch {
-      field.select();
+      await navigator.clipboard.writeText(text);
+    } catch {  // no clipboard access: select it, and copy as the keyboard would
+      const range = document.createRange();
+      range.selectNodeContents(field);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
       document.execCommand("copy");
     }
     button.textContent = "Copied";
