@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from rtmatte.samples import make_clip
 from rtmatte.server.app import create_app
 from rtmatte.server.config import ServerConfig
 from rtmatte.server.gallery import MAX_UPLOADS
@@ -28,7 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def client(home: Path) -> TestClient:
     """The app without its lifespan (no model is loaded: nothing here runs one)."""
-    app = create_app(ServerConfig(token="t" * 24, max_upload_mb=0.05))
+    app = create_app(ServerConfig(token="t" * 24, max_upload_mb=0.08))
     return TestClient(app, base_url="http://127.0.0.1:7860")
 
 
@@ -69,6 +70,15 @@ def test_own_backgrounds_are_kept_under_names_the_server_makes(client, home):
     assert big.status_code == 413
     assert own_files(home) == [name]
     assert [p.name for p in (home / "own").iterdir() if p.name.startswith(".")] == []
+
+    # a video is kept too, its first picture as its thumbnail
+    clip = make_clip(home.parent / "waves.mp4", frames=6, size=(160, 120), fps=6, audio=False)
+    video = client.post("/api/backgrounds", headers=AUTH,
+                        files={"file": ("waves.mp4", clip.read_bytes())})
+    assert video.status_code == 201 and video.json()["kind"] == "video", video.text
+    assert client.get(video.json()["thumbnail"], headers=AUTH).status_code == 200
+    assert client.delete(f"/api/backgrounds/{video.json()['id']}", headers=AUTH).status_code \
+        == 204
 
     # what comes with rtmatte stays; ids are looked up, never used as paths
     assert client.delete("/api/backgrounds/sunset", headers=AUTH).status_code == 404

@@ -230,6 +230,12 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
             assert time.monotonic() < deadline, live(server)
             page.wait_for_timeout(100)
 
+        # from the keyboard: the arrow keys move between the tiles, each applying at once
+        page.focus("#tiles input[value=green]")
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#tiles input[value=blue]")).to_be_checked()
+        wait_for_corner(page, lambda c: near(c, (0, 71, 187)), "the blue screen")
+
         # a file that is no picture: said in the message area, in plain words; nothing added
         page.set_input_files("#bg-upload", files=[{"name": "notes.txt", "mimeType": "text/plain",
                                                     "buffer": b"shopping list"}])

@@ -140,10 +140,17 @@ class Gallery:
     def _uploads(self) -> list[Item]:
         if not self._own.is_dir():
             return []
+        found = []
+        for path in self._own.iterdir():
+            try:  # one removed meanwhile (another tab, another request) is simply not listed
+                if _UPLOAD.fullmatch(path.name) and path.is_file():
+                    found.append((path.stat().st_mtime, path.name, path))
+            except OSError:
+                continue
         own = []
-        for path in sorted(self._own.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
+        for _, _, path in sorted(found):
             match = _UPLOAD.fullmatch(path.name)
-            if match and path.is_file():
+            if match:
                 kind = "picture" if cv2.haveImageReader(str(path)) else "video"
                 own.append(Item(f"own-{match[1]}", match[2].replace("_", " "), kind, own=True,
                                 path=path))
