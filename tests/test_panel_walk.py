@@ -167,7 +167,7 @@ def test_a_person_walks_the_camera_panel(browser, server, shots):
         page.check("#vcam")
         page.click("#power")
         message = page.locator("#messages .message")
-        expect(message).to_have_count(1, timeout=60_000)
+        expect(message).to_have_count(1, timeout=START_TIMEOUT_S * 1000)
         expect(message).to_contain_text("virtual camera")
         said = message.locator("p").inner_text()  # the words; the command is apart
         assert "/etc" not in said and "modprobe" not in said and len(said) < 300, said
@@ -425,7 +425,8 @@ def test_the_pages_have_no_serious_accessibility_problems(browser, server, shots
         problems["panel at 360 px"] = serious_violations(page)
         page.check("#vcam")  # no virtual camera here: the message with its command and link
         page.click("#power")
-        expect(page.locator("#messages .message code.command")).to_be_visible(timeout=60_000)
+        expect(page.locator("#messages .message code.command")).to_be_visible(
+            timeout=START_TIMEOUT_S * 1000)
         page.uncheck("#vcam")
         problems["panel at 360 px, with a message"] = serious_violations(page)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
