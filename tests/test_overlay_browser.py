@@ -3,22 +3,26 @@ started as a person starts it, ``/overlay`` opened in headless Chromium (Debian'
 Playwright; OBS's Browser Source is Chromium too) by the link the command printed, and
 screenshots taken with a transparent background, as OBS composites the page.
 
-The clip is the sample portrait (``rtmatte.samples``) at 640x480 and 30 fps, looped: the
-astronaut's suit fills the lower left and the wall the upper right of every frame, so the
-person's and the background's pixels are known without a reference matte.
+The clip is the sample portrait (``rtmatte.samples``) at 640x480 and 30 fps, 3 s long and
+looped (the frame-rate window alone outlasts it): the astronaut's suit fills the lower left and
+the wall the upper right of every frame, so the person's and the background's pixels are known
+without a reference matte.
 
 Frame rate: the page must draw ≥ 25 fps, counted by the page itself (its own draw times) over
-150 draws after the first 30, and it must draw at least 90 % of the pictures the run delivered
-meanwhile (it skips one for a newer one only when two arrive in one read, by design). What can
-fall short on a loaded CPU is the live run, not the overlay: on this 2-core machine at a load
-average of 12-17 (other jobs) with the test under ``nice -n 15``, the run at its defaults
-delivered 26-29 fps, and at ``--downsample-ratio 0.25 --matte-every 3`` the page drew 27.0,
-27.1 and once 22.5 fps, when the run itself delivered only 24.5 (the page drew 90 of its 98
-pictures). So the run here lightens the model further, ``--downsample-ratio 0.25
---matte-every 6`` (a 160x120 model input every 6th frame, the matte carried between: still a
-clean cut of this portrait): the page then drew 26.8-28.4 fps in four runs at load 12-15,
-niced, drawing 90 of 90-92 delivered. On a CI machine without other jobs the run keeps the
-clip's 30 fps (29.7 fps at load 0.7 at its defaults, docs/benchmarks.md "OBS overlay").
+150 draws (5 s) after the first 30, and it must draw at least 90 % of the pictures the run
+delivered meanwhile (it skips one for a newer one only when two arrive in one read, by design).
+What falls short first on a starved CPU is the live run, not the overlay, so the run here
+lightens the model: ``--downsample-ratio 0.25 --matte-every 6`` (a 160x120 model input every
+6th frame, the matte carried between: still a clean cut of this portrait). Figures on this
+2-core machine shared with six other jobs (load average 12-25, 6-12 times more runnable threads
+than cores), the test under ``nice -n 15``: at the run's defaults the run delivered 26-29 fps;
+at ``--matte-every 3`` the page drew 27.0, 27.1 and once 22.5 fps (the run delivered 24.5);
+at ``--matte-every 6`` it drew 26.0-29.6 fps in the seven runs whose figures were kept,
+drawing 150 of 152-153 (90 of 90-92 with a 90-draw window), passed six more, and failed twice:
+at load 19 (figure not kept) and at load 17 with 19.8 fps, 150 of 173 delivered, the browser as
+starved as the run. So this holds with the machine to itself (CI runs one test at a time:
+the run keeps the clip's 30 fps, 29.7 fps at load 0.7 at its defaults) and with a few times more
+work than cores, not at ten times with the test niced below the rest.
 """
 
 from __future__ import annotations
@@ -90,8 +94,7 @@ def after(page: Page, draws: int) -> None:
 def screenshot(page: Page) -> np.ndarray:
     """The page as OBS composites it: RGBA, with nothing behind the page."""
     shot = Image.open(io.BytesIO(page.screenshot(omit_background=True)))
-    assert shot.mode == "RGBA"
-    return np.asarray(shot)
+    return np.asarray(shot.convert("RGBA"))  # RGB: Chromium found every pixel opaque
 
 
 def region(picture: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -161,6 +164,21 @@ def test_with_another_background_the_overlay_still_shows_the_person_cut_out(page
     shot = screenshot(page)
     assert (region(shot, BACKGROUND)[..., 3] == 0).all()
     assert (region(shot, PERSON)[..., 3] == 255).all()
+
+
+def test_with_the_effect_off_the_overlay_shows_the_whole_picture_opaque(page, served):
+    """The panel's effect switch off passes the camera's own picture: the overlay shows it
+    whole, every pixel opaque, and the cut-out again once it is back on."""
+    with httpx.Client(base_url=served.address, timeout=60,
+                      headers={"Authorization": f"Bearer {served.token}"}) as api:
+        assert api.post("/api/live/effect", json={"on": False}).status_code == 200
+        try:
+            after(page, page.evaluate(DRAWN) + 5)
+            assert (screenshot(page)[..., 3] == 255).all()
+        finally:
+            assert api.post("/api/live/effect", json={"on": True}).status_code == 200
+        after(page, page.evaluate(DRAWN) + 5)
+        assert (region(screenshot(page), BACKGROUND)[..., 3] == 0).all()
 
 
 @pytest.mark.parametrize(("flags", "said"), [
