@@ -107,7 +107,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
          f"serving on {address} (open it with ?token=YOUR_TOKEN once)")
     _say(f"API: Authorization: Bearer TOKEN; documentation at {address}docs{once}; "
          "Ctrl-C stops")
-    _say(f"OBS Browser Source (the camera's person with alpha): {address}overlay{once}"
+    overlay = f"{address}overlay{once or '?token=YOUR_TOKEN'}"  # OBS keeps the whole address
+    _say(f"OBS Browser Source (the camera's person with alpha): {overlay}"
          + ("" if args.live is not None else " (start the camera in the panel, or serve --live)"))
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), log_level="warning", access_log=False,  # the log would show tokens
