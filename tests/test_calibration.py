@@ -9,8 +9,12 @@ engines installed and checks that whatever it chose mattes within the stated tol
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
+import cv2
 import numpy as np
 import onnx as onnx_format
 import pytest
@@ -249,3 +253,20 @@ def test_the_note_about_a_fixed_size_graph_goes_to_notify_not_stderr(model_file,
     assert len(notes) == (3 if len(cpu_contenders()) > 1 else 1), heard
     printed = capfd.readouterr()
     assert printed.out == "" and printed.err == "", printed
+
+
+def test_a_run_with_a_cached_choice_imports_neither_onnx_nor_torch(model_file, tmp_path):
+    """What every `rtmatte IN -o OUT` pays before its first frame: importing the onnx package
+    (0.6 s of CPU) or PyTorch (1-2 s, to learn a CPU-only machine has no CUDA) is paid once, by
+    the run that builds the caches, not by every run after it."""
+    picture = tmp_path / "in.png"
+    cv2.imwrite(str(picture), cv2.cvtColor(clip_frame(2, 6, 320, 240), cv2.COLOR_RGB2BGR))
+    script = ("import sys\nfrom rtmatte.cli import main\n"
+              f"code = main([{str(picture)!r}, '-o', {str(tmp_path / 'out.png')!r}, "
+              "'--overwrite', '--quiet'])\n"
+              "print(code, *(name in sys.modules for name in ('onnx', 'torch')))\n")
+    env = {name: value for name, value in os.environ.items() if name != "RTMATTE_HOME"}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, timeout=600) for _ in range(2)]
+    assert runs[0].stdout.split()[0] == "0", runs[0].stderr  # builds what is missing
+    assert runs[1].stdout.split() == ["0", "False", "False"], (runs[1].stdout, runs[1].stderr)

@@ -37,6 +37,7 @@ import av, cv2, numpy as np, onnxruntime as ort
 
 model, clip, out, picture, ratio = sys.argv[1:6]
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+inputs = [tensor.name for tensor in session.get_inputs()]
 rec = [np.zeros((1, 1, 1, 1), np.float32)] * 4
 downsample_ratio = np.array([float(ratio)], np.float32)
 with av.open(clip) as source, av.open(out, "w") as target:
@@ -51,9 +52,8 @@ with av.open(clip) as source, av.open(out, "w") as target:
             bg = cv2.cvtColor(cv2.imread(picture), cv2.COLOR_BGR2RGB)
             bg = cv2.resize(bg, (rgb.shape[1], rgb.shape[0])).astype(np.float32) / 255
         src = (rgb.astype(np.float32) / 255).transpose(2, 0, 1)[None]
-        fgr, pha, *rec = session.run([], {"src": src, "r1i": rec[0], "r2i": rec[1],
-                                          "r3i": rec[2], "r4i": rec[3],
-                                          "downsample_ratio": downsample_ratio})
+        # the graph's inputs in its own order: the frame, the four states, the ratio
+        fgr, pha, *rec = session.run([], dict(zip(inputs, [src, *rec, downsample_ratio])))
         fgr, pha = fgr[0].transpose(1, 2, 0), pha[0].transpose(1, 2, 0)
         com = fgr * pha + bg * (1 - pha)
         picture_out = av.VideoFrame.from_ndarray((com * 255).astype(np.uint8), format="rgb24")

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-
-import onnx
-from onnx import helper
+from typing import TYPE_CHECKING
 
 from rtmatte.matting.models.derived import ensure_derived
 from rtmatte.matting.models.fetch import models_home
 from rtmatte.matting.rvm.tensors import FGR, PHA, SRC, STATE_OUTPUTS
+
+if TYPE_CHECKING:  # the onnx package is imported only to build the graph (0.6 s of CPU a run)
+    import onnx
 
 #: bump when what the coarse graph holds changes, so cached ones are rebuilt
 RECIPE = 1
@@ -50,6 +51,9 @@ class _NotRecognised(Exception):
 
 
 def _build(source: Path, target: Path) -> None:
+    import onnx
+    from onnx import helper
+
     try:
         model = onnx.load(str(source))
     except Exception as exc:  # protobuf's untyped errors: ONNX Runtime's loader then says why
@@ -119,6 +123,8 @@ def _is_frame_with_grey(concat: onnx.NodeProto, producer: dict) -> bool:
 
 def _is_bilinear(resize: onnx.NodeProto) -> bool:
     """Linear with half-pixel centres, which is what OpenCV's INTER_LINEAR does."""
+    from onnx import helper
+
     attributes = {a.name: helper.get_attribute_value(a) for a in resize.attribute}
     mode = attributes.get("mode", b"nearest")
     transform = attributes.get("coordinate_transformation_mode", b"half_pixel")
@@ -127,6 +133,9 @@ def _is_bilinear(resize: onnx.NodeProto) -> bool:
 
 def _constants(graph: onnx.GraphProto) -> dict[str, float]:
     """Scalar constants by name, from initialisers and Constant nodes (the clamp bounds)."""
+    import onnx
+    from onnx import helper
+
     found: dict[str, float] = {}
     tensors = [(t.name, t) for t in graph.initializer]
     tensors += [(node.output[0], helper.get_attribute_value(node.attribute[0]))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 _SMI_TIMEOUT_S = 10
 
@@ -38,9 +40,24 @@ def described() -> list[str]:
 
 
 def torch_cuda_available() -> bool:
-    """Whether an installed PyTorch can run on a CUDA GPU; False without PyTorch."""
+    """Whether an installed PyTorch can run on a CUDA GPU; False without PyTorch, and without
+    importing it where no NVIDIA driver is reachable (importing PyTorch costs 1-2 s of CPU, paid
+    by every ``--backend auto`` run on a CPU-only machine that has the torch extra)."""
+    if not nvidia_driver_reachable():
+        return False
     try:
         import torch
     except ImportError:
         return False
     return bool(torch.cuda.is_available())
+
+
+#: what a usable NVIDIA driver puts on Linux: its control node and /proc folder, or WSL 2's
+#: GPU paravirtualisation device (CUDA there has no /dev/nvidia*)
+_LINUX_DRIVER_PATHS = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/dxg")
+
+
+def nvidia_driver_reachable() -> bool:
+    """False only where CUDA surely cannot run: Linux with none of the driver's paths (a container
+    given a GPU has them too). Elsewhere it cannot tell without CUDA, and says True."""
+    return sys.platform != "linux" or any(Path(p).exists() for p in _LINUX_DRIVER_PATHS)

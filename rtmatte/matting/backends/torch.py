@@ -18,6 +18,7 @@ for the frame size once, when the graph is recorded.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -43,6 +44,9 @@ def unavailable(device: str) -> str | None:
     if importlib.util.find_spec("torch") is None:
         return "PyTorch is not installed (`pip install rtmatte[torch]`)"
     if device == "cuda" and not gpu.torch_cuda_available():
+        if not gpu.nvidia_driver_reachable():  # said without importing PyTorch (1-2 s)
+            return (f"PyTorch {importlib.metadata.version('torch')} sees no CUDA GPU (no NVIDIA "
+                    "driver found)")
         import torch
 
         return (f"PyTorch {torch.__version__} sees no CUDA GPU (CUDA build: "

@@ -7,15 +7,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import onnx
-from google.protobuf.message import DecodeError
-
 from rtmatte.matting.rvm.tensors import SRC
 
 
 def fixed_frame_size(model_path: Path) -> tuple[int, int] | None:
     """The (width, height) the graph's frame input is fixed to; None when any size runs, and
-    when the file is no graph at all (the engine that opens it then says so in one line)."""
+    when the file is no graph at all (the engine that opens it then says so in one line).
+    The onnx package is imported here, not with the module: it costs 0.6 s of CPU, and a run
+    whose calibration is cached never asks."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     try:
         graph = onnx.load(str(model_path), load_external_data=False).graph
     except (OSError, ValueError, DecodeError):
