@@ -17,6 +17,7 @@ from rtmatte.evaluation.variants import load_person_layer
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.mirror import MirrorMatter
 from rtmatte.post import build_post
+from rtmatte.run.engine import open_matter
 from rtmatte.samples import clip_frame
 from rtmatte.settings import Settings, load_settings
 
@@ -98,3 +99,11 @@ def test_the_quality_preset_beats_the_default_on_a_moving_clip():
     quality = _score(load_settings("quality", overrides=pinned), frames)
     assert quality["mad"] < 0.95 * default["mad"], (quality, default)
     assert quality["dtssd"] < 0.95 * default["dtssd"], (quality, default)
+
+
+def test_the_live_path_runs_the_model_once_a_frame_and_says_so():
+    heard: list[str] = []
+    settings = Settings(mirror=True, device="cpu", backend="onnx")
+    matter = open_matter(settings, heard.append, live=True)
+    assert type(matter) is Matter
+    assert len(heard) == 1 and "for files" in heard[0], heard

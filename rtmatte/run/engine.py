@@ -31,17 +31,22 @@ from rtmatte.types import Frame, Matte, Notify
 def open_matter(settings: Settings, notify: Notify | None = None, cpu_threads: int | None = None,
                 live: bool = False) -> Matter:
     """The settings' model on their backend; ``live``: as the live path runs it (int8 weights
-    when asked for, on all cores but one unless ``cpu_threads`` says)."""
+    when asked for, on all cores but one unless ``cpu_threads`` says, never mirror averaging:
+    twice the model's time would halve the working size the frame budget allows)."""
     path = model_path(settings, notify)
     if live:
         if settings.live.int8:
             path = ensure_quantized(path, notify=notify)
         cpu_threads = cpu_threads or live_cpu_threads()
+        if settings.mirror and notify is not None:
+            notify("mirror averaging (the quality preset) is for files: the live path runs the "
+                   "model once a frame")
+
     def backend() -> Backend:
         return create_backend(path, settings.backend, settings.device, cpu_threads=cpu_threads,
                               precision=settings.precision, notify=notify)
 
-    if settings.mirror:  # the mirrored frames' state runs on a backend of its own
+    if settings.mirror and not live:  # the mirrored frames' state runs on a backend of its own
         return MirrorMatter(backend(), backend(), downsample_ratio=settings.downsample_ratio)
     return Matter(backend(), downsample_ratio=settings.downsample_ratio)
 
