@@ -141,8 +141,8 @@ class Guard:
         if is_page and same_token(in_address, self.token):
             return True
         if in_address is not None and not is_page:
-            raise NotAuthorized("the token in the address opens the pages only (/ and /docs); "
-                                "send the header 'Authorization: Bearer TOKEN' here")
+            raise NotAuthorized("the token in the address opens the pages only (/, /docs and "
+                                "/overlay); send the header 'Authorization: Bearer TOKEN' here")
         raise NotAuthorized("a token is needed: open the address `rtmatte serve` printed, or "
                             "send the header 'Authorization: Bearer TOKEN'")
 
