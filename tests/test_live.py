@@ -261,9 +261,8 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
 
     rungs = ladder_for(480, 640)
     assert rungs[0].ratio == 0.75 and rungs[0].input_long == 640
-    # below 256 px the model skips frames, its matte carried by motion
-    assert [(r.internal, r.every) for r in rungs[-4:]] == [(256, 3), (192, 2), (160, 2),
-                                                           (128, 2)]
+    # the bottom: the smallest size, its matte carried by motion (the order: test_ladder.py)
+    assert (rungs[-1].internal, rungs[-1].every) == (128, 2)
     assert rungs[-1].input_long == 256
     assert all(r.every == 1 for r in ladder_for(480, 640, every=1))
     control = AdaptiveResolution(rungs, budget_s=0.040)

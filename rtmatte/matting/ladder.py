@@ -1,6 +1,8 @@
 """The live path's working-size ladder and its ``--delay`` plan: which sizes and cadences the
 model may run at, best matte first, and the controller that picks the rung whose measured time
-fits the frame budget. Why the rungs are ordered as they are: see :mod:`rtmatte.matting.adaptive`.
+fits the frame budget. The rungs are ordered by their measured MAD and dtSSD, the worse of the
+two deciding (:func:`rank`); why carrying the matte between model frames earns its place: see
+:mod:`rtmatte.matting.adaptive`.
 """
 
 
@@ -16,10 +18,52 @@ from rtmatte.matting.matter import auto_downsample_ratio
 #: long sides (px) of the internal picture the model may be given with a fixed cadence, best
 #: first below the full one
 LADDER = (384, 320, 256, 224, 192, 160, 128)
-#: (internal long side px, model on every Nth frame) below the full size, best matte first, as
-#: measured at 640x480 and 960x540 (docs/live-cpu.md); None: the full working size
-CARRIED_LADDER = ((384, 1), (None, 2), (384, 2), (320, 2), (320, 3), (256, 2), (256, 3),
-                  (192, 2), (160, 2), (128, 2))
+Key = tuple[int | None, int]
+#: (internal long side px, model on every Nth frame) -> (MAD, dtSSD) of that rung alone as
+#: multiples of the same model offline on every frame, the matte carried between model frames
+#: as live, on two clips at 960x540 against ratio 0.5 (docs/live-cpu.md): the webcam clip
+#: (``tools/live_bench.py --rungs``) and the walk clip (the frame-by-frame table), OpenVINO bf16.
+#: ONNX Runtime gives the same mattes within 1 %, so one ladder serves both engines, each
+#: settling where its own speed allows. None: the full working size (480 px at 640x480, 960x540
+#: and 1280x720)
+MEASURED: tuple[dict[Key, tuple[float, float]], ...] = (
+    {(None, 2): (1.18, 1.29), (384, 1): (1.31, 1.12), (384, 2): (1.41, 1.38),
+     (320, 1): (1.54, 1.21), (320, 2): (1.67, 1.47), (320, 3): (1.75, 1.58),
+     (256, 1): (2.51, 1.49), (256, 2): (2.56, 1.72), (256, 3): (2.37, 1.78),
+     (192, 1): (3.46, 1.74), (192, 2): (3.47, 1.94), (160, 2): (4.02, 2.06),
+     (128, 2): (4.67, 2.31)},
+    {(None, 2): (1.17, 1.26), (384, 1): (1.17, 1.10), (384, 2): (1.30, 1.32),
+     (320, 1): (1.31, 1.18), (320, 2): (1.44, 1.39), (320, 3): (1.57, 1.48),
+     (256, 1): (1.68, 1.34), (256, 2): (1.75, 1.53), (256, 3): (1.92, 1.62),
+     (192, 1): (3.05, 1.65), (192, 2): (2.67, 1.76), (160, 2): (3.38, 1.92),
+     (128, 2): (5.53, 2.23)},
+)
+
+
+def rank(clips: tuple[dict[Key, tuple[float, float]], ...]) -> tuple[Key, ...]:
+    """The rungs measured on every clip, best first by the worse of their two ratios (the goal
+    bounds MAD and dtSSD each, so a sharp matte that flickers is as bad as its flicker),
+    averaged over the clips, ties by the other; a rung is left out when one no bigger and run
+    no more often scores at least as well, as it would cost more for nothing."""
+    keys = [key for key in clips[0] if all(key in scores for scores in clips)]
+
+    def badness(key: Key) -> tuple[float, float]:
+        return (sum(max(scores[key]) for scores in clips) / len(clips),
+                sum(min(scores[key]) for scores in clips) / len(clips))
+
+    def costs_no_more(a: Key, b: Key) -> bool:
+        def size(key: Key) -> float:
+            return math.inf if key[0] is None else key[0]
+        return size(a) <= size(b) and a[1] >= b[1]
+
+    kept = [key for key in keys
+            if not any(other != key and costs_no_more(other, key)
+                       and badness(other)[0] <= badness(key)[0] for other in keys)]
+    return tuple(sorted(kept, key=badness))
+
+
+#: the rungs below the full size every frame, best matte first (:func:`rank`)
+CARRIED_LADDER = rank(MEASURED)
 #: with ``--delay``, frames between two model runs are carried from both sides; measured so
 #: (docs/live-cpu.md), a bigger working size beats a smaller one at any cadence up to every 4th
 #: frame, so these rungs go size first, then cadence
@@ -184,9 +228,13 @@ class AdaptiveResolution:
             return self._move(lower, now)
         room = self._drops < _DROPPING / 4
         if room and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
-            upper = self.index - 1
-            if (self._fits(upper, share, call, _UP_SHARE / _SLOW)
-                    and now - self._too_slow_at.get(upper, -math.inf) > _RETRY_SLOW_RUNG_S):
+            # the nearest better rung that fits: the ladder is ordered by the matte, so the one
+            # just above may cost more than one higher up (320/1 above 320/2, under 384/3)
+            upper = next((i for i in range(self.index - 1, -1, -1)
+                          if self._fits(i, share, call, _UP_SHARE / _SLOW)
+                          and now - self._too_slow_at.get(i, -math.inf) > _RETRY_SLOW_RUNG_S),
+                         None)
+            if upper is not None:
                 return self._move(upper, now)
         return False
 
