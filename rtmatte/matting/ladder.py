@@ -18,15 +18,15 @@ from rtmatte.matting.matter import auto_downsample_ratio
 #: long sides (px) of the internal picture the model may be given with a fixed cadence, best
 #: first below the full one
 LADDER = (384, 320, 256, 224, 192, 160, 128)
-Key = tuple[int | None, int]
+RungKey = tuple[int | None, int]
 #: (internal long side px, model on every Nth frame) -> (MAD, dtSSD) of that rung alone as
 #: multiples of the same model offline on every frame, the matte carried between model frames
 #: as live, on two clips at 960x540 against ratio 0.5 (docs/live-cpu.md): the webcam clip
 #: (``tools/live_bench.py --rungs``) and the walk clip (the frame-by-frame table), OpenVINO bf16.
-#: ONNX Runtime gives the same mattes within 1 %, so one ladder serves both engines, each
-#: settling where its own speed allows. None: the full working size (480 px at 640x480, 960x540
-#: and 1280x720)
-MEASURED: tuple[dict[Key, tuple[float, float]], ...] = (
+#: ONNX Runtime's ratios are the same within 0.03 (0.08 at 256 px) and rank the same, so one
+#: ladder serves both engines, each settling where its own speed allows. None: the full working
+#: size (480 px at 640x480, 960x540 and 1280x720)
+MEASURED: tuple[dict[RungKey, tuple[float, float]], ...] = (
     {(None, 2): (1.18, 1.29), (384, 1): (1.31, 1.12), (384, 2): (1.41, 1.38),
      (320, 1): (1.54, 1.21), (320, 2): (1.67, 1.47), (320, 3): (1.75, 1.58),
      (256, 1): (2.51, 1.49), (256, 2): (2.56, 1.72), (256, 3): (2.37, 1.78),
@@ -40,19 +40,19 @@ MEASURED: tuple[dict[Key, tuple[float, float]], ...] = (
 )
 
 
-def rank(clips: tuple[dict[Key, tuple[float, float]], ...]) -> tuple[Key, ...]:
+def rank(clips: tuple[dict[RungKey, tuple[float, float]], ...]) -> tuple[RungKey, ...]:
     """The rungs measured on every clip, best first by the worse of their two ratios (the goal
     bounds MAD and dtSSD each, so a sharp matte that flickers is as bad as its flicker),
     averaged over the clips, ties by the other; a rung is left out when one no bigger and run
     no more often scores at least as well, as it would cost more for nothing."""
     keys = [key for key in clips[0] if all(key in scores for scores in clips)]
 
-    def badness(key: Key) -> tuple[float, float]:
+    def badness(key: RungKey) -> tuple[float, float]:
         return (sum(max(scores[key]) for scores in clips) / len(clips),
                 sum(min(scores[key]) for scores in clips) / len(clips))
 
-    def costs_no_more(a: Key, b: Key) -> bool:
-        def size(key: Key) -> float:
+    def costs_no_more(a: RungKey, b: RungKey) -> bool:
+        def size(key: RungKey) -> float:
             return math.inf if key[0] is None else key[0]
         return size(a) <= size(b) and a[1] >= b[1]
 
@@ -165,9 +165,11 @@ class AdaptiveResolution:
     for each model run (a run longer than :data:`_LATE` intervals makes its frame late).
 
     Going down jumps straight to the rung that the square-law estimate says fits (so a slow
-    start settles in a few frames, not seconds); going up is one rung at a time, after a
-    couple of seconds in which the rung above was estimated to fit with room, and not back to a
-    rung that was too slow moments ago.
+    start settles in a few frames, not seconds); going up is to the nearest better rung estimated
+    to fit with room, after a couple of seconds, and not back to a rung that was too slow moments
+    ago. A rung's cost is estimated as a fixed part plus the square law (:data:`_FIXED_SHARE`),
+    and one stall never decides a move alone (:data:`_OUTLIER`, also for the first run timed at
+    a rung).
     """
 
     def __init__(self, rungs: list[Rung], budget_s: float, enabled: bool = True,
@@ -229,7 +231,7 @@ class AdaptiveResolution:
         room = self._drops < _DROPPING / 4
         if room and self.index > 0 and now - self._changed_at > _UP_AFTER_S:
             # the nearest better rung that fits: the ladder is ordered by the matte, so the one
-            # just above may cost more than one higher up (320/1 above 320/2, under 384/3)
+            # just above may cost more than one higher up (320/1 above 320/2, under 384/2)
             upper = next((i for i in range(self.index - 1, -1, -1)
                           if self._fits(i, share, call, _UP_SHARE / _SLOW)
                           and now - self._too_slow_at.get(i, -math.inf) > _RETRY_SLOW_RUNG_S),
