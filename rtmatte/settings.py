@@ -45,6 +45,9 @@ class LiveSettings:
     adapt: bool = True
     #: hand each frame on this many frames after capture, and use the wait for a better matte
     delay: int = 0
+    #: the model looks at a crop round the person at the same working pixels, not the whole
+    #: frame (docs/live-crop.md), and idles while nobody is in the frame
+    crop: bool = True
 
     def validate(self) -> None:
         if self.matte_every is not None and self.matte_every < 1:

@@ -208,3 +208,6 @@ def add_live_quality_arguments(group: Any) -> None:
                  help="use int8-quantized weights (made once and cached beside the model)")
     setting_flag(group, "--no-adapt", setting="live.adapt", dest="adapt", action="store_false",
                  help="keep the model's working size fixed even when frames are dropped")
+    setting_flag(group, "--no-crop", setting="live.crop", dest="crop", action="store_false",
+                 help="give the model the whole frame, not a crop round the person (which "
+                      "spends its pixels on the person and idles while nobody is in frame)")

@@ -22,6 +22,16 @@ import cv2
 import numpy as np
 
 from rtmatte.matting.carry import MotionCarry
+from rtmatte.matting.crop import (
+    IDLE_SCOUT_FRAMES,
+    SCOUT_EVERY,
+    Box,
+    CropTracker,
+    Scout,
+    extent,
+    model_input,
+    move_state,
+)
 from rtmatte.matting.ladder import AdaptiveResolution, Rung, ladder_for
 from rtmatte.matting.matter import Matter
 from rtmatte.post import PostChain
@@ -36,10 +46,16 @@ class LivePacer:
     current frame (:class:`~rtmatte.matting.carry.MotionCarry`), so the edge stays on the
     moving person. ``carry=False`` holds the last alpha instead, with the current frame's own
     pixels as foreground: the edge then lags by one frame (kept to measure what carrying buys).
+
+    ``crop=True``: the model looks at a crop round the person at the rung's working pixels
+    (:mod:`rtmatte.matting.crop`), alpha 0 outside it; with nobody in the frame it idles. An
+    engine that needs one fixed picture size (an export with a fixed frame size) or builds an
+    engine per size (TensorRT) always gets the whole frame.
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
-                 every: int | None = None, carry: bool = True, delay: int = 0) -> None:
+                 every: int | None = None, carry: bool = True, delay: int = 0,
+                 crop: bool = True) -> None:
         self.matter = matter
         self.carry = MotionCarry() if carry else None
         self.post = post
@@ -55,6 +71,22 @@ class LivePacer:
         self._last_alpha: np.ndarray | None = None
         self._count = 0
         self._dropped = 0
+        self.crop = crop and _shapes_are_free(matter)
+        #: what the recurrent state does when the crop moves or changes size: "keep" it as it
+        #: is (the model sees the camera move; a new picture size starts it afresh), "move" it
+        #: with the crop (:func:`move_state`) or "reset" it. Measured side by side
+        #: (docs/live-crop.md, tools/crop_table.py) the three are within a few per cent of each
+        #: other, no one first on every clip; "keep" came first on the clip the crop was tuned
+        #: on and needs nothing of a backend's state
+        self.state_on_move = "keep"
+        self.tracker: CropTracker | None = None
+        self.scout = Scout(matter) if self.crop else None
+        self._view: tuple[Box, tuple[int, int], float] | None = None
+        self._share = 1.0
+        self._box: Box | None = None
+        self._runs = 0
+        self._idle_frames = 0
+        self._seen: Box | None = None  # where the scout's last idle look found someone
 
     def ladder(self, height: int, width: int) -> list[Rung]:
         """The working sizes for frames of this size, best first."""
@@ -75,6 +107,18 @@ class LivePacer:
         return self.controller.rung.every
 
     @property
+    def crop_share(self) -> float:
+        """The share of the frame's area the model looked at in its last run: 1.0 for the
+        whole frame, 0.0 once it found nobody in the frame (the model idles)."""
+        return self._share
+
+    @property
+    def crop_box(self) -> Box | None:
+        """The region of the frame the model looked at in its last run (the whole frame when
+        the crop is off); None before the first run and once it found nobody in the frame."""
+        return self._box
+
+    @property
     def changes(self) -> int:
         return self.controller.changes if self.controller else 0
 
@@ -86,13 +130,21 @@ class LivePacer:
         up as a burst of dropped frames and late pictures at the start of the stream.
         """
         grey = np.full((height, width, 3), 128, np.uint8)
-        self(grey)  # builds the ladder for this size
-        self._warm_every_size(grey)
-        for _ in range(runs):
-            self._last_alpha = None  # so that every run reaches the model
-            self(grey)
+        crop, self.crop = self.crop, False  # a grey frame has nobody in it: the whole frame
+        try:
+            self(grey)  # builds the ladder for this size
+            self._warm_every_size(grey)
+            for _ in range(runs):
+                self._last_alpha = None  # so that every run reaches the model
+                self(grey)
+        finally:
+            self.crop = crop
+        if self.scout is not None:
+            self.scout(grey)
+            self.scout.reset()
         self._last_alpha = None
         self._count = 0
+        self._new_tracker(width, height)
         self.matter.reset()
         self.post.reset()
 
@@ -119,6 +171,12 @@ class LivePacer:
         call."""
         self.start(rgb.shape)
         self._count += 1
+        if self.nobody:
+            if not self._look(rgb, 1):
+                self._dropped += dropped
+                self._last_alpha = None
+                return _empty(rgb)
+            self._count = 1  # someone came: the model runs now, its cadence from here
         if self._last_alpha is not None and (self._count - 1) % self.every:
             self._dropped += dropped
             if self.carry is not None:
@@ -139,8 +197,41 @@ class LivePacer:
             self.ladder(shape[0], shape[1]), self.budget_s,
             enabled=self.adapt and not self._fixed_ratio, delay=self.delay)
         self._last_alpha = None
+        self._new_tracker(shape[1], shape[0])
         self.matter.reset()
         self.post.reset()
+
+    @property
+    def nobody(self) -> bool:
+        """Whether the crop found nobody in the frame (the model idles until the scout does)."""
+        return self.crop and self.tracker is not None and self.tracker.box is None
+
+    def _new_tracker(self, width: int, height: int) -> None:
+        self.tracker = CropTracker(width, height) if self.crop else None
+        self._view = self._box = None
+        self._share = 1.0
+        self._runs = self._idle_frames = 0
+        self._seen = None
+        if self.scout is not None:
+            self.scout.reset()
+
+    def _look(self, rgb: np.ndarray, frames: int) -> bool:
+        """With nobody in the frame, ``frames`` more have passed: whether someone came. The
+        scout looks at one frame in :data:`IDLE_SCOUT_FRAMES`, the model at none; someone
+        counts when the scout found them on two looks in a row (one look now and then takes
+        a shape in the background for a person)."""
+        assert self.tracker is not None and self.scout is not None
+        self._idle_frames += frames
+        if self._idle_frames < IDLE_SCOUT_FRAMES:
+            return False
+        self._idle_frames = 0
+        people, seen = self.scout(rgb), self._seen
+        self._seen = _union(people) if people else None
+        if self._seen is None or seen is None:
+            return False
+        self.tracker.observe(self._seen.union(seen))
+        self._seen = None
+        return True
 
     def fresh_matte(self, rgb: np.ndarray, dropped: int = 0) -> Matte:
         """One model run on ``rgb`` at the current rung, post chain included; its time (and the
@@ -148,27 +239,131 @@ class LivePacer:
         assert self.controller is not None
         began = time.perf_counter()
         every = self.every
-        matte = self.post(rgb, self._infer(rgb))
+        if self.nobody and not self._look(rgb, every):
+            self._dropped += dropped
+            return _empty(rgb)
+        if self.crop:
+            raw = self._infer_crop(rgb)
+        else:
+            raw, self._box = self._infer(rgb), Box(0, 0, rgb.shape[1], rgb.shape[0])
+        matte = self.post(rgb, raw)
+        if self.nobody:  # everyone left: a new appearance starts afresh
+            self.matter.reset()
+            self.post.reset()
+            self._view = self._box = None
+            self._share = 0.0
+            self._idle_frames = 0
+            self._seen = None
         before = self.controller.rung
         dropped, self._dropped = self._dropped + dropped, 0
         if self.controller.observe((time.perf_counter() - began) / every, dropped):
             after = self.controller.rung
             if (after.input_long, after.ratio) != (before.input_long, before.ratio):
                 self.matter.reset()  # the recurrent state has the old size
+                self._view = None
         return matte
 
-    def _infer(self, rgb: np.ndarray) -> Matte:
+    def _infer_crop(self, rgb: np.ndarray) -> Matte:
+        """One model run on the tracker's box at the rung's working pixels; the person's extent
+        (and every few runs the scout's people outside the box) moves the box for the next."""
+        assert self.controller is not None and self.tracker is not None
+        assert self.scout is not None and self.tracker.box is not None
+        tracker, box = self.tracker, self.tracker.box
+        height, width = rgb.shape[:2]
+        whole, ratio = self._whole_input(width, height)
+        aspect = tracker.aspect(box)
+        size = whole if aspect == tracker.aspects[0] else model_input(aspect, whole)
+        if size[0] / box.w * ratio > 1.0:
+            # the model would see the person larger than the frame shows them (a small frame,
+            # or working pixels to spare): nothing to gain, and at that scale it takes shapes
+            # of the background for a person. The tracker goes on following them
+            box, size = tracker.whole, whole
+        self._follow((box, size, ratio))
+        crop = rgb[box.slices()]
+        if (box.w, box.h) != size:
+            shrink = size[0] * size[1] < box.w * box.h
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrink
+                              else cv2.INTER_LINEAR)
+        matte = _enlarge(self.matter(np.ascontiguousarray(crop), ratio), box.w, box.h)
+        if box != tracker.whole:
+            alpha = np.zeros((height, width), np.float32)
+            fgr = rgb.copy()
+            alpha[box.slices()], fgr[box.slices()] = matte.alpha, matte.fgr
+            matte = Matte(alpha=alpha, fgr=fgr)
+        self._share, self._box = box.w * box.h / (width * height), box
+        self._runs += 1
+        person = extent(matte.alpha)
+        if box != tracker.whole and self._runs % SCOUT_EVERY == 0:
+            people = [*self.scout(rgb), *([person] if person else [])]
+            person = _union(people) if people else None
+        tracker.observe(person)
+        return matte
+
+    def _whole_input(self, width: int, height: int) -> tuple[tuple[int, int], float]:
+        """The picture size and ratio the rung gives the model for the whole frame."""
         assert self.controller is not None
         rung = self.controller.rung
+        if rung.input_long >= max(height, width):
+            return (width, height), rung.ratio
+        scale = rung.input_long / max(height, width)
+        return (round(width * scale), round(height * scale)), rung.ratio
+
+    def _follow(self, view: tuple[Box, tuple[int, int], float]) -> None:
+        """The model is about to look at ``view`` (box, picture size, ratio): where the box
+        moved or changed size since its last run, its recurrent state goes along (or is kept or
+        dropped, as :attr:`state_on_move` says)."""
+        last, self._view = self._view, view
+        if last is None or last == view:
+            return
+        if self.state_on_move == "reset" or type(self.matter) is not Matter:
+            self.matter.reset()  # (a Matter of another kind holds its state in another form)
+            return
+        state, shape, _ = self.matter.snapshot()
+        if state is None:
+            return
+        if self.state_on_move == "keep":  # a new picture size starts afresh in the Matter
+            self.matter.resume((state, shape, None))  # a move is no scene cut
+            return
+        (width, height), ratio = view[1], self.matter.ratio_for(view[1][1], view[1][0], view[2])
+        old = (last[0], last[1], self.matter.ratio_for(last[1][1], last[1][0], last[2]))
+        moved = move_state(state, old, (view[0], view[1], ratio))
+        if moved is None:
+            self.matter.reset()
+        else:
+            self.matter.resume((moved, (height, width, 3), None))
+
+    def _infer(self, rgb: np.ndarray) -> Matte:
+        """One model run on the whole frame at the rung's size."""
         height, width = rgb.shape[:2]
-        long_side = max(height, width)
-        if rung.input_long >= long_side:
-            return self.matter(rgb, rung.ratio)
-        scale = rung.input_long / long_side
-        small = cv2.resize(rgb, (round(width * scale), round(height * scale)),
-                           interpolation=cv2.INTER_AREA)
-        matte = self.matter(small, rung.ratio)
-        alpha = cv2.resize(np.ascontiguousarray(matte.alpha), (width, height),
-                           interpolation=cv2.INTER_LINEAR)
-        fgr = cv2.resize(matte.fgr, (width, height), interpolation=cv2.INTER_LINEAR)
-        return Matte(alpha=alpha, fgr=fgr)
+        size, ratio = self._whole_input(width, height)
+        small = rgb if size == (width, height) else cv2.resize(rgb, size,
+                                                               interpolation=cv2.INTER_AREA)
+        return _enlarge(self.matter(small, ratio), width, height)
+
+def _enlarge(matte: Matte, width: int, height: int) -> Matte:
+    """``matte`` brought to the frame's size."""
+    if matte.alpha.shape[1::-1] == (width, height):
+        return matte
+    alpha = cv2.resize(np.ascontiguousarray(matte.alpha), (width, height),
+                       interpolation=cv2.INTER_LINEAR)
+    return Matte(alpha=alpha, fgr=cv2.resize(matte.fgr, (width, height),
+                                             interpolation=cv2.INTER_LINEAR))
+
+
+def _empty(rgb: np.ndarray) -> Matte:
+    """Nobody in ``rgb``: alpha 0 everywhere, the frame's own pixels as foreground."""
+    return Matte(alpha=np.zeros(rgb.shape[:2], np.float32), fgr=rgb)
+
+
+def _union(boxes: list[Box]) -> Box:
+    whole = boxes[0]
+    for box in boxes[1:]:
+        whole = whole.union(box)
+    return whole
+
+
+def _shapes_are_free(matter: Matter) -> bool:
+    """Whether the engine takes pictures of any size without a long build for each: not an
+    export pinned to one frame size, not TensorRT (minutes per new shape)."""
+    backend = matter.backend
+    return getattr(backend, "fixed_size", None) is None and "tensorrt" not in backend.name.lower()

@@ -107,6 +107,12 @@ class Engine:
         """The clip ended: the post chain refuses what it could only judge at the end."""
         self.post.finish()
 
+    def judge_nobody(self) -> None:
+        """A run in which no delivered frame held a person ended: a fresh post chain judges that
+        end (``--keep X,Y`` is refused). The chain in use cannot: it restarts when the frame size
+        changes and when everyone leaves."""
+        build_post(self.settings.post).finish()
+
     def composite(self, frame: Frame, matte: Matte) -> np.ndarray:
         """``frame`` on the background in use (RGBA when it is transparent)."""
         return self.compositor(frame, matte)
@@ -120,10 +126,10 @@ class Engine:
 
     def live(self, budget_s: float) -> LivePacer:
         """The live mode: this engine's model and post chain paced to ``budget_s`` a frame (the
-        settings' ``[live]`` table: adaptation, cadence, ``--delay``)."""
+        settings' ``[live]`` table: adaptation, cadence, ``--delay``, the crop)."""
         live = self.settings.live
         return LivePacer(self.matter, self.post, budget_s, adapt=live.adapt,
-                          every=live.matte_every, delay=live.delay)
+                          every=live.matte_every, delay=live.delay, crop=live.crop)
 
 
 def dress(settings: Settings, rgb: np.ndarray, raw: Matte, own_alpha: np.ndarray | None,
