@@ -9,11 +9,13 @@ scored against the exact alpha of the frame it was made from: MAD ×1e3 and dtSS
 consecutive delivered frames, against the true change over the same frames). Beside them:
 frames delivered per second, p95 latency (capture → handed to the outputs), the process's CPU
 use while frames flow (100 % = one core), the share of the frame the model was given (the person
-crop; 1.0 = the whole frame), and the same model run offline on every decoded frame at the ratio
-the goal is stated against (0.375 for 1280x720 and up, RVM's advice for 720p; 0.5 below).
+crop, averaged over the delivered frames; 1.0 = the whole frame), and the same model run offline
+on every decoded frame at the ratio the goal is stated against (0.375 for 1280x720 and up, RVM's
+advice for 720p; 0.5 below).
 
     python tools/live_bench.py                                   # 640x480, 960x540, 1280x720
     python tools/live_bench.py --sizes 960x540 --configs default,hold --rounds 3
+    python tools/live_bench.py --configs default,no-crop     # the crop against the whole frame
     python tools/live_bench.py --backend auto,onnx --sizes 1280x720   # engines interleaved
 
 ``--rungs`` measures the ladder's trade instead, frame by frame without real time: each
@@ -86,6 +88,7 @@ def _before(matter: LivePacer) -> LivePacer:
 #: name -> (live settings, change to the live matter); "default" is a run with no tuning flags
 CONFIGS = {
     "default": (LiveSettings(), None),
+    "no-crop": (LiveSettings(crop=False), None),
     "hold": (LiveSettings(), _hold),
     "every-frame": (LiveSettings(matte_every=1), None),
     "before": (LiveSettings(), _before),
@@ -112,7 +115,7 @@ class _Recorder:
         if matte is not None:
             self.alphas.append((frame.index, matte.alpha.copy()))
         if self.pacer is not None:
-            self.shares.append(crop_share(self.pacer))
+            self.shares.append(self.pacer.crop_share)
 
     def close(self) -> None:
         if self._first is not None:
@@ -145,11 +148,6 @@ def score(pairs: list[tuple[int, np.ndarray]], truth: list[np.ndarray]) -> dict[
     return {"mad": round(summary["mad"], 2), "dtssd": round(summary.get("dtssd", 0.0), 2)}
 
 
-def crop_share(pacer: LivePacer) -> float:
-    """The share of the frame the model is given now (1.0: the whole frame)."""
-    return 1.0
-
-
 def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray],
             ratio: float) -> list[dict]:
     """The reference: the model at ``ratio`` on every frame, in order, all cores; and the same
@@ -174,6 +172,8 @@ def offline(settings: Settings, frames: list[np.ndarray], truth: list[np.ndarray
 
 def play(clip: Path, settings: Settings, name: str, bg: str) -> dict:
     live_settings, change = CONFIGS[name]
+    if not settings.live.crop:  # --no-crop: every configuration on the whole frame
+        live_settings = dataclasses.replace(live_settings, crop=False)
     # the last run's engine, threads and decoder sit in reference cycles until a collection;
     # one that came mid-run would stall it for the previous configuration's sake
     gc.collect()
@@ -215,7 +215,8 @@ def rung_table(settings: Settings, frames: list[np.ndarray], truth: list[np.ndar
     matte carried between model frames as live, scored against the exact alpha."""
     from rtmatte.post import build_post
 
-    pacer = LivePacer(api.open_matter(settings), build_post(settings.post), 1 / 30, adapt=False)
+    pacer = LivePacer(api.open_matter(settings), build_post(settings.post), 1 / 30, adapt=False,
+                      crop=settings.live.crop)
     long_side = max(frames[0].shape[:2])
     rows = []
     for internal, every in specs:
@@ -266,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                         "interleaved (default: the settings', usually auto)")
     parser.add_argument("--rungs", help="instead of live runs: these rungs frame by frame, "
                         "internal px / model on every Nth frame, comma-separated")
+    parser.add_argument("--no-crop", action="store_true",
+                        help="the model on the whole frame in every configuration and rung, as "
+                             "rtmatte --no-crop (the no-crop configuration does it for one)")
     parser.add_argument("--bg", default="blur")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
@@ -276,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.rungs else []
     sizes = [frame_size(s) for s in args.sizes.split(",")]
     base = load_settings()
+    if args.no_crop:
+        base = dataclasses.replace(base, live=dataclasses.replace(base.live, crop=False))
     engines = {name: dataclasses.replace(base, backend=name).validate()
                for name in (args.backend or base.backend).split(",")}
     clip = CLIPS[args.clip]
