@@ -34,7 +34,6 @@ from rtmatte.errors import ArgumentError, InputError, SettingsError, StreamError
 from rtmatte.matting.matter import Matter
 from rtmatte.matting.open import live_cpu_threads, model_path
 from rtmatte.media import is_image_path, is_video_path
-from rtmatte.post import build_post
 from rtmatte.run.engine import Engine, open_live_matter
 from rtmatte.run.engine import open_matter as engine_matter
 from rtmatte.run.live import BackgroundWatch, LiveResult, LiveRunner
@@ -254,7 +253,7 @@ def open_live(
                         watch=BackgroundWatch(watch) if watch else None, notify=notify,
                         input_name=str(source),
                         output_name=str(output or ("vcam" if vcam else "")),
-                        judge_nobody=build_post(settings.post).finish)
+                        judge_nobody=engine.judge_nobody)
     try:
         yield runner
     finally:
