@@ -24,10 +24,10 @@ from rtmatte.post import PostChain
 SIZE = (480, 270)
 #: the working pixels compared: the whole frame's long side (192x108)
 INTERNAL = 192
-#: swaying and leaning in a webcam's framing while the camera pans a photo behind
+#: swaying and leaning in a little in a webcam's framing while the camera pans a photo behind
 SWAY = ClipSpec("crop-sway", "rocket",
-                ((0.0, -0.06, 0.05, 0.8), (0.4, 0.04, 0.05, 0.85), (0.7, -0.02, 0.0, 1.0),
-                 (1.0, 0.02, 0.03, 0.9)),
+                ((0.0, -0.06, 0.05, 0.75), (0.4, 0.04, 0.05, 0.8), (0.7, -0.02, 0.02, 0.85),
+                 (1.0, 0.02, 0.03, 0.8)),
                 scene=((0.0, -0.1, 0.0, 1.1), (1.0, 0.1, 0.02, 1.15)), shake_px=1.5)
 
 
@@ -108,20 +108,23 @@ def test_alpha_outside_the_crop_is_exactly_zero_and_the_person_is_inside(
 
 def test_crop_beats_the_whole_frame_at_the_same_working_pixels(
         backend: OnnxBackend, sway: list[ClipFrame]) -> None:
-    """Through the live path (the model on every 2nd frame, the matte carried between) with
-    the crop, against the same without it and against the model offline on every frame, all
-    at the same working pixels."""
-    crop, whole = pacer(backend, every=2), pacer(backend, every=2, crop=False)
-    offline = pacer(backend, crop=False)
-    cropped = scores((crop(f.rgb).alpha, f.alpha) for f in sway)
-    shrunk = scores((whole(f.rgb).alpha, f.alpha) for f in sway)
-    reference = scores((offline(f.rgb).alpha, f.alpha) for f in sway)
-    # measured MAD 0.87x and dtSSD 0.92x of the live path without the crop, 0.93x and 1.03x
-    # of the model offline on every frame (without the crop the live path is 1.07x / 1.12x)
-    assert cropped["mad"] < 0.92 * shrunk["mad"]
-    assert cropped["dtssd"] < 0.97 * shrunk["dtssd"]
-    assert cropped["mad"] < 0.98 * reference["mad"]
-    assert cropped["dtssd"] < 1.08 * reference["dtssd"]
+    """The live path fed the clip in order with the crop, against the same without it, all at
+    the same working pixels: the model on every frame (the offline reference without the crop),
+    and on every 2nd frame with the matte carried between."""
+    def run(every: int, crop: bool) -> dict[str, float]:
+        live = pacer(backend, every=every, crop=crop)
+        return scores((live(f.rgb).alpha, f.alpha) for f in sway)
+
+    cropped, offline = run(1, True), run(1, False)
+    carried, carried_whole = run(2, True), run(2, False)
+    # measured MAD 0.86x, dtSSD 0.86x on every frame; carried 0.96x and 0.95x
+    assert cropped["mad"] < 0.93 * offline["mad"]
+    assert cropped["dtssd"] < 0.93 * offline["dtssd"]
+    assert carried["mad"] < carried_whole["mad"]
+    assert carried["dtssd"] < carried_whole["dtssd"]
+    # and carried, within a bound of the model offline on every frame (measured 1.00x / 1.04x)
+    assert carried["mad"] < 1.1 * offline["mad"]
+    assert carried["dtssd"] < 1.15 * offline["dtssd"]
 
 
 def test_a_person_at_the_frames_edge_is_not_cut(backend: OnnxBackend) -> None:

@@ -139,12 +139,17 @@ class LivePacer:
                 self(grey)
         finally:
             self.crop = crop
-        if self.scout is not None:
+        self._new_tracker(width, height)
+        if self.scout is not None and self.tracker is not None:
+            # the crop's picture sizes at the rung the controller settled on, and the scout's
+            whole, ratio = self._whole_input(width, height)
+            for aspect in self.tracker.aspects[1:]:
+                self.matter.reset()
+                self.matter(cv2.resize(grey, model_input(aspect, whole)), ratio)
             self.scout(grey)
             self.scout.reset()
         self._last_alpha = None
         self._count = 0
-        self._new_tracker(width, height)
         self.matter.reset()
         self.post.reset()
 
