@@ -275,7 +275,7 @@ def test_adaptive_resolution_goes_down_fast_and_up_slowly(monkeypatch) -> None:
     for _ in range(4):
         control.observe(0.010)
     # one step up, to the nearest better rung that fits: the one just above (256 px every
-    # frame, three times the model a frame) does not, so it is the one above that
+    # frame, more model a frame) does not, so it is the one above that
     assert control.index == low - 2 and control.changes == 2
     dropping = AdaptiveResolution(rungs, budget_s=0.040)
     for _ in range(8):
