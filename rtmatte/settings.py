@@ -70,6 +70,9 @@ class Settings:
     #: also matte each frame mirrored and average the two mattes (rtmatte.matting.mirror):
     #: more accurate and steadier, for twice the model's time
     mirror: bool = False
+    #: the long side, in pixels, of the frame the model works on when the downsample ratio is
+    #: auto (480: RVM's own advice; the quality preset spends more)
+    auto_long_side: int = 480
     crf: int = 18
     overwrite: bool = False
     alpha_output: str | None = None
@@ -90,6 +93,9 @@ class Settings:
         if self.downsample_ratio is not None and not 0.05 <= self.downsample_ratio <= 1.0:
             raise SettingsError(f"downsample ratio must be between 0.05 and 1, or auto; got "
                                 f"{self.downsample_ratio}")
+        if not 128 <= self.auto_long_side <= 2048:
+            raise SettingsError(f"auto long side must be from 128 to 2048 pixels, got "
+                                f"{self.auto_long_side}")
         if not 0 <= self.crf <= 51:
             raise SettingsError(f"quality (crf) must be between 0 and 51, got {self.crf}")
         if not 1 <= self.max_picture_pixels <= OPENCV_MAX_PIXELS:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rtmatte import api
+from rtmatte.errors import SettingsError
 from rtmatte.evaluation.material import CLIPS, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
@@ -40,10 +41,16 @@ def mirror_matter() -> Matter:
     return api.open_matter(Settings(mirror=True, device="cpu", backend="onnx"))
 
 
-def test_the_settings_key_builds_a_mirror_matter(mirror_matter):
+def test_the_settings_keys_build_a_mirror_matter_at_a_larger_working_size(mirror_matter):
     assert isinstance(mirror_matter, MirrorMatter)
-    assert not isinstance(api.open_matter(Settings(device="cpu", backend="onnx")), MirrorMatter)
+    plain = api.open_matter(Settings(device="cpu", backend="onnx"))
+    assert not isinstance(plain, MirrorMatter)
     assert load_settings("quality").mirror and not load_settings().mirror
+    quality = api.open_matter(load_settings("quality", overrides={"backend": "onnx"}))
+    assert quality.ratio_for(540, 960) == pytest.approx(0.6)  # 576 px on the long side
+    assert plain.ratio_for(540, 960) == pytest.approx(0.5)  # 480: RVM's advice
+    with pytest.raises(SettingsError):
+        load_settings(overrides={"auto_long_side": 64})
 
 
 def test_the_matte_of_a_mirrored_clip_is_the_mirrored_matte(mirror_matter, clip):

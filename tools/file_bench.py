@@ -10,14 +10,15 @@ The naive loop is RVM's documented ONNX Runtime loop (default session, one frame
 needs, writing H.264 with the same encoder settings as rtmatte (CRF 18, ``veryfast``). Both
 composite onto the same picture at the same downsample ratio; the clip has no audio (the naive
 loop would drop it). Rounds are interleaved (naive, then each backend, rotated per round) and
-the median per process is reported, with the load average beside it: on a shared machine the
-ratios taken in one run are the figures to read.
+the median per process is reported, with the load average beside it, and the CPU time each
+process used (all its threads), which a busy machine inflates far less than the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,12 +68,16 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _timed(command: list[str]) -> float:
+def _timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, all its threads) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - began
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
-    return time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,18 +112,22 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} logical cores; load average at the start "
               f"{os.getloadavg()[0]:.2f}")
         seconds: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         names = list(commands)
         for turn in range(args.rounds):
             for name in names[turn % len(names):] + names[:turn % len(names)]:
-                seconds[name].append(_timed(commands[name]))
-                print(f"#   round {turn + 1} {name}: {seconds[name][-1]:.2f} s "
+                wall, used = _timed(commands[name])
+                seconds[name].append(wall)
+                cpu[name].append(used)
+                print(f"#   round {turn + 1} {name}: {wall:.2f} s, CPU {used:.2f} s "
                       f"(load {os.getloadavg()[0]:.2f})", flush=True)
     naive = statistics.median(seconds["naive"])
-    print("| process | median s | fps | × naive | runs (s) |\n|---|---:|---:|---:|---|")
+    print("| process | median s | fps | × naive | CPU s (median) | runs (s) |\n"
+          "|---|---:|---:|---:|---:|---|")
     for name, values in seconds.items():
         median = statistics.median(values)
         print(f"| {name} | {median:.2f} | {args.frames / median:.1f} | {naive / median:.2f}× | "
-              f"{', '.join(f'{v:.2f}' for v in values)} |")
+              f"{statistics.median(cpu[name]):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
     print(f"# load average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -12,16 +12,16 @@ from rtmatte.types import Matte
 
 #: RVM works best when the frame it sees internally has a long side of 256-512 px; 480 is the
 #: figure behind its own recommendations (0.25 for 1080p, 0.125 for 2160p).
-_AUTO_LONG_SIDE = 480
+AUTO_LONG_SIDE = 480
 _MIN_LONG_SIDE = 256
 #: mean absolute difference (0-255) of 32x32 grey thumbnails above which a frame starts a new shot
 _CUT_THRESHOLD = 40.0
 
 
-def auto_downsample_ratio(height: int, width: int) -> float:
-    """The ratio that brings the long side to about 480 px, never upsampling."""
+def auto_downsample_ratio(height: int, width: int, target: int = AUTO_LONG_SIDE) -> float:
+    """The ratio that brings the long side to about ``target`` px (480), never upsampling."""
     long_side = max(height, width)
-    ratio = min(1.0, _AUTO_LONG_SIDE / long_side)
+    ratio = min(1.0, target / long_side)
     return max(ratio, min(1.0, _MIN_LONG_SIDE / long_side))
 
 
@@ -34,9 +34,12 @@ class Matter:
     """
 
     def __init__(
-        self, backend: Backend, downsample_ratio: float | None = None, detect_cuts: bool = True
+        self, backend: Backend, downsample_ratio: float | None = None, detect_cuts: bool = True,
+        auto_long_side: int = AUTO_LONG_SIDE,
     ) -> None:
+        """``auto_long_side``: the working size's long side when no ratio is given or fixed."""
         self.backend = backend
+        self.auto_long_side = auto_long_side
         #: read once: a graph's baked ratio is fixed when it loads
         self.baked_ratio: float | None = getattr(backend, "baked_ratio", None)
         self.fixed_ratio = downsample_ratio
@@ -68,7 +71,7 @@ class Matter:
         if self.baked_ratio:
             return self.baked_ratio
         ratio = ratio or self.fixed_ratio
-        return ratio if ratio else auto_downsample_ratio(height, width)
+        return ratio if ratio else auto_downsample_ratio(height, width, self.auto_long_side)
 
     def __call__(self, rgb: np.ndarray, ratio: float | None = None) -> Matte:
         if rgb.shape != self._shape:

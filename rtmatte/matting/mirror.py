@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from rtmatte.matting.backends import Backend
-from rtmatte.matting.matter import Matter
+from rtmatte.matting.matter import AUTO_LONG_SIDE, Matter
 from rtmatte.types import Matte
 
 
@@ -33,10 +33,12 @@ class MirrorMatter(Matter):
     """
 
     def __init__(self, backend: Backend, mirror_backend: Backend,
-                 downsample_ratio: float | None = None, detect_cuts: bool = True) -> None:
+                 downsample_ratio: float | None = None, detect_cuts: bool = True,
+                 auto_long_side: int = AUTO_LONG_SIDE) -> None:
         """``mirror_backend`` runs the mirrored frames: the same model, built a second time."""
-        super().__init__(backend, downsample_ratio, detect_cuts)
-        self._mirrored = Matter(mirror_backend, downsample_ratio, detect_cuts=False)
+        super().__init__(backend, downsample_ratio, detect_cuts, auto_long_side)
+        self._mirrored = Matter(mirror_backend, downsample_ratio, detect_cuts=False,
+                                auto_long_side=auto_long_side)
 
     def reset(self) -> None:
         super().reset()

@@ -46,9 +46,10 @@ def open_matter(settings: Settings, notify: Notify | None = None, cpu_threads: i
         return create_backend(path, settings.backend, settings.device, cpu_threads=cpu_threads,
                               precision=settings.precision, notify=notify)
 
+    ratio, long_side = settings.downsample_ratio, settings.auto_long_side
     if settings.mirror and not live:  # the mirrored frames' state runs on a backend of its own
-        return MirrorMatter(backend(), backend(), downsample_ratio=settings.downsample_ratio)
-    return Matter(backend(), downsample_ratio=settings.downsample_ratio)
+        return MirrorMatter(backend(), backend(), ratio, auto_long_side=long_side)
+    return Matter(backend(), ratio, auto_long_side=long_side)
 
 
 class Engine:
