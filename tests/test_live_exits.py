@@ -159,7 +159,7 @@ def test_two_runs_to_one_output_never_replace_each_others_recording(long_clip, t
 
 
 @pytest.mark.parametrize("flag", [["--delay", "3"], ["--matte-every", "2"], ["--fps", "30"],
-                                  ["--size", "640x480"]])
+                                  ["--size", "640x480"], ["--no-crop"], ["--no-adapt"]])
 def test_a_live_only_flag_on_a_file_run_is_refused(sample_clip, tmp_path, capsys, flag):
     out = tmp_path / "o.mp4"
     assert main([str(sample_clip), "-o", str(out), *flag, "--quiet"]) == 2

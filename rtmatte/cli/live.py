@@ -33,6 +33,8 @@ _LIVE_ONLY = {"delay": "--delay", "matte_every": "--matte-every", "int8": "--int
               "size": "--size", "fps": "--fps", "bg_watch": "--bg-watch",
               "on_demand": "--on-demand", "vcam_device": "--vcam-device",
               "vcam_backend": "--vcam-backend"}
+#: live-only switches that turn something off: given, their value is False
+_LIVE_ONLY_OFF = {"adapt": "--no-adapt", "crop": "--no-crop"}
 
 
 def refuse_live_only_flags(args: argparse.Namespace) -> None:
@@ -40,10 +42,12 @@ def refuse_live_only_flags(args: argparse.Namespace) -> None:
     and other values that change nothing pass)."""
     if is_live_run(args):
         return
-    for dest, flag in _LIVE_ONLY.items():
-        if getattr(args, dest, None) not in (None, False, 0):
-            raise SettingsError(f"{flag} applies to a live run only (a camera, or a file with "
-                                f"--realtime): add --realtime or leave {flag} out")
+    given = [flag for dest, flag in _LIVE_ONLY.items()
+             if getattr(args, dest, None) not in (None, False, 0)]
+    given += [flag for dest, flag in _LIVE_ONLY_OFF.items() if getattr(args, dest, None) is False]
+    if given:
+        raise SettingsError(f"{given[0]} applies to a live run only (a camera, or a file with "
+                            f"--realtime): add --realtime or leave {given[0]} out")
 
 
 def background_specs(text: str) -> list[str]:
