@@ -32,13 +32,15 @@ class MirrorMatter(Matter):
     (the two runs swap roles and the mean does not depend on their order).
     """
 
-    def __init__(self, backend: Backend, mirror_backend: Backend,
+    def __init__(self, backend: Backend, mirrored: Matter,
                  downsample_ratio: float | None = None, detect_cuts: bool = True,
                  auto_long_side: int = AUTO_LONG_SIDE) -> None:
-        """``mirror_backend`` runs the mirrored frames: the same model, built a second time."""
+        """``mirrored`` mattes the mirrored frames: the same model on a backend of its own, at
+        the same ratio settings (the engine builds it, as it builds every Matter); its own cut
+        detection is turned off, as cuts are judged here."""
         super().__init__(backend, downsample_ratio, detect_cuts, auto_long_side)
-        self._mirrored = Matter(mirror_backend, downsample_ratio, detect_cuts=False,
-                                auto_long_side=auto_long_side)
+        mirrored.detect_cuts = False
+        self._mirrored = mirrored
 
     def reset(self) -> None:
         super().reset()

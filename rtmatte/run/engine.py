@@ -48,7 +48,8 @@ def open_matter(settings: Settings, notify: Notify | None = None, cpu_threads: i
 
     ratio, long_side = settings.downsample_ratio, settings.auto_long_side
     if settings.mirror and not live:  # the mirrored frames' state runs on a backend of its own
-        return MirrorMatter(backend(), backend(), ratio, auto_long_side=long_side)
+        mirrored = Matter(backend(), ratio, detect_cuts=False, auto_long_side=long_side)
+        return MirrorMatter(backend(), mirrored, ratio, auto_long_side=long_side)
     return Matter(backend(), ratio, auto_long_side=long_side)
 
 
