@@ -61,7 +61,8 @@ class Counting:
 def pacer(backend, every: int = 1, crop: bool = True, internal: int = INTERNAL) -> LivePacer:
     """The live path pinned to one rung as the ladder builds them: the frame shrunk to twice
     ``internal`` px, the model working at ``internal``; the crop at the same working pixels."""
-    live = LivePacer(Matter(backend), PostChain(), 1 / 30, adapt=False, crop=crop)
+    scout = Matter(backend, detect_cuts=False) if crop else None
+    live = LivePacer(Matter(backend), PostChain(), 1 / 30, adapt=False, scout=scout)
     live.start((SIZE[1], SIZE[0], 3))
     side = min(max(SIZE), 2 * internal)
     assert live.controller is not None

@@ -63,8 +63,9 @@ CLIPS = {spec.name: spec for spec in (
 
 def matte(backend: OnnxBackend, frames: list, ratio: float, crop: bool,
           state: str = "move") -> dict[str, float]:
+    scout = Matter(backend, detect_cuts=False) if crop else None
     pacer = LivePacer(Matter(backend, downsample_ratio=ratio), PostChain(), 1 / 30, adapt=False,
-                      every=1, crop=crop)
+                      every=1, scout=scout)
     pacer.state_on_move = state
     scores, shares = ClipScores(), []
     began = time.perf_counter()

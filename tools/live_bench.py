@@ -47,6 +47,7 @@ from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
 from rtmatte.matting.adaptive import LivePacer
 from rtmatte.matting.ladder import Rung
+from rtmatte.matting.matter import Matter
 from rtmatte.settings import LiveSettings, Settings, load_settings
 from rtmatte.types import Frame, Matte
 
@@ -215,8 +216,9 @@ def rung_table(settings: Settings, frames: list[np.ndarray], truth: list[np.ndar
     matte carried between model frames as live, scored against the exact alpha."""
     from rtmatte.post import build_post
 
-    pacer = LivePacer(api.open_matter(settings), build_post(settings.post), 1 / 30, adapt=False,
-                      crop=settings.live.crop)
+    matter = api.open_matter(settings)
+    scout = Matter(matter.backend, detect_cuts=False) if settings.live.crop else None
+    pacer = LivePacer(matter, build_post(settings.post), 1 / 30, adapt=False, scout=scout)
     long_side = max(frames[0].shape[:2])
     rows = []
     for internal, every in specs:

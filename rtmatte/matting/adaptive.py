@@ -47,15 +47,17 @@ class LivePacer:
     moving person. ``carry=False`` holds the last alpha instead, with the current frame's own
     pixels as foreground: the edge then lags by one frame (kept to measure what carrying buys).
 
-    ``crop=True``: the model looks at a crop round the person at the rung's working pixels
-    (:mod:`rtmatte.matting.crop`), alpha 0 outside it; with nobody in the frame it idles. An
-    engine that needs one fixed picture size (an export with a fixed frame size) or builds an
-    engine per size (TensorRT) always gets the whole frame.
+    ``scout``: the same model with a recurrent state of its own (the engine builds it). Given,
+    the model looks at a crop round the person at the rung's working pixels
+    (:mod:`rtmatte.matting.crop`), alpha 0 outside it, and the scout looks at the whole frame
+    now and then for people outside the crop; with nobody in the frame the model idles. An
+    engine that needs one fixed picture size (an export with a fixed frame size), builds an
+    engine per size (TensorRT) or runs on CUDA always gets the whole frame.
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
                  every: int | None = None, carry: bool = True, delay: int = 0,
-                 crop: bool = True) -> None:
+                 scout: Matter | None = None) -> None:
         self.matter = matter
         self.carry = MotionCarry() if carry else None
         self.post = post
@@ -71,7 +73,7 @@ class LivePacer:
         self._last_alpha: np.ndarray | None = None
         self._count = 0
         self._dropped = 0
-        self.crop = crop and _shapes_are_free(matter)
+        self.crop = scout is not None and _shapes_are_free(matter)
         #: what the recurrent state does when the crop moves or changes size: "keep" it as it
         #: is (the model sees the camera move; a new picture size starts it afresh), "move" it
         #: with the crop (:func:`move_state`) or "reset" it. Measured side by side
@@ -80,7 +82,7 @@ class LivePacer:
         #: on and needs nothing of a backend's state
         self.state_on_move = "keep"
         self.tracker: CropTracker | None = None
-        self.scout = Scout(matter) if self.crop else None
+        self.scout = Scout(scout) if scout is not None and self.crop else None
         self._view: tuple[Box, tuple[int, int], float] | None = None
         self._share = 1.0
         self._box: Box | None = None
@@ -386,7 +388,11 @@ def _union(boxes: list[Box]) -> Box:
 
 
 def _shapes_are_free(matter: Matter) -> bool:
-    """Whether the engine takes pictures of any size without a long build for each: not an
-    export pinned to one frame size, not TensorRT (minutes per new shape)."""
+    """Whether the engine takes pictures of any size without a long build for each, and two
+    recurrent states may share it: not an export pinned to one frame size, not TensorRT
+    (minutes per new shape), not CUDA (a recorded CUDA graph hands its state back in buffers the
+    next replay of the same shape overwrites, and a GPU runs the whole frame in time anyway)."""
     backend = matter.backend
-    return getattr(backend, "fixed_size", None) is None and "tensorrt" not in backend.name.lower()
+    name = backend.name.lower()
+    return getattr(backend, "fixed_size", None) is None and not {"tensorrt", "cuda"} & set(
+        name.split("/"))

@@ -265,10 +265,11 @@ def _lookup(new_start: int, new_span: int, new_cells: int, old_start: int, old_s
 
 class Scout:
     """A small whole-frame look for people outside the crop: the same model at
-    :data:`SCOUT_INTERNAL` px, with a recurrent state of its own (it sees every few frames)."""
+    :data:`SCOUT_INTERNAL` px, with a recurrent state of its own (it sees every few frames).
+    ``matter``: that model, on the live model's backend, with no state shared with it."""
 
     def __init__(self, matter: Matter) -> None:
-        self.matter = Matter(matter.backend, detect_cuts=False)
+        self.matter = matter
         self.runs = 0
 
     def size(self, width: int, height: int) -> tuple[int, int]:

@@ -130,8 +130,10 @@ class Engine:
         """The live mode: this engine's model and post chain paced to ``budget_s`` a frame (the
         settings' ``[live]`` table: adaptation, cadence, ``--delay``, the crop)."""
         live = self.settings.live
+        # the crop's scout: the same model on the same backend, with a recurrent state of its own
+        scout = Matter(self.matter.backend, detect_cuts=False) if live.crop else None
         return LivePacer(self.matter, self.post, budget_s, adapt=live.adapt,
-                          every=live.matte_every, delay=live.delay, crop=live.crop)
+                          every=live.matte_every, delay=live.delay, scout=scout)
 
 
 def dress(settings: Settings, rgb: np.ndarray, raw: Matte, own_alpha: np.ndarray | None,
