@@ -365,6 +365,7 @@ class LivePacer:
                                                                interpolation=cv2.INTER_AREA)
         return _enlarge(self.matter(small, ratio), width, height)
 
+
 def _enlarge(matte: Matte, width: int, height: int) -> Matte:
     """``matte`` brought to the frame's size."""
     if matte.alpha.shape[1::-1] == (width, height):
