@@ -65,43 +65,37 @@
     if (messages.delete(key)) drawMessages();
   }
 
+  // a new element: its properties (names with a dash, aria-* and data-*, as attributes), then
+  // its children (elements or text)
+  function element(tag, properties = {}, ...children) {
+    const made = document.createElement(tag);
+    for (const [name, value] of Object.entries(properties)) {
+      if (name.includes("-")) made.setAttribute(name, value);
+      else made[name] = value;
+    }
+    made.append(...children);
+    return made;
+  }
+
   function drawMessages() {
     const area = $("messages");
     area.replaceChildren();
     for (const [key, message] of messages) {
-      const box = document.createElement("div");
-      box.className = `message ${message.kind || "error"}`;
-      box.dataset.key = key;
-      const text = document.createElement("p");
-      text.textContent = message.text;
-      box.append(text);
+      const box = element("div", {className: `message ${message.kind || "error"}`,
+                                  "data-key": key}, element("p", {}, message.text));
       if (message.command) {
-        const row = document.createElement("div");
-        row.className = "copyable";
-        const code = document.createElement("code");
-        code.textContent = message.command;
-        code.id = `command-${key}`;
-        code.className = "command";
-        const copy = document.createElement("button");
-        copy.type = "button";
-        copy.className = "copy secondary";
-        copy.dataset.copy = code.id;
-        copy.textContent = "Copy";
-        row.append(code, copy);
-        box.append(row);
+        const id = `command-${key}`;
+        box.append(element("div", {className: "copyable"},
+          element("code", {id, className: "command"}, message.command),
+          element("button", {type: "button", className: "copy secondary", "data-copy": id},
+                  "Copy")));
       }
       if (message.help) {
-        const link = document.createElement("a");
-        link.href = message.help;
-        link.target = "_blank";
-        link.textContent = "How to set it up, step by step";
-        box.append(link);
+        box.append(element("a", {href: message.help, target: "_blank"},
+                           "How to set it up, step by step"));
       }
-      const close = document.createElement("button");
-      close.type = "button";
-      close.className = "dismiss";
-      close.setAttribute("aria-label", "Dismiss this message");
-      close.textContent = "×";
+      const close = element("button", {type: "button", className: "dismiss",
+                                        "aria-label": "Dismiss this message"}, "×");
       close.addEventListener("click", () => unsay(key));
       box.append(close);
       area.append(box);
@@ -290,38 +284,19 @@
   // ---- the gallery -------------------------------------------------------------------------
 
   function tile(item) {
-    const label = document.createElement("label");
-    label.className = `tile kind-${item.kind}`;
-    const radio = document.createElement("input");
-    radio.type = "radio";
-    radio.name = "bg";
-    radio.value = item.id;
-    const picture = document.createElement("span");
-    picture.className = "thumb";
-    picture.setAttribute("aria-hidden", "true");
-    if (item.thumbnail) {
-      const img = document.createElement("img");
-      img.src = item.thumbnail;
-      img.alt = "";
-      img.loading = "lazy";
-      picture.append(img);
-    }
-    const name = document.createElement("span");
-    name.className = "name";
-    name.textContent = item.label;
-    label.append(radio, picture, name);
+    const radio = element("input", {type: "radio", name: "bg", value: item.id});
     radio.addEventListener("change", () => apply(item.id));
+    const thumbnail = item.thumbnail
+      ? [element("img", {src: item.thumbnail, alt: "", loading: "lazy"})] : [];
+    const label = element("label", {className: `tile kind-${item.kind}`}, radio,
+                          element("span", {className: "thumb", "aria-hidden": "true"},
+                                  ...thumbnail),
+                          element("span", {className: "name"}, item.label));
     if (!item.own) return label;
-    const wrap = document.createElement("div");
-    wrap.className = "own";
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "remove";
-    remove.textContent = "×";
-    remove.setAttribute("aria-label", `Remove ${item.label}`);
+    const remove = element("button", {type: "button", className: "remove",
+                                      "aria-label": `Remove ${item.label}`}, "×");
     remove.addEventListener("click", () => removeItem(item));
-    wrap.append(label, remove);
-    return wrap;
+    return element("div", {className: "own"}, label, remove);
   }
 
   async function loadGallery() {
@@ -468,19 +443,14 @@
       }
       const blob = await response.blob();
       const url = URL.createObjectURL(blob);
-      const img = document.createElement("img");
-      img.src = url;
-      img.alt = `${file.name}, cut out`;
-      card.querySelector(".photo-picture").replaceChildren(img);
+      card.querySelector(".photo-picture").replaceChildren(
+        element("img", {src: url, alt: `${file.name}, cut out`}));
       const extension = blob.type === "image/jpeg" ? "jpg" : "png";
       const stem = file.name.replace(/\.[^.]*$/, "").replace(PHOTO_SAFE, "_") || "photo";
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = `${stem}.rtmatte.${extension}`;
-      link.className = "button primary download";
-      link.textContent = "Download";
-      link.setAttribute("aria-label", `Download ${file.name}, cut out`);
-      state.replaceChildren(link);
+      state.replaceChildren(element("a", {href: url, download: `${stem}.rtmatte.${extension}`,
+                                          className: "button primary download",
+                                          "aria-label": `Download ${file.name}, cut out`},
+                                    "Download"));
       card.dataset.state = "done";
     } catch (error) {
       state.textContent = photoWords(file.name, error);
@@ -493,18 +463,10 @@
     const list = $("photo-results");
     const jobs = [];
     for (const file of files) {
-      const card = document.createElement("li");
-      card.className = "photo";
-      card.dataset.state = "working";
-      const picture = document.createElement("div");
-      picture.className = "photo-picture";
-      const name = document.createElement("p");
-      name.className = "photo-name";
-      name.textContent = file.name;
-      const state = document.createElement("p");
-      state.className = "photo-state";
-      state.textContent = "Cutting out…";
-      card.append(picture, name, state);
+      const card = element("li", {className: "photo", "data-state": "working"},
+                           element("div", {className: "photo-picture"}),
+                           element("p", {className: "photo-name"}, file.name),
+                           element("p", {className: "photo-state"}, "Cutting out…"));
       list.prepend(card);
       jobs.push([file, card]);
     }
