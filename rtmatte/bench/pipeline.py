@@ -17,6 +17,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -151,9 +152,10 @@ def cpu_choice(backend: str, device: str, precision: str, model_file: Path) -> s
 
 
 def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
-              rounds: int = 3) -> dict:
+              rounds: int = 3, beside: Sequence[Callable[[], None]] = ()) -> dict:
     """Each measurement ``rounds`` times, interleaved (a b c d a b c d …), median kept, so a
-    burst of load elsewhere on the machine hits one round of every figure alike."""
+    burst of load elsewhere on the machine hits one round of every figure alike. ``beside``:
+    one round each of other measurements (the live crop's), taken in turn with these."""
     settings = load_settings(overrides=settings_overrides)
     model_file = api.model_path(settings)
     with tempfile.TemporaryDirectory(prefix="rtmatte-bench-") as tmp:
@@ -180,6 +182,8 @@ def run_bench(size: tuple[int, int], frames: int, settings_overrides: dict,
                 time_naive(clip, folder / f"c{turn}.mp4", model_file, ratio, background))
             runs.append(job.run(clip, folder / f"d{turn}.mp4"))
             samples["rtmatte"].append(runs[-1].seconds)
+            for measure in beside:
+                measure()
         seconds = {name: statistics.median(values) for name, values in samples.items()}
         result = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
         profile = model_profile(model_file, decoded[len(decoded) // 2], ratio)

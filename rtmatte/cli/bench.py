@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from rtmatte.argtypes import frame_size
-from rtmatte.bench import pipeline
+from rtmatte.bench import livecropreport, pipeline
+from rtmatte.bench.livecrop import INTERNAL, CropBench
 from rtmatte.cli.flags import (
     add_debug_argument,
     add_model_arguments,
     add_post_switch,
     overrides,
 )
+from rtmatte.settings import load_settings
 
 #: the model-alone and rtmatte-pipeline figures run ONNX Runtime on the CPU unless told
 #: otherwise: they then compare with the naive loop (RVM's documented CPU loop) on one engine
@@ -30,6 +32,9 @@ Measure where the time goes, side by side in one run on the same generated clip:
   model alone     the matting model on frames already in memory
   naive loop      one thread: decode, model, composite, encode (RVM's documented CPU loop)
   rtmatte         rtmatte's threaded pipeline, the one `rtmatte VIDEO` runs
+  live crop       the live path's model on a webcam-framed clip with exact alpha, with the
+                  person crop and on the whole frame at the same working pixels: its cost
+                  (ms per frame, scout runs included) and its benefit (MAD, dtSSD)
 Compare the ratios printed, not fps across runs: machines are noisy. The model-alone and
 rtmatte figures use --backend (ONNX Runtime on the CPU unless told); the naive loop always
 runs on the CPU."""
@@ -48,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         "backend": f"{DEFAULT_BACKEND}; for the model-alone and pipeline figures",
         "device": "cpu for the onnx backend, auto for the others"})
     add_post_switch(parser)
+    parser.add_argument("--skip-live-crop", action="store_true",
+                        help=f"leave out the live crop part (the model at {INTERNAL} px, every "
+                             "frame, crop against whole frame; about a quarter of the bench's "
+                             "time at 1280x720)")
     parser.add_argument("--json", type=Path, metavar="FILE.json",
                         help="also write the figures to this file")
     add_debug_argument(parser)
@@ -60,8 +69,17 @@ def run(argv: Sequence[str]) -> int:
         args.backend = DEFAULT_BACKEND
     if args.device is None:
         args.device = "cpu" if args.backend == "onnx" else "auto"
-    report = pipeline.run_bench(args.size, args.frames, overrides(args), rounds=args.rounds)
+    crop = None if args.skip_live_crop else CropBench(
+        load_settings(overrides=overrides(args)), args.size, args.frames)
+    beside = [crop.round] if crop is not None and crop.off is None else []
+    report = pipeline.run_bench(args.size, args.frames, overrides(args), rounds=args.rounds,
+                                beside=beside)
     print_report(report)
+    report["live_crop"] = None
+    if crop is not None:
+        figures = crop.result()
+        report["live_crop"] = figures.as_dict()
+        print("\n".join(livecropreport.lines(figures)))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
