@@ -44,13 +44,17 @@ PERSON_SHARE = 0.002
 #: between model runs stays inside
 MARGIN_X = 0.04
 MARGIN_Y = 0.04
-#: the crop's shapes (width / height) besides the frame's own, where narrower than it. The
-#: model is given each at the rung's working pixels, so an engine that compiles one model per
-#: picture size (OpenVINO, which keeps 12) compiles one more per rung, however the crop moves or
-#: grows; with three shapes (4:3, 1:1, 3:4) the ladder's rungs and theirs outgrew what it keeps,
-#: and each step of the ladder recompiled mid-call (2 fps at 1280x720 against 9 without the crop,
-#: on the loaded machine)
-ASPECTS = (1.0,)
+#: the crop's shape besides the frame's own: the frame's width-to-height ratio times this (4:3
+#: for a 16:9 frame, square for a 4:3 one). The model is given it at the rung's working pixels,
+#: so an engine that compiles one model per picture size (OpenVINO, which keeps 12) compiles one
+#: more per rung, however the crop moves or grows; with three shapes (4:3, 1:1, 3:4) the ladder's
+#: rungs and theirs outgrew what it keeps, and each step of the ladder recompiled mid-call
+#: (2 fps at 1280x720 against 9 without the crop, on the loaded machine). Offline at equal
+#: working pixels (1280x720, ratio 0.2, five webcam clips, docs/live-crop.md) 4:3 came first
+#: on four and close on the fifth against a square, 5:4 and 3:2: a square cannot hold a person
+#: who fills the frame's height and half its width with a margin, and 3:2 is then too close to
+#: the whole frame to count as a crop
+NARROWING = 0.75
 #: the crop's height comes in these steps of the frame's height
 HEIGHT_STEPS = 16
 #: the crop is at least this share of the frame's height: the model needs some surroundings
@@ -126,7 +130,7 @@ class CropTracker:
     :meth:`observe` takes the person's extent after each model run (None: nobody found) and
     updates :attr:`box`: the whole frame until the first extent, a crop once one fits in
     :data:`WHOLE_SHARE` of the frame, None once nobody was found :data:`GONE_AFTER` times.
-    The box has the frame's shape or one of :data:`ASPECTS`, a height on a grid of
+    The box has the frame's shape or that narrowed by :data:`NARROWING`, a height on a grid of
     :data:`HEIGHT_STEPS`, a position on a grid of :data:`POSITION_STEPS`. It moves only when
     the person with half the margin round them leaves it, recentred on them; it grows at once
     (a step more than needed) and shrinks only after :data:`SHRINK_AFTER` runs that fitted less.
@@ -137,7 +141,7 @@ class CropTracker:
         self.whole = Box(0, 0, width, height)
         self.box: Box | None = self.whole
         self.moves = 0
-        self.aspects = (width / height, *(a for a in ASPECTS if a < width / height - 0.01))
+        self.aspects = (width / height, NARROWING * width / height)
         self._step = height / HEIGHT_STEPS
         self._smaller = 0
         self._missed = 0
