@@ -29,6 +29,7 @@ class _Grey:
     """A stand-in backend: every pixel half foreground."""
 
     name = "fake/cpu"
+    takes_crops = True
 
     def initial_state(self) -> None:
         return None

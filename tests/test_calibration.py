@@ -8,6 +8,7 @@ engines installed and checks that whatever it chose mattes within the stated tol
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +40,7 @@ class _Wrapped:
         self.inner, self.delay_s, self.alpha_shift = inner, delay_s, alpha_shift
         self.forget_state = forget_state
         self.name = "wrapped/" + inner.name
+        self.takes_crops = inner.takes_crops
 
     def initial_state(self):
         return self.inner.initial_state()
@@ -270,3 +272,22 @@ def test_a_run_with_a_cached_choice_imports_neither_onnx_nor_torch(model_file, t
                            env=env, timeout=600) for _ in range(2)]
     assert runs[0].stdout.split()[0] == "0", runs[0].stderr  # builds what is missing
     assert runs[1].stdout.split() == ["0", "False", "False"], (runs[1].stdout, runs[1].stderr)
+
+
+def test_only_engines_that_take_any_picture_size_cheaply_get_the_live_crop(model_file, tmp_path):
+    """The live crop gives the model a new picture size whenever it grows or changes shape:
+    every CPU engine takes that; an export pinned to one frame size cannot (the crop would be
+    stretched to its size), and the live path then gives it the whole frame."""
+    from rtmatte.matting.adaptive import LivePacer
+    from rtmatte.matting.matter import Matter
+    from rtmatte.post import PostChain
+
+    plain = OnnxBackend(model_file, "CPUExecutionProvider")
+    pinned = OnnxBackend(_fixed_size_graph(model_file, tmp_path), "CPUExecutionProvider")
+    assert plain.takes_crops and not pinned.takes_crops
+    for name in ("openvino", "torch"):  # each installed on CI (torch by .ci/run)
+        if importlib.util.find_spec(name) is not None:
+            assert create_backend(model_file, backend=name, device="cpu").takes_crops, name
+    pacers = [LivePacer(Matter(backend), PostChain(), 1 / 30, scout=Matter(backend))
+              for backend in (plain, pinned)]
+    assert [pacer.crop for pacer in pacers] == [True, False]

@@ -49,6 +49,7 @@ class SlowBackend:
         self.inner = inner
         self.delay_s = delay_s
         self.name = f"slow {inner.name}"
+        self.takes_crops = inner.takes_crops
 
     def initial_state(self) -> object:
         return self.inner.initial_state()

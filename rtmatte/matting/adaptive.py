@@ -50,9 +50,9 @@ class LivePacer:
     ``scout``: the same model with a recurrent state of its own (the engine builds it). Given,
     the model looks at a crop round the person at the rung's working pixels
     (:mod:`rtmatte.matting.crop`), alpha 0 outside it, and the scout looks at the whole frame
-    now and then for people outside the crop; with nobody in the frame the model idles. An
-    engine that needs one fixed picture size (an export with a fixed frame size), builds an
-    engine per size (TensorRT) or runs on CUDA always gets the whole frame.
+    now and then for people outside the crop; with nobody in the frame the model idles. A
+    backend that does not take crops (its ``takes_crops``: an export pinned to one frame size,
+    TensorRT, CUDA) always gets the whole frame.
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
@@ -73,7 +73,7 @@ class LivePacer:
         self._last_alpha: np.ndarray | None = None
         self._count = 0
         self._dropped = 0
-        self.crop = scout is not None and _shapes_are_free(matter)
+        self.crop = scout is not None and matter.backend.takes_crops
         #: what the recurrent state does when the crop moves or changes size: "keep" it as it
         #: is (the model sees the camera move; a new picture size starts it afresh), "move" it
         #: with the crop (:func:`move_state`) or "reset" it. Measured side by side
@@ -340,8 +340,8 @@ class LivePacer:
         last, self._view = self._view, view
         if last is None or last == view:
             return
-        if self.state_on_move == "reset" or type(self.matter) is not Matter:
-            self.matter.reset()  # (a Matter of another kind holds its state in another form)
+        if self.state_on_move == "reset":
+            self.matter.reset()
             return
         state, shape, _ = self.matter.snapshot()
         if state is None:
@@ -387,13 +387,3 @@ def _union(boxes: list[Box]) -> Box:
         whole = whole.union(box)
     return whole
 
-
-def _shapes_are_free(matter: Matter) -> bool:
-    """Whether the engine takes pictures of any size without a long build for each, and two
-    recurrent states may share it: not an export pinned to one frame size, not TensorRT
-    (minutes per new shape), not CUDA (a recorded CUDA graph hands its state back in buffers the
-    next replay of the same shape overwrites, and a GPU runs the whole frame in time anyway)."""
-    backend = matter.backend
-    name = backend.name.lower()
-    return getattr(backend, "fixed_size", None) is None and not {"tensorrt", "cuda"} & set(
-        name.split("/"))

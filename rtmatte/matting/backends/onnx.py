@@ -123,6 +123,7 @@ class OnnxBackend:
         #: (width, height) an exported graph's frame is fixed to; None when any size runs
         self.fixed_size = frame_size_of(next(i.shape for i in session.get_inputs()
                                              if i.name == SRC))
+        self.takes_crops = self.fixed_size is None and provider == "CPUExecutionProvider"
         self._tensorrt: _TensorrtSessions | None = None
         if provider == TENSORRT_PROVIDER:
             self._tensorrt = _TensorrtSessions(Path(model_path), options, precision,

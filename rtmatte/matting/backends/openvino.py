@@ -153,6 +153,7 @@ class OpenVinoBackend:
             self.precision = _precision_of(self._core, device)
         self.name = f"openvino/{device}/{self.precision}"
         self.baked_ratio: float | None = None  # takes the ratio per frame
+        self.takes_crops = device == _DEVICE
         self._compiled: OrderedDict[tuple[int, int, float], _Compiled] = OrderedDict()
 
     def initial_state(self) -> None:

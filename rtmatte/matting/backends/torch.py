@@ -96,6 +96,7 @@ class TorchBackend:
         self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
         self.name = f"torch/{self.device.type}/{'fp16' if half else 'fp32'}"
         self.baked_ratio: float | None = None  # takes the ratio per frame
+        self.takes_crops = not on_gpu
         self.graphs: GraphedStep | None = None
         if on_gpu:
             torch.backends.cudnn.benchmark = True  # a clip keeps one frame size throughout
