@@ -35,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -86,10 +87,21 @@ def _before(matter: LivePacer) -> LivePacer:
     return _Before(matter.matter, matter.post, matter.budget_s, carry=False)
 
 
+def _state_on_move(way: str) -> Callable[[LivePacer], LivePacer]:
+    """The crop's recurrent state handled ``way`` when it moves (``LivePacer.state_on_move``)."""
+    def change(matter: LivePacer) -> LivePacer:
+        matter.state_on_move = way
+        return matter
+    return change
+
+
 #: name -> (live settings, change to the live matter); "default" is a run with no tuning flags
 CONFIGS = {
     "default": (LiveSettings(), None),
     "no-crop": (LiveSettings(crop=False), None),
+    "crop-keep": (LiveSettings(), _state_on_move("keep")),
+    "crop-reset": (LiveSettings(), _state_on_move("reset")),
+    "crop-move": (LiveSettings(), _state_on_move("move")),
     "hold": (LiveSettings(), _hold),
     "every-frame": (LiveSettings(matte_every=1), None),
     "before": (LiveSettings(), _before),
