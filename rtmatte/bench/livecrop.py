@@ -114,8 +114,8 @@ class CropBench:
         self.figures = LiveCrop(size, frames, WEBCAM_CLIP.name, round(max(size) * self.ratio),
                                 self.ratio, "", settings.post.enabled)
         if importlib.util.find_spec("skimage") is None:
-            self.figures.off = ("the webcam clip's background photo comes with scikit-image: "
-                                "pip install 'rtmatte[eval]'")
+            self.figures.off = ("not measured: the webcam clip's background photo comes with "
+                                "scikit-image (pip install 'rtmatte[eval]')")
             return
         matter = open_matter(self._settings, live=True)
         self.figures.backend = matter.backend.name
@@ -178,18 +178,19 @@ def _way(name: str, passes: list[_Pass]) -> Way:
 
 
 def why_no_crop(matter: Matter) -> str:
-    """Why the live path gives this model's engine the whole frame (LivePacer turns the crop
-    off for engines that cannot take a picture of any size cheaply or share the model between
-    two recurrent states)."""
+    """One sentence: the crop is off for this model's engine, and why (LivePacer turns it off
+    for engines that cannot take a picture of any size cheaply or share the model between two
+    recurrent states)."""
     backend = matter.backend
     fixed = getattr(backend, "fixed_size", None)
     name = backend.name.lower()
     if fixed is not None:
-        return (f"the model was exported for {fixed[0]}x{fixed[1]} frames only, so the live "
-                f"path gives it the whole frame")
-    if "tensorrt" in name:
-        return "TensorRT builds an engine for each picture size (minutes each)"
-    if "cuda" in name:
-        return ("on CUDA a recorded graph hands every recurrent state of one shape the same "
-                "buffers, so the scout cannot have its own; a GPU mattes the whole frame in time")
-    return f"the live path gives {backend.name} the whole frame"
+        why = f"the model was exported for {fixed[0]}x{fixed[1]} frames only"
+    elif "tensorrt" in name:
+        why = "TensorRT builds an engine for each picture size (minutes each)"
+    elif "cuda" in name:
+        why = ("on CUDA a recorded graph hands every recurrent state of one shape the same "
+               "buffers, so the scout cannot have its own; a GPU mattes the whole frame in time")
+    else:
+        why = f"the live path gives {backend.name} the whole frame"
+    return f"the crop is off here, the live path mattes the whole frame: {why}"

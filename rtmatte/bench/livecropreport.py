@@ -7,14 +7,15 @@ from rtmatte.bench.livecrop import LiveCrop, Way
 
 
 def lines(figures: LiveCrop) -> list[str]:
-    """A heading, then one line saying why the crop is off, or one row per way and the ratios."""
+    """A heading, then one line saying why there are no figures (the crop is off here), or one
+    row per way and the ratios."""
     width, height = figures.size
     post = "post chain on" if figures.post else "no post chain"
     head = (f"live crop: clip {figures.clip} {width}x{height}, {figures.frames} frames, the "
             f"model on every frame at {figures.internal} px (ratio {figures.ratio:.3g}) on the "
             f"whole frame, the crop at the same working pixels; {post}")
     if figures.off:
-        return [head, f"  the crop is off here: {figures.off}"]
+        return [head, f"  {figures.off}"]
     assert figures.crop is not None and figures.whole is not None
     out = [head + f"; {figures.backend}, median of {figures.rounds} interleaved rounds",
            f"  {'':12} {'ms/frame':>9} {'MAD':>7} {'dtSSD':>7} {'share':>6}  scout runs",

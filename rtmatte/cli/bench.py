@@ -26,15 +26,16 @@ DEFAULT_BACKEND = "onnx"
 
 
 #: what the four figures are, in words a reader can follow without the benchmark's source
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Measure where the time goes, side by side in one run on the same generated clip:
   decode+encode   PyAV reading and writing the video alone (the fastest any pipeline can go)
   model alone     the matting model on frames already in memory
   naive loop      one thread: decode, model, composite, encode (RVM's documented CPU loop)
   rtmatte         rtmatte's threaded pipeline, the one `rtmatte VIDEO` runs
-  live crop       the live path's model on a webcam-framed clip with exact alpha, with the
-                  person crop and on the whole frame at the same working pixels: its cost
-                  (ms per frame, scout runs included) and its benefit (MAD, dtSSD)
+  live crop       the live path's model on a webcam-framed clip of its own with exact alpha,
+                  with the person crop and on the whole frame at the same working pixels
+                  ({INTERNAL} px on the long side, whatever --downsample-ratio says): its cost (ms
+                  per frame, scout runs included) and its benefit (MAD, dtSSD)
 Compare the ratios printed, not fps across runs: machines are noisy. The model-alone and
 rtmatte figures use --backend (ONNX Runtime on the CPU unless told); the naive loop always
 runs on the CPU."""
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_post_switch(parser)
     parser.add_argument("--skip-live-crop", action="store_true",
                         help=f"leave out the live crop part (the model at {INTERNAL} px, every "
-                             "frame, crop against whole frame; about a quarter of the bench's "
+                             "frame, crop against whole frame; about a fifth of the bench's "
                              "time at 1280x720)")
     parser.add_argument("--json", type=Path, metavar="FILE.json",
                         help="also write the figures to this file")
