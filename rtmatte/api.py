@@ -229,7 +229,7 @@ def open_live(
             options = vcam if isinstance(vcam, VirtualCamera) else VirtualCamera()
             camera = VirtualCameraSink(reader.size[0], reader.size[1], rate,
                                        device=options.device, backend=options.backend,
-                                       on_demand=options.on_demand)
+                                       on_demand=options.on_demand, notify=notify)
             opened.append(camera)
             if notify:
                 notify(f"virtual camera {camera.device} ({camera.backend}), {reader.size[0]}x"

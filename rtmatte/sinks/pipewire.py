@@ -22,7 +22,6 @@ import ctypes
 import os
 import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -333,10 +332,6 @@ def _unanswered() -> str:
     return f"no PipeWire daemon answers at {path}"
 
 
-def _say(message: str) -> None:
-    print(f"rtmatte: {message}", file=sys.stderr, flush=True)
-
-
 class PipeWireCamera:
     """The camera node as the virtual camera sink drives it (pyvirtualcam's ``send``,
     ``close``, ``device`` and ``backend``), plus ``readers``: whether a consumer is linked.
@@ -349,7 +344,8 @@ class PipeWireCamera:
     backend = "pipewire"
 
     def __init__(self, width: int, height: int, fps: float, fmt: str,
-                 name: str = NODE_NAME, notify: Callable[[str], None] = _say) -> None:
+                 name: str = NODE_NAME, notify: Callable[[str], None] | None = None) -> None:
+        """``notify`` hears the daemon going away and coming back (None: nobody)."""
         self.device = name
         self._open = lambda: PipeWireStream(width, height, fps, fmt, name)
         self._notify = notify
@@ -366,7 +362,7 @@ class PipeWireCamera:
             stream.close()
             self._stream = None
             self._retry_at = time.monotonic() + _RETRY_S
-            self._notify(f"PipeWire connection lost ({error or 'disconnected'}); the camera "
+            self._say(f"PipeWire connection lost ({error or 'disconnected'}); the camera "
                          f"node {self.device!r} returns when the daemon does")
             return None
         if time.monotonic() < self._retry_at:
@@ -377,8 +373,12 @@ class PipeWireCamera:
         except VirtualCameraError:
             return None
         self.reconnects += 1
-        self._notify(f"PipeWire is back: the camera node {self.device!r} is there again")
+        self._say(f"PipeWire is back: the camera node {self.device!r} is there again")
         return self._stream
+
+    def _say(self, message: str) -> None:
+        if self._notify is not None:
+            self._notify(message)
 
     def send(self, frame: np.ndarray) -> None:
         stream = self._alive()

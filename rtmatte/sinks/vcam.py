@@ -110,13 +110,15 @@ def hand_over_format(width: int, height: int, backend: str | None) -> str:
 
 
 def open_camera(width: int, height: int, fps: float, device: str | None = None,
-                backend: str | None = None, fmt: str = "RGB") -> Any:
+                backend: str | None = None, fmt: str = "RGB",
+                notify: Callable[[str], None] | None = None) -> Any:
     """A ``pyvirtualcam.Camera`` (or a :class:`~rtmatte.sinks.pipewire.PipeWireCamera`, whose
-    ``device`` is the node's name), or a VirtualCameraError that says how to get one."""
+    ``device`` is the node's name, and which tells ``notify`` when its daemon goes away and
+    comes back), or a VirtualCameraError that says how to get one."""
     if backend == PIPEWIRE and sys.platform.startswith("linux"):
         try:
             return pipewire.PipeWireCamera(width, height, fps, fmt,
-                                           name=device or pipewire.NODE_NAME)
+                                           name=device or pipewire.NODE_NAME, notify=notify)
         except VirtualCameraError as exc:
             raise VirtualCameraError(f"--vcam-backend pipewire: {exc}; start it with "
                                      "`systemctl --user start pipewire wireplumber`, or see "
@@ -177,12 +179,14 @@ class VirtualCameraSink:
 
     def __init__(self, width: int, height: int, fps: float, device: str | None = None,
                  backend: str | None = None, on_demand: bool = False,
-                 opener: Callable[..., Any] = open_camera) -> None:
+                 opener: Callable[..., Any] = open_camera,
+                 notify: Callable[[str], None] | None = None) -> None:
         self.size = (width, height)
         self.fps = fps
         backend = choose_backend(backend, device)[0]
         self.format = hand_over_format(width, height, backend)
-        self._camera = opener(width, height, fps, device=device, backend=backend, fmt=self.format)
+        self._camera = opener(width, height, fps, device=device, backend=backend, fmt=self.format,
+                              notify=notify)
         self.device = str(self._camera.device)
         self.backend = str(self._camera.backend)
         self._counted = hasattr(self._camera, "readers")  # it knows its viewers itself
