@@ -47,7 +47,7 @@ def test_bench_measures_the_live_crop_against_the_whole_frame(model_file, tmp_pa
     assert main(["bench", "--size", "320x180", "--frames", "8", "--rounds", "2",
                  "--backend", "onnx", "--json", str(report_file)]) == 0
     crop = json.loads(report_file.read_text())["live_crop"]
-    assert crop["off"] is None and crop["clip"] == "webcam-sway" and crop["rounds"] == 2
+    assert crop["off"] is None and crop["clip"] == "webcam-shelves" and crop["rounds"] == 2
     assert crop["size"] == "320x180" and crop["frames"] == 8
     assert crop["backend"].startswith("onnxruntime/CPU")
     assert crop["internal"] == 256 and crop["ratio"] == 0.8  # 256 px on the long side

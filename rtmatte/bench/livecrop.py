@@ -1,7 +1,8 @@
 """The live path's person crop in ``rtmatte bench``: what it costs and what it buys, measured.
 
 A webcam-framed clip whose alpha is known exactly (:data:`~rtmatte.evaluation.material.
-WEBCAM_CLIP`, rendered in memory at the bench's size) is matted frame by frame through the live
+WEBCAM_SHELVES`, rendered in memory at the bench's size, before a background made here so that
+the base install measures it too) is matted frame by frame through the live
 path's own pacer (:meth:`~rtmatte.run.engine.Engine.live`) twice, with the crop and without, at
 the same working pixels: the model on every frame, no adaptation (so the mattes do not depend on
 how busy the machine is), one working size, :data:`INTERNAL` px on the whole frame's long side.
@@ -16,7 +17,6 @@ writes it out.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rtmatte.evaluation.material import WEBCAM_CLIP, render_clip
+from rtmatte.evaluation.material import WEBCAM_SHELVES, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
 from rtmatte.matting.adaptive import LivePacer
@@ -111,12 +111,8 @@ class CropBench:
         self.ratio = min(1.0, INTERNAL / max(width, height))
         live = dataclasses.replace(settings.live, adapt=False, matte_every=1, delay=0)
         self._settings = dataclasses.replace(settings, downsample_ratio=self.ratio, live=live)
-        self.figures = LiveCrop(size, frames, WEBCAM_CLIP.name, round(max(size) * self.ratio),
+        self.figures = LiveCrop(size, frames, WEBCAM_SHELVES.name, round(max(size) * self.ratio),
                                 self.ratio, "", settings.post.enabled)
-        if importlib.util.find_spec("skimage") is None:
-            self.figures.off = ("not measured: the webcam clip's background photo comes with "
-                                "scikit-image (pip install 'rtmatte[eval]')")
-            return
         matter = open_matter(self._settings, live=True)
         self.figures.backend = matter.backend.name
         self._engines = {crop: Engine(dataclasses.replace(
@@ -125,7 +121,7 @@ class CropBench:
         if not self._engines[True].live(_BUDGET_S).crop:
             self.figures.off = why_no_crop(matter)
             return
-        clip = render_clip(WEBCAM_CLIP, load_person_layer(), frames, size)
+        clip = render_clip(WEBCAM_SHELVES, load_person_layer(), frames, size)
         self._clip = [(frame.rgb, frame.alpha) for frame in clip]
         for crop in (True, False):
             self._pass(crop, self._clip[:WARMUP_FRAMES], scored=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
@@ -95,24 +95,52 @@ def person_layer(cache_dir: Path, make_matter: Callable[[], Matter]) -> PersonLa
 
 
 #: backgrounds made here rather than taken from scikit-image: a studio's green wall, lit a
-#: little unevenly, the classic source of colour spill on hair and shoulders
-_MADE = {"green-wall": ((30, 160, 60), (70, 200, 90))}
+#: little unevenly, the classic source of colour spill on hair and shoulders; and a room's
+#: bookshelves (:func:`_shelves`), so that a clip can be rendered on the base install
+_MADE = ("green-wall", "shelves")
 
 
 @cache
 def background_photo(name: str) -> np.ndarray:
-    """A scikit-image sample photo as uint8 RGB (grey ones repeated into three channels)."""
-    if name in _MADE:
-        dark, light = (np.array(c, np.float32) for c in _MADE[name])
+    """A scikit-image sample photo as uint8 RGB (grey ones repeated into three channels), or
+    one of the backgrounds made here (:data:`_MADE`)."""
+    if name == "green-wall":
+        dark, light = np.array((30, 160, 60), np.float32), np.array((70, 200, 90), np.float32)
         y, x = np.mgrid[0:360, 0:640].astype(np.float32)
         light_falloff = np.exp(-(((x - 420) / 380) ** 2 + ((y - 120) / 300) ** 2))[..., None]
         return np.clip(dark + (light - dark) * light_falloff, 0, 255).astype(np.uint8)
+    if name == "shelves":
+        return _shelves()
     from skimage import data  # optional dependency: the "eval" extra
 
     picture = getattr(data, name)()
     if picture.ndim == 2:
         picture = np.repeat(picture[..., None], 3, axis=2)
     return np.ascontiguousarray(picture[..., :3])
+
+
+def _shelves(width: int = 960, height: int = 540) -> np.ndarray:
+    """A room behind a desk: a warm wall lit from one side, and bookshelves of books in many
+    colours and heights, with the fine vertical edges and hair-like contrasts a real room has
+    (the same picture every time: its random numbers are seeded)."""
+    rng = np.random.default_rng(21)
+    x = np.arange(width, dtype=np.float32)[None, :, None]
+    light = 0.75 + 0.25 * np.exp(-(((x - 0.2 * width) / (0.6 * width)) ** 2))
+    room = np.array((196, 180, 160), np.float32) * light
+    for top in range(int(0.12 * height), int(0.9 * height), int(0.26 * height)):
+        board = top + int(0.22 * height)
+        left = int(0.45 * width)
+        room[board:board + 8, left:] = (120, 84, 52)
+        column = left
+        while column < width:
+            book_w = int(rng.integers(8, 26))
+            book_h = int(rng.integers(int(0.13 * height), int(0.21 * height)))
+            colour = rng.integers(30, 230, 3).astype(np.float32)
+            room[board - book_h:board, column:column + book_w - 1] = colour
+            room[board - book_h:board, column + book_w - 1:column + book_w] = colour * 0.5
+            column += book_w
+    grain = rng.normal(0.0, 4.0, (height, width, 1)).astype(np.float32)
+    return np.clip(room + grain, 0, 255).astype(np.uint8)
 
 
 #: a pose keyframe: (time in [0, 1], x shift as a fraction of width, y shift as a fraction of
@@ -192,6 +220,11 @@ WEBCAM_CLIP = ClipSpec(
      (0.7, -0.1, 0.0, 1.0), (0.9, 0.08, 0.01, 1.03), (1.0, 0.05, 0.0, 1.02)),
     scene=((0.0, -0.1, 0.0, 1.1), (0.5, 0.08, 0.02, 1.15), (1.0, -0.04, 0.0, 1.12)),
     shake_px=1.5, about="a webcam framing: a person swaying before a moving background")
+#: the same framing and motion before bookshelves made here: what ``rtmatte bench`` renders, so
+#: that it measures the live crop on the base install (the photos need scikit-image)
+WEBCAM_SHELVES = replace(WEBCAM_CLIP, name="webcam-shelves", background="shelves",
+                         about="a webcam framing: a person swaying before bookshelves, the "
+                               "camera moving")
 
 
 @dataclass
