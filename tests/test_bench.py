@@ -60,7 +60,7 @@ def test_bench_measures_the_live_crop_against_the_whole_frame(model_file, tmp_pa
     for name, figure in (("time", "ms_per_frame"), ("mad", "mad"), ("dtssd", "dtssd")):
         assert crop["ratios"][name] == round(crop["crop"][figure] / crop["whole"][figure], 3)
     printed = capsys.readouterr().out
-    assert "live crop: clip webcam-sway 320x180, 8 frames" in printed
+    assert "live crop: clip webcam-shelves 320x180, 8 frames" in printed
     assert "crop / whole: time " in printed
 
 
