@@ -29,7 +29,7 @@ class _Grey:
     """A stand-in backend: every pixel half foreground."""
 
     name = "fake/cpu"
-    takes_crops = True
+    whole_frame_only = None
 
     def initial_state(self) -> None:
         return None

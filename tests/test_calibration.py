@@ -40,7 +40,7 @@ class _Wrapped:
         self.inner, self.delay_s, self.alpha_shift = inner, delay_s, alpha_shift
         self.forget_state = forget_state
         self.name = "wrapped/" + inner.name
-        self.takes_crops = inner.takes_crops
+        self.whole_frame_only = inner.whole_frame_only
 
     def initial_state(self):
         return self.inner.initial_state()
@@ -284,10 +284,12 @@ def test_only_engines_that_take_any_picture_size_cheaply_get_the_live_crop(model
 
     plain = OnnxBackend(model_file, "CPUExecutionProvider")
     pinned = OnnxBackend(_fixed_size_graph(model_file, tmp_path), "CPUExecutionProvider")
-    assert plain.takes_crops and not pinned.takes_crops
+    assert plain.whole_frame_only is None
+    assert pinned.whole_frame_only == "the model was exported for 320x240 frames only"
     for name in ("openvino", "torch"):  # each installed on CI (torch by .ci/run)
         if importlib.util.find_spec(name) is not None:
-            assert create_backend(model_file, backend=name, device="cpu").takes_crops, name
+            backend = create_backend(model_file, backend=name, device="cpu")
+            assert backend.whole_frame_only is None, name
     pacers = [LivePacer(Matter(backend), PostChain(), 1 / 30, scout=Matter(backend))
               for backend in (plain, pinned)]
     assert [pacer.crop for pacer in pacers] == [True, False]

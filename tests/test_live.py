@@ -49,7 +49,7 @@ class SlowBackend:
         self.inner = inner
         self.delay_s = delay_s
         self.name = f"slow {inner.name}"
-        self.takes_crops = inner.takes_crops
+        self.whole_frame_only = inner.whole_frame_only
 
     def initial_state(self) -> object:
         return self.inner.initial_state()

@@ -48,7 +48,7 @@ class Counting:
         self.inner = inner
         self.name = inner.name
         self.baked_ratio = None
-        self.takes_crops = inner.takes_crops
+        self.whole_frame_only = inner.whole_frame_only
         self.shapes: list[tuple[int, ...]] = []
 
     def initial_state(self):

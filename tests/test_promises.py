@@ -254,7 +254,7 @@ class _FailingRuntime:
     """A third-party backend with a bug: its runtime fails on the first frame."""
 
     name = "failing/cpu"
-    takes_crops = False
+    whole_frame_only = "a stand-in that fails"
 
     def initial_state(self) -> None:
         return None

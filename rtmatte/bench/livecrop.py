@@ -174,19 +174,7 @@ def _way(name: str, passes: list[_Pass]) -> Way:
 
 
 def why_no_crop(matter: Matter) -> str:
-    """One sentence: the crop is off for this model's engine, and why (LivePacer turns it off
-    for engines that cannot take a picture of any size cheaply or share the model between two
-    recurrent states)."""
-    backend = matter.backend
-    fixed = getattr(backend, "fixed_size", None)
-    name = backend.name.lower()
-    if fixed is not None:
-        why = f"the model was exported for {fixed[0]}x{fixed[1]} frames only"
-    elif "tensorrt" in name:
-        why = "TensorRT builds an engine for each picture size (minutes each)"
-    elif "cuda" in name:
-        why = ("on CUDA a recorded graph hands every recurrent state of one shape the same "
-               "buffers, so the scout cannot have its own; a GPU mattes the whole frame in time")
-    else:
-        why = f"the live path gives {backend.name} the whole frame"
+    """One sentence: the crop is off for this model's engine, and why (its
+    ``whole_frame_only``)."""
+    why = matter.backend.whole_frame_only or f"{matter.backend.name} gets the whole frame"
     return f"the crop is off here, the live path mattes the whole frame: {why}"

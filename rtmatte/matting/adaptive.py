@@ -51,8 +51,8 @@ class LivePacer:
     the model looks at a crop round the person at the rung's working pixels
     (:mod:`rtmatte.matting.crop`), alpha 0 outside it, and the scout looks at the whole frame
     now and then for people outside the crop; with nobody in the frame the model idles. A
-    backend that does not take crops (its ``takes_crops``: an export pinned to one frame size,
-    TensorRT, CUDA) always gets the whole frame.
+    backend that cannot take crops (its ``whole_frame_only`` says why: an export pinned to one
+    frame size, TensorRT, CUDA) always gets the whole frame.
     """
 
     def __init__(self, matter: Matter, post: PostChain, budget_s: float, adapt: bool = True,
@@ -73,7 +73,7 @@ class LivePacer:
         self._last_alpha: np.ndarray | None = None
         self._count = 0
         self._dropped = 0
-        self.crop = scout is not None and matter.backend.takes_crops
+        self.crop = scout is not None and matter.backend.whole_frame_only is None
         #: what the recurrent state does when the crop moves or changes size: "keep" it as it
         #: is (the model sees the camera move; a new picture size starts it afresh), "move" it
         #: with the crop (:func:`move_state`) or "reset" it. Measured side by side

@@ -123,7 +123,7 @@ class OnnxBackend:
         #: (width, height) an exported graph's frame is fixed to; None when any size runs
         self.fixed_size = frame_size_of(next(i.shape for i in session.get_inputs()
                                              if i.name == SRC))
-        self.takes_crops = self.fixed_size is None and provider == "CPUExecutionProvider"
+        self.whole_frame_only = _whole_frame_only(provider, self.fixed_size)
         self._tensorrt: _TensorrtSessions | None = None
         if provider == TENSORRT_PROVIDER:
             self._tensorrt = _TensorrtSessions(Path(model_path), options, precision,
@@ -261,6 +261,17 @@ class _TensorrtSessions:
                 "TensorRT, CUDA and cuDNN versions against onnxruntime-gpu's requirements"
             )
         return session
+
+
+def _whole_frame_only(provider: str, fixed_size: tuple[int, int] | None) -> str | None:
+    """Why the live crop cannot be given to this session (see ``Backend.whole_frame_only``)."""
+    if fixed_size is not None:
+        return f"the model was exported for {fixed_size[0]}x{fixed_size[1]} frames only"
+    if provider == TENSORRT_PROVIDER:
+        return "TensorRT builds an engine for each picture size (minutes each)"
+    if provider != "CPUExecutionProvider":
+        return f"{provider} runs on a GPU, which mattes the whole frame in time"
+    return None
 
 
 def session_options(cpu_threads: int | None) -> ort.SessionOptions:

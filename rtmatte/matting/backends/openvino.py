@@ -153,7 +153,8 @@ class OpenVinoBackend:
             self.precision = _precision_of(self._core, device)
         self.name = f"openvino/{device}/{self.precision}"
         self.baked_ratio: float | None = None  # takes the ratio per frame
-        self.takes_crops = device == _DEVICE
+        self.whole_frame_only = None if device == _DEVICE else (
+            f"OpenVINO compiles the model for each picture size on the {device} (seconds each)")
         self._compiled: OrderedDict[tuple[int, int, float], _Compiled] = OrderedDict()
 
     def initial_state(self) -> None:

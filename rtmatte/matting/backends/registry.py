@@ -34,12 +34,12 @@ class Backend(Protocol):
     #: None when the model takes the ratio per frame (every backend but an ONNX export; a
     #: third-party backend that leaves it out is taken as None)
     baked_ratio: float | None
-    #: whether each run may be given a picture of a new size at little cost, with two recurrent
-    #: states taking turns (the live path's person crop needs both): False for an export pinned
-    #: to one frame size, TensorRT (an engine built per shape, minutes), a CUDA graph (its state
-    #: buffers are shared by every state of one shape) and OpenVINO's GPU and NPU (seconds per
-    #: shape); a GPU runs the whole frame in time anyway
-    takes_crops: bool
+    #: None where each run may be given a picture of a new size at little cost, with two
+    #: recurrent states taking turns (what the live path's person crop needs); otherwise why
+    #: not, in a person's words: an export pinned to one frame size, TensorRT (an engine built
+    #: per shape, minutes), a CUDA graph (its state buffers are shared by every state of one
+    #: shape), OpenVINO's GPU and NPU (seconds per shape). A GPU mattes the whole frame in time
+    whole_frame_only: str | None
 
     def initial_state(self) -> Any:
         """The recurrent state for the first frame of a clip."""

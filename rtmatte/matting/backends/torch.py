@@ -96,7 +96,10 @@ class TorchBackend:
         self._network = network.to(dtype=self._dtype, memory_format=torch.channels_last)
         self.name = f"torch/{self.device.type}/{'fp16' if half else 'fp32'}"
         self.baked_ratio: float | None = None  # takes the ratio per frame
-        self.takes_crops = not on_gpu
+        self.whole_frame_only = None if not on_gpu else (
+            "on CUDA a recorded graph hands every recurrent state of one shape the same "
+            "buffers, so the crop's scout cannot have its own; a GPU mattes the whole frame in "
+            "time")
         self.graphs: GraphedStep | None = None
         if on_gpu:
             torch.backends.cudnn.benchmark = True  # a clip keeps one frame size throughout
