@@ -94,16 +94,12 @@ def person_layer(cache_dir: Path, make_matter: Callable[[], Matter]) -> PersonLa
     return layer
 
 
-#: backgrounds made here rather than taken from scikit-image: a studio's green wall, lit a
-#: little unevenly, the classic source of colour spill on hair and shoulders; and a room's
-#: bookshelves (:func:`_shelves`), so that a clip can be rendered on the base install
-_MADE = ("green-wall", "shelves")
-
-
 @cache
 def background_photo(name: str) -> np.ndarray:
     """A scikit-image sample photo as uint8 RGB (grey ones repeated into three channels), or
-    one of the backgrounds made here (:data:`_MADE`)."""
+    one of the backgrounds made here: "green-wall", a studio's green wall lit a little
+    unevenly (the classic source of colour spill on hair and shoulders), and "shelves", a
+    room's bookshelves (:func:`_shelves`), so that a clip renders on the base install."""
     if name == "green-wall":
         dark, light = np.array((30, 160, 60), np.float32), np.array((70, 200, 90), np.float32)
         y, x = np.mgrid[0:360, 0:640].astype(np.float32)
@@ -121,8 +117,8 @@ def background_photo(name: str) -> np.ndarray:
 
 def _shelves(width: int = 960, height: int = 540) -> np.ndarray:
     """A room behind a desk: a warm wall lit from one side, and bookshelves of books in many
-    colours and heights, with the fine vertical edges and hair-like contrasts a real room has
-    (the same picture every time: its random numbers are seeded)."""
+    colours and heights, with the many fine vertical edges a real room has (the same picture
+    every time: its random numbers are seeded)."""
     rng = np.random.default_rng(21)
     x = np.arange(width, dtype=np.float32)[None, :, None]
     light = 0.75 + 0.25 * np.exp(-(((x - 0.2 * width) / (0.6 * width)) ** 2))

@@ -51,9 +51,9 @@ MARGIN_Y = 0.04
 #: rungs and theirs outgrew what it keeps, and each step of the ladder recompiled mid-call
 #: (2 fps at 1280x720 against 9 without the crop, on the loaded machine). Offline at equal
 #: working pixels (1280x720, ratio 0.2, five webcam clips, docs/live-crop.md) 4:3 came first
-#: on four and close on the fifth against a square, 5:4 and 3:2: a square cannot hold a person
-#: who fills the frame's height and half its width with a margin, and 3:2 is then too close to
-#: the whole frame to count as a crop
+#: on four against a square, 5:4 and 3:2 (5:4 on the fifth): a square cannot hold a person who
+#: fills the frame's height and half its width with a margin, and 3:2 is then too close to the
+#: whole frame to count as a crop
 NARROWING = 0.75
 #: the crop's height comes in these steps of the frame's height
 HEIGHT_STEPS = 16
