@@ -28,7 +28,6 @@ from rtmatte.evaluation.material import WEBCAM_SHELVES, render_clip
 from rtmatte.evaluation.metrics import ClipScores
 from rtmatte.evaluation.variants import load_person_layer
 from rtmatte.matting.adaptive import LivePacer
-from rtmatte.matting.matter import Matter
 from rtmatte.run.engine import Engine, open_matter
 from rtmatte.settings import Settings
 
@@ -115,12 +114,13 @@ class CropBench:
                                 self.ratio, "", settings.post.enabled)
         matter = open_matter(self._settings, live=True)
         self.figures.backend = matter.backend.name
+        if matter.backend.whole_frame_only is not None:
+            self.figures.off = ("the crop is off here, the live path mattes the whole frame: "
+                                f"{matter.backend.whole_frame_only}")
+            return
         self._engines = {crop: Engine(dataclasses.replace(
             self._settings, live=dataclasses.replace(live, crop=crop)), matter)
             for crop in (True, False)}
-        if not self._engines[True].live(_BUDGET_S).crop:
-            self.figures.off = why_no_crop(matter)
-            return
         clip = render_clip(WEBCAM_SHELVES, load_person_layer(), frames, size)
         self._clip = [(frame.rgb, frame.alpha) for frame in clip]
         for crop in (True, False):
@@ -172,9 +172,3 @@ def _way(name: str, passes: list[_Pass]) -> Way:
                summary["mad"], summary.get("dtssd", float("nan")), scored.share,
                scored.scout_runs)
 
-
-def why_no_crop(matter: Matter) -> str:
-    """One sentence: the crop is off for this model's engine, and why (its
-    ``whole_frame_only``)."""
-    why = matter.backend.whole_frame_only or f"{matter.backend.name} gets the whole frame"
-    return f"the crop is off here, the live path mattes the whole frame: {why}"

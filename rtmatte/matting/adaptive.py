@@ -77,9 +77,9 @@ class LivePacer:
         #: what the recurrent state does when the crop moves or changes size: "keep" it as it
         #: is (the model sees the camera move; a new picture size starts it afresh), "move" it
         #: with the crop (:func:`move_state`) or "reset" it. Measured side by side
-        #: (docs/live-crop.md, tools/crop_table.py) the three are within a few per cent of each
-        #: other, no one first on every clip; "keep" came first on the clip the crop was tuned
-        #: on and needs nothing of a backend's state
+        #: (docs/live-crop.md): offline on five clips no one way is first on every clip (reset
+        #: first summed, as it escapes a state gone astray); in real time reset was no better
+        #: (960x540) or worse (1280x720), so "keep", which needs nothing of a backend's state
         self.state_on_move = "keep"
         self.tracker: CropTracker | None = None
         self.scout = Scout(scout) if scout is not None and self.crop else None

@@ -26,8 +26,8 @@ RungKey = tuple[int | None, int]
 #: table, OpenVINO) and the webcam clip with the person crop (``--rungs``, ONNX Runtime). The two
 #: engines' ratios are the same within 0.03 (0.08 at 256 px) and rank the same, so one ladder
 #: serves both, each settling where its own speed allows; with and without the crop the order
-#: is the same down to 256 px. None: the full working
-#: size (480 px at 640x480, 960x540 and 1280x720)
+#: is the same down to 256 px. None: the full working size (480 px at 640x480, 960x540 and
+#: 1280x720)
 MEASURED: tuple[dict[RungKey, tuple[float, float]], ...] = (
     {(None, 2): (1.18, 1.29), (384, 1): (1.31, 1.12), (384, 2): (1.41, 1.38),
      (320, 1): (1.54, 1.21), (320, 2): (1.67, 1.47), (320, 3): (1.75, 1.58),
